@@ -1,0 +1,69 @@
+# rankd — the two commands a newcomer needs are `make run` and `make test`.
+# Everything else here is what they are made of.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SWIFT        ?= swift
+APT_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client pkg-config
+LISTEN       ?= 127.0.0.1:50051
+DEMO_DIR     ?= var/demo-snapshot
+VENV         := .venv
+SWIFT_CHECKS := --explicit-target-dependency-import-check error
+BUILD_FLAGS  := $(SWIFT_CHECKS) -Xswiftc -warnings-as-errors
+
+.PHONY: help deps build release run test unit-test interop-test protos check-protos lint venv clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## Install missing system packages (apt)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps ## Debug build
+	$(SWIFT) build $(BUILD_FLAGS)
+
+release: deps ## Release build
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+
+run: release ## Build release, create the demo snapshot if absent, start rankd on $(LISTEN)
+	@bin=$$($(SWIFT) build -c release --show-bin-path); \
+	echo "rankd on $(LISTEN) — query it with:"; \
+	echo "  python3 Tests/Interop/health_check.py $(LISTEN)   (or any gRPC client using Protos/)"; \
+	exec $$bin/rankd --listen $(LISTEN)
+
+protos: deps ## Regenerate Sources/RankingProtos from Protos/
+	scripts/gen-protos.sh
+
+check-protos: deps ## Fail if the committed protoc-c output is stale
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	scripts/gen-protos.sh $$tmp/out >/dev/null; \
+	diff -r $$tmp/out Sources/RankingProtos >/dev/null || { echo "Sources/RankingProtos is stale: run 'make protos' and commit" >&2; exit 1; }; \
+	echo "protos: up to date"
+
+lint: ## swift format lint (style issues are printed, not fatal)
+	@$(SWIFT) format lint --recursive Sources Tests Package.swift 2>&1 | grep -v '^$$' | head -50 || true
+
+venv: $(VENV)/.ok
+$(VENV)/.ok: Tests/Interop/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r Tests/Interop/requirements.txt
+	touch $@
+
+unit-test: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build
+
+interop-test: deps venv
+	$(SWIFT) build $(BUILD_FLAGS)
+	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Interop
+
+test: check-protos lint unit-test interop-test ## Install what is missing, run unit, integration and interop tests
+
+clean:
+	rm -rf .build $(VENV) var

@@ -1,0 +1,194 @@
+// swift-tools-version:6.1
+//
+// rankd — a personalisation ranking server.
+//
+// Module graph (arrows point down; see docs/ARCHITECTURE.md and ../shared/DESIGN.md):
+//
+//   rankd, rankctl (executables)
+//     └─ RankingService ─ gRPC methods: API values ⇄ engine
+//          ├─ GRPCServer ─ HTTP/2 (nghttp2) + gRPC framing; knows nothing about ranking
+//          ├─ RankingAPI ─ Swift request/response values + protobuf-c codec (C types stop here)
+//          └─ RankingEngine ─ request pipeline, experiments, snapshot registry
+//               ├─ Snapshot ─ on-disk format, builder, validation
+//               ├─ VectorIndex ─ kernels, HNSW, exact search, filters
+//               └─ Reranking ─ MMR, DPP, constraints, explanations
+//                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views
+//   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)
+
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "rankd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "rankd", targets: ["rankd"]),
+        .executable(name: "rankctl", targets: ["rankctl"]),
+        .library(name: "GRPCServer", targets: ["GRPCServer"]),
+        .library(name: "GRPCClient", targets: ["GRPCClient"]),
+        .library(name: "RankingAPI", targets: ["RankingAPI"]),
+        .library(name: "RankingEngine", targets: ["RankingEngine"]),
+        .library(name: "Snapshot", targets: ["Snapshot"]),
+        .library(name: "VectorIndex", targets: ["VectorIndex"]),
+        .library(name: "Reranking", targets: ["Reranking"]),
+        .library(name: "MappedStorage", targets: ["MappedStorage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+    ],
+    targets: [
+        // MARK: C libraries (system) and generated protobuf-c code
+
+        .systemLibrary(
+            name: "CNGHTTP2",
+            pkgConfig: "libnghttp2",
+            providers: [.apt(["libnghttp2-dev"])]
+        ),
+        .systemLibrary(
+            name: "CProtobufC",
+            pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]
+        ),
+        // Output of `protoc-c` for Protos/ (regenerate with `make protos`; `make check-protos`
+        // fails when it is stale). Committed so a build needs no protoc.
+        .target(
+            name: "RankingProtos",
+            dependencies: ["CProtobufC"]
+        ),
+
+        // MARK: Storage, retrieval, re-ranking, snapshot (no networking below this line)
+
+        .target(
+            name: "MappedStorage",
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "VectorIndex",
+            dependencies: ["MappedStorage"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "Reranking",
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "Snapshot",
+            dependencies: ["MappedStorage", "VectorIndex"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "RankingEngine",
+            dependencies: [
+                "Snapshot", "VectorIndex", "Reranking",
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Wire: gRPC server/client core and the API codec
+
+        .target(
+            name: "GRPCServer",
+            dependencies: [
+                "CNGHTTP2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "GRPCClient",
+            dependencies: [
+                "CNGHTTP2",
+                "GRPCServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "RankingAPI",
+            dependencies: ["RankingProtos", "CProtobufC", "GRPCServer"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "RankingService",
+            dependencies: [
+                "GRPCServer", "RankingAPI", "RankingEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Executables
+
+        .executableTarget(
+            name: "rankd",
+            dependencies: [
+                "GRPCServer", "RankingService",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "rankctl",
+            dependencies: [
+                "GRPCClient", "GRPCServer", "RankingAPI", "Snapshot", "VectorIndex", "MappedStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Tests
+
+        .target(
+            name: "TestSupport",
+            dependencies: [],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "GRPCServerTests",
+            dependencies: [
+                "GRPCServer", "GRPCClient", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "MappedStorageTests",
+            dependencies: ["MappedStorage", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "VectorIndexTests",
+            dependencies: ["VectorIndex", "MappedStorage", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SnapshotTests",
+            dependencies: ["Snapshot", "VectorIndex", "MappedStorage", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "RerankingTests",
+            dependencies: ["Reranking", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+    ]
+)

@@ -1,0 +1,3 @@
+// Placeholder so the module builds; replaced by the issue that implements GRPCClient.
+/// Namespace for the GRPCClient module.
+public enum GRPCClientModule {}

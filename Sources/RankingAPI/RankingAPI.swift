@@ -1,0 +1,3 @@
+// Placeholder so the module builds; replaced by the issue that implements RankingAPI.
+/// Namespace for the RankingAPI module.
+public enum RankingAPIModule {}

@@ -1,0 +1,3 @@
+// Placeholder so the module builds; replaced by the issue that implements RankingEngine.
+/// Namespace for the RankingEngine module.
+public enum RankingEngineModule {}

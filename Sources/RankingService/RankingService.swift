@@ -1,0 +1,3 @@
+// Placeholder so the module builds; replaced by the issue that implements RankingService.
+/// Namespace for the RankingService module.
+public enum RankingServiceModule {}

@@ -1,0 +1,3 @@
+// Placeholder so the module builds; replaced by the issue that implements Reranking.
+/// Namespace for the Reranking module.
+public enum RerankingModule {}

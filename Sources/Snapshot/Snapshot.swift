@@ -1,0 +1,3 @@
+// Placeholder so the module builds; replaced by the issue that implements Snapshot.
+/// Namespace for the Snapshot module.
+public enum SnapshotModule {}

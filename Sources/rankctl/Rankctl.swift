@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// `rankctl`: the operator's and the publishing job's tool — build, verify, inspect and publish
+/// snapshots, query a running rankd, generate demo data.
+@main
+struct Rankctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rankctl",
+        abstract: "Build, verify and publish rankd snapshots; query a running rankd.",
+        // Each subcommand lives in its own file, named for the command.
+        subcommands: []
+    )
+}

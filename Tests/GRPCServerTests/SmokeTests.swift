@@ -1,0 +1,6 @@
+import Testing
+@testable import GRPCServer
+
+@Test func moduleLinks() {
+    #expect(String(describing: GRPCServerModule.self) == "GRPCServerModule")
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import Reranking
+
+@Test func moduleLinks() {
+    #expect(String(describing: RerankingModule.self) == "RerankingModule")
+}

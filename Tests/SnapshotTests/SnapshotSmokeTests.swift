@@ -1,0 +1,6 @@
+import Testing
+@testable import Snapshot
+
+@Test func moduleLinks() {
+    #expect(String(describing: SnapshotModule.self) == "SnapshotModule")
+}

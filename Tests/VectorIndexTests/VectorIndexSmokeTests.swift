@@ -1,0 +1,6 @@
+import Testing
+@testable import VectorIndex
+
+@Test func moduleLinks() {
+    #expect(String(describing: VectorIndexModule.self) == "VectorIndexModule")
+}
