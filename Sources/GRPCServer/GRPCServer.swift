@@ -1,1 +1,100 @@
-public enum GRPCServerModule {}
+public import Logging
+public import NIOCore
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// A gRPC server: SwiftNIO accepts connections and moves bytes, one nghttp2 session per
+/// connection speaks HTTP/2, and calls are dispatched to a ``GRPCRouter``'s handlers on the
+/// event loop that received them.
+///
+/// Generic: it knows nothing about what its methods do.
+///
+/// ```swift
+/// let server = try await GRPCServer.start(host: "127.0.0.1", port: 50051, router: router, group: group)
+/// try await server.shutdownGracefully()
+/// ```
+public final class GRPCServer: Sendable {
+    private let channel: any Channel
+    private let connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>
+    private let gate: ConnectionGate
+    private let configuration: GRPCServerConfiguration
+    private let logger: Logger
+
+    /// The address the server listens on (with the real port when started on port 0).
+    public var localAddress: SocketAddress? { channel.localAddress }
+
+    /// Connections open right now.
+    public var connectionCount: Int { gate.current }
+
+    private init(
+        channel: any Channel, connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>, gate: ConnectionGate,
+        configuration: GRPCServerConfiguration, logger: Logger
+    ) {
+        self.channel = channel
+        self.connections = connections
+        self.gate = gate
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Binds `host:port` and starts serving.
+    ///
+    /// - Throws: the bind error (address in use, permission denied, unknown host).
+    public static func start(
+        host: String, port: Int, router: GRPCRouter, configuration: GRPCServerConfiguration = .init(),
+        group: any EventLoopGroup, logger: Logger = Logger(label: "rankd.grpc")
+    ) async throws -> GRPCServer {
+        let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+        let gate = ConnectionGate(limit: configuration.maxConnections)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.autoRead, value: true)
+            .childChannelInitializer { channel in
+                let id = ObjectIdentifier(channel)
+                connections.withLockedValue { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in
+                    _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        GRPCServerConnectionHandler(
+                            router: router, configuration: configuration, logger: logger, connectionGate: gate))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        return GRPCServer(
+            channel: channel, connections: connections, gate: gate, configuration: configuration, logger: logger)
+    }
+
+    /// Stops accepting, sends GOAWAY on every connection, lets in-flight calls finish for up to
+    /// `configuration.drainTimeout`, then closes whatever is left.
+    public func shutdownGracefully() async throws {
+        try? await channel.close()
+        let open = connections.withLockedValue { Array($0.values) }
+        logger.info("draining connections", metadata: ["connections": "\(open.count)"])
+        for connection in open {
+            connection.pipeline.fireUserInboundEventTriggered(GracefulShutdownEvent())
+        }
+        let deadline = NIODeadline.now() + configuration.drainTimeout
+        while NIODeadline.now() < deadline, connections.withLockedValue({ !$0.isEmpty }) {
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        let remaining = connections.withLockedValue { Array($0.values) }
+        if !remaining.isEmpty {
+            logger.warning("drain timeout: closing connections", metadata: ["connections": "\(remaining.count)"])
+            for connection in remaining { try? await connection.close() }
+        }
+    }
+
+    /// Closes the listener and every connection at once.
+    public func close() async throws {
+        try? await channel.close()
+        for connection in connections.withLockedValue({ Array($0.values) }) {
+            try? await connection.close()
+        }
+    }
+}

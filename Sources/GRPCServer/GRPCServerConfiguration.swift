@@ -1,0 +1,31 @@
+public import NIOCore
+
+/// Limits and timeouts of a ``GRPCServer``. Every field has a production-sane default.
+public struct GRPCServerConfiguration: Sendable {
+    /// Largest request message accepted (bytes); larger ones fail with `RESOURCE_EXHAUSTED`.
+    public var maxReceiveMessageSize: Int = 4 * 1024 * 1024
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` advertised to each client.
+    public var maxConcurrentStreams: Int = 256
+    /// Largest request header list (HPACK-decoded bytes, as RFC 9113 §6.5.2 counts them);
+    /// larger ones fail with `RESOURCE_EXHAUSTED`. Also advertised in SETTINGS.
+    public var maxHeaderListSize: Int = 16 * 1024
+    /// Connections accepted at once; more are closed right after accept.
+    public var maxConnections: Int = 10_000
+    /// A connection with no open stream for this long is closed with GOAWAY(NO_ERROR).
+    public var idleTimeout: TimeAmount = .minutes(5)
+    /// Stream resets a client may cause per connection (burst), refilled at
+    /// `streamResetRefillPerSecond`. Past it the connection gets GOAWAY(ENHANCE_YOUR_CALM):
+    /// the defence against HTTP/2 rapid reset (CVE-2023-44487).
+    public var streamResetBurst: Int = 200
+    /// Sustained stream resets per second a client may cause per connection.
+    public var streamResetRefillPerSecond: Int = 50
+    /// Per-stream flow-control window advertised to clients (bytes).
+    public var initialStreamWindowSize: Int = 1024 * 1024
+    /// Connection-level flow-control window (bytes).
+    public var connectionWindowSize: Int = 8 * 1024 * 1024
+    /// How long a graceful shutdown waits for in-flight calls before closing connections.
+    public var drainTimeout: TimeAmount = .seconds(10)
+
+    /// The defaults.
+    public init() {}
+}

@@ -1,0 +1,118 @@
+import NIOCore
+import NIOConcurrencyHelpers
+
+/// The server side of one HTTP/2 stream carrying one gRPC call.
+///
+/// Lives on its connection's event loop. nghttp2 holds a retained reference as the stream's user
+/// data (so callbacks find it without a dictionary lookup) and the connection keeps every live
+/// stream on an intrusive list so it can cancel them all when the connection goes away.
+final class ServerStream {
+    let id: Int32
+
+    // MARK: Request headers (filled by the header callback)
+
+    var method: Method = .other
+    var path: [UInt8] = []
+    var contentTypeIsGRPC = false
+    var timeout: TimeoutHeader = .none
+    var unsupportedEncoding: String?
+    var metadata: [(name: String, value: String)] = []
+    var headerListSize = 0
+
+    enum Method { case post, other }
+    enum TimeoutHeader { case none, nanoseconds(Int64), malformed(String) }
+
+    // MARK: Call state
+
+    var handler: MethodHandler?
+    var context: ServerCallContext?
+    var deframer: GRPCMessageDeframer?
+    var requestMessage: ByteBuffer?
+    var requestMessageCount = 0
+    var clientStreamingCall: (any ClientStreamingCall)?
+    var deadlineTask: Scheduled<Void>?
+    /// Set for server-streaming calls: tells the handler's writer when the stream is gone.
+    var writerActive: NIOLockedValueBox<Bool>?
+
+    enum State {
+        /// Receiving the request.
+        case receiving
+        /// The request is complete; the handler is working on it.
+        case handling
+        /// A final status has been decided; response bytes may still be flowing.
+        case finished
+        /// The stream is closed (by us, the client, or the connection).
+        case closed
+    }
+    var state: State = .receiving
+    /// Whether the client half-closed (END_STREAM received).
+    var requestEnded = false
+
+    // MARK: Response
+
+    var responseHeadersSent = false
+    var outbound: ByteBuffer
+    var trailers: GRPCStatus?
+    var dataDeferred = false
+    /// Send RST_STREAM(NO_ERROR) once our END_STREAM is out, because the client is still
+    /// sending a request we will not read (RFC 9113 §8.1).
+    var resetAfterResponse = false
+
+    // MARK: Intrusive list of live streams
+
+    var previous: ServerStream?
+    var next: ServerStream?
+
+    init(id: Int32, allocator: ByteBufferAllocator) {
+        self.id = id
+        self.outbound = allocator.buffer(capacity: 0)
+    }
+
+    /// A handler for `:path`'s service/method string, for contexts and logs.
+    var pathString: String { String(decoding: path, as: UTF8.self) }
+}
+
+/// The ``ServerStreamWriter`` handed to server-streaming handlers: hops to the stream's event
+/// loop and forwards to its connection.
+struct LoopBoundStreamWriter: ServerStreamWriter {
+    let eventLoop: any EventLoop
+    let target: NIOLoopBound<WriterTarget>
+    /// Cleared (on the loop) when the stream finishes or closes; read from any thread.
+    let active: NIOLockedValueBox<Bool>
+
+    final class WriterTarget {
+        weak var connection: GRPCServerConnectionHandler?
+        let stream: ServerStream
+        init(connection: GRPCServerConnectionHandler, stream: ServerStream) {
+            self.connection = connection
+            self.stream = stream
+        }
+    }
+
+    func send(_ message: ByteBuffer) {
+        run { connection, stream in connection.sendMessage(message, on: stream) }
+    }
+
+    func finish(_ status: GRPCStatus) {
+        run { connection, stream in connection.finish(stream, with: status) }
+    }
+
+    var isActive: Bool { active.withLockedValue { $0 } }
+
+    private func run(_ body: @escaping @Sendable (GRPCServerConnectionHandler, ServerStream) -> Void) {
+        let target = self.target
+        let work: @Sendable () -> Void = {
+            let value = target.value
+            guard let connection = value.connection else { return }
+            let stream = value.stream
+            guard stream.state == .handling else { return }
+            body(connection, stream)
+            connection.flushOutput()
+        }
+        if eventLoop.inEventLoop {
+            work()
+        } else {
+            eventLoop.execute(work)
+        }
+    }
+}

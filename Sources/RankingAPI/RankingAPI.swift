@@ -1,3 +1,0 @@
-// Placeholder so the module builds; replaced by the issue that implements RankingAPI.
-/// Namespace for the RankingAPI module.
-public enum RankingAPIModule {}

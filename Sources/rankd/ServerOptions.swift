@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import GRPCServer
+import NIOCore
+
+/// Settings read from `--config FILE` (JSON). Every key is optional; command-line flags win.
+///
+/// ```json
+/// { "listen": "127.0.0.1:50051", "threads": 2, "maxReceiveMessageSize": 4194304,
+///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
+///   "idleTimeoutSeconds": 300, "drainTimeoutSeconds": 10, "logLevel": "info" }
+/// ```
+struct ConfigFile: Decodable {
+    var listen: String?
+    var threads: Int?
+    var maxReceiveMessageSize: Int?
+    var maxConcurrentStreams: Int?
+    var maxHeaderListSize: Int?
+    var maxConnections: Int?
+    var idleTimeoutSeconds: Int?
+    var drainTimeoutSeconds: Int?
+    var streamResetBurst: Int?
+    var streamResetRefillPerSecond: Int?
+    var logLevel: String?
+    var enableTestServices: Bool?
+
+    static func load(_ path: String) throws -> ConfigFile {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ValidationError("cannot read config file \(path): \(error.localizedDescription)")
+        }
+        do {
+            let decoder = JSONDecoder()
+            return try decoder.decode(ConfigFile.self, from: data)
+        } catch DecodingError.dataCorrupted(let context) {
+            throw ValidationError("config file \(path) is not valid JSON: \(context.debugDescription)")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ValidationError("config file \(path): field '\(field)': \(context.debugDescription)")
+        } catch {
+            throw ValidationError("config file \(path): \(error)")
+        }
+    }
+}
+
+/// A `host:port` listen address (`[::1]:50051` for IPv6).
+struct ListenAddress: CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    init(parsing text: String) throws {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw ValidationError("--listen '\(text)': expected [IPv6]:port")
+            }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            portPart = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw ValidationError("--listen '\(text)': expected host:port, e.g. 127.0.0.1:50051")
+            }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+        }
+        guard let port = Int(portPart), (0...65535).contains(port) else {
+            throw ValidationError("--listen '\(text)': port must be a number from 0 to 65535")
+        }
+        guard !hostPart.isEmpty else { throw ValidationError("--listen '\(text)': missing host") }
+        host = String(hostPart)
+        self.port = port
+    }
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

@@ -1,0 +1,127 @@
+"""Fixtures for interop tests: stubs generated from Protos/ at test time, and a real rankd
+process on a free loopback port. An independent client (grpcio) keeps our server and our own
+client from agreeing on a mistake."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GEN = Path(__file__).resolve().parent / "_gen"
+
+
+def _generate_stubs():
+    import shutil
+
+    from grpc_tools import protoc
+
+    # Python modules follow the .proto paths, and a generated `grpc/` package would shadow
+    # grpcio itself: compile a copy whose health proto lives under `grpc_health/` instead.
+    # The proto package (and so the wire name grpc.health.v1.Health) is unchanged.
+    source = GEN / "src"
+    shutil.rmtree(GEN, ignore_errors=True)
+    shutil.copytree(ROOT / "Protos", source)
+    (source / "grpc_health").mkdir()
+    (source / "grpc" / "health").rename(source / "grpc_health" / "health")
+    shutil.rmtree(source / "grpc")
+    (source / "grpc_health" / "health" / "v1").rename(source / "grpc_health" / "v1")
+    shutil.rmtree(source / "grpc_health" / "health")
+    protos = sorted(str(p.relative_to(source)) for p in source.rglob("*.proto"))
+    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
+    args = ["protoc", f"-I{source}", f"-I{include}", f"--python_out={GEN}", f"--grpc_python_out={GEN}"]
+    if protoc.main(args + protos) != 0:
+        raise RuntimeError("grpc_tools.protoc failed on Protos/")
+    shutil.rmtree(source)
+    for directory in [GEN, *[p for p in GEN.rglob("*") if p.is_dir()]]:
+        (directory / "__init__.py").touch()
+    sys.path.insert(0, str(GEN))
+
+
+_generate_stubs()
+
+
+def rankd_binary():
+    if os.environ.get("RANKD_BIN"):
+        return os.environ["RANKD_BIN"]
+    out = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return os.path.join(out.stdout.strip(), "rankd")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RankdProcess:
+    """A rankd child process on 127.0.0.1:port, with its stderr kept for assertions."""
+
+    def __init__(self, *extra_args, port=None):
+        self.port = port or free_port()
+        self.args = [rankd_binary(), "--listen", f"127.0.0.1:{self.port}", "--enable-test-services", *extra_args]
+        self.log_path = GEN / f"rankd-{self.port}-{time.monotonic_ns()}.log"
+        self.proc = None
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout=20.0):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"rankd exited with {self.proc.returncode}: {self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"rankd did not start listening on {self.address}: {self.output()}")
+
+    def stop(self, sig=None, timeout=20.0):
+        import signal as _signal
+
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig or _signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def output(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@pytest.fixture(scope="module")
+def rankd():
+    server = RankdProcess().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_rankd():
+    servers = []
+
+    def make(*args, port=None):
+        server = RankdProcess(*args, port=port).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
