@@ -66,7 +66,7 @@ private func deframe(_ bytes: [UInt8], chunks: [Int], maxMessageSize: Int = 1 <<
 
     @Test func rejectsOversizedMessageFromItsPrefixAlone() {
         var deframer = GRPCMessageDeframer(maxMessageSize: 100)
-        [0, 0, 0, 0, 101].withUnsafeBytes { deframer.append($0) }
+        ([0, 0, 0, 0, 101] as [UInt8]).withUnsafeBytes { deframer.append($0) }
         #expect(throws: GRPCStatus.self) { try deframer.next() }
         do {
             _ = try deframer.next()
@@ -82,7 +82,7 @@ private func deframe(_ bytes: [UInt8], chunks: [Int], maxMessageSize: Int = 1 <<
 
     @Test func rejectsCompressedFlagAsUnimplemented() {
         var deframer = GRPCMessageDeframer(maxMessageSize: 100)
-        [1, 0, 0, 0, 1, 42].withUnsafeBytes { deframer.append($0) }
+        ([1, 0, 0, 0, 1, 42] as [UInt8]).withUnsafeBytes { deframer.append($0) }
         do {
             _ = try deframer.next()
             Issue.record("expected an error")
@@ -93,7 +93,7 @@ private func deframe(_ bytes: [UInt8], chunks: [Int], maxMessageSize: Int = 1 <<
 
     @Test func rejectsUnknownFlagAsInvalidArgument() {
         var deframer = GRPCMessageDeframer(maxMessageSize: 100)
-        [2, 0, 0, 0, 0].withUnsafeBytes { deframer.append($0) }
+        ([2, 0, 0, 0, 0] as [UInt8]).withUnsafeBytes { deframer.append($0) }
         do {
             _ = try deframer.next()
             Issue.record("expected an error")
@@ -104,7 +104,7 @@ private func deframe(_ bytes: [UInt8], chunks: [Int], maxMessageSize: Int = 1 <<
 
     @Test func reportsPartialMessageAtEndOfStream() throws {
         var deframer = GRPCMessageDeframer(maxMessageSize: 100)
-        [0, 0, 0, 0, 10, 1, 2].withUnsafeBytes { deframer.append($0) }
+        ([0, 0, 0, 0, 10, 1, 2] as [UInt8]).withUnsafeBytes { deframer.append($0) }
         #expect(try deframer.next() == nil)
         #expect(deframer.hasPartialMessage)
         #expect(deframer.partialMessageDescription.contains("2 of 10"))

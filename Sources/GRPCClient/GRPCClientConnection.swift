@@ -1,0 +1,155 @@
+internal import CNGHTTP2
+public import GRPCServer
+public import NIOCore
+import NIOPosix
+
+/// The outcome of a call: the response messages and the final status.
+public struct GRPCCallResult: Sendable {
+    /// Response messages in order (one for a successful unary call).
+    public var messages: [ByteBuffer]
+    /// The status from `grpc-status`/`grpc-message` (or derived from HTTP status / stream reset).
+    public var status: GRPCStatus
+    /// Response headers and trailers other than pseudo-headers, lower-case.
+    public var metadata: [(name: String, value: String)]
+
+    /// The single response of a unary call, or the failure status.
+    public func unaryResponse() throws(GRPCStatus) -> ByteBuffer {
+        guard status.code == .ok else { throw status }
+        guard messages.count == 1, let message = messages.first else {
+            throw GRPCStatus(.internal, "expected one response message, got \(messages.count)")
+        }
+        return message
+    }
+}
+
+/// One HTTP/2 connection to a gRPC server, many concurrent calls over it (nghttp2 client
+/// session in memory mode, SwiftNIO for the socket). Used by rankctl, LoadTests and tests.
+///
+/// Thread-safe: calls may start from any thread; the work hops to the connection's event loop.
+public final class GRPCClientConnection: Sendable {
+    private let channel: any Channel
+    private let authority: String
+
+    /// The event loop that owns the connection.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    private init(channel: any Channel, authority: String) {
+        self.channel = channel
+        self.authority = authority
+    }
+
+    /// Connects to `host:port` and completes the HTTP/2 preface.
+    ///
+    /// - Throws: the connect error (refused, unreachable, unknown host).
+    public static func connect(
+        host: String, port: Int, group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(5)
+    ) async throws -> GRPCClientConnection {
+        let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(connectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(GRPCClientConnectionHandler(authority: authority))
+                }
+            }
+            .connect(host: host, port: port)
+            .get()
+        return GRPCClientConnection(channel: channel, authority: authority)
+    }
+
+    /// Whether the connection is still open.
+    public var isActive: Bool { channel.isActive }
+
+    /// Starts a call. `messages` are sent and the request half-closed if `endRequest` is true;
+    /// otherwise use the returned ``GRPCClientCall`` to send more.
+    public func startCall(
+        path: String, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
+    ) -> GRPCClientCall {
+        let promise = channel.eventLoop.makePromise(of: GRPCCallResult.self)
+        let call = GRPCClientCall(channel: channel, result: promise.futureResult)
+        let request = ClientCallRequest(path: path, metadata: metadata, timeout: timeout, promise: promise, call: call)
+        channel.pipeline.fireUserInboundEventTriggered(request)
+        return call
+    }
+
+    /// A unary call: one request, the full result (never throws; failures are in `status`).
+    public func unary(
+        path: String, request: ByteBuffer, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
+    ) -> EventLoopFuture<GRPCCallResult> {
+        let call = startCall(path: path, metadata: metadata, timeout: timeout)
+        call.send(request, endRequest: true)
+        return call.result
+    }
+
+    /// A unary call that returns the response message or throws the failure status.
+    public func unaryResponse(
+        path: String, request: ByteBuffer, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
+    ) async throws(GRPCStatus) -> ByteBuffer {
+        let result: GRPCCallResult
+        do {
+            result = try await unary(path: path, request: request, metadata: metadata, timeout: timeout).get()
+        } catch {
+            throw GRPCStatus(.unavailable, "call failed: \(error)")
+        }
+        return try result.unaryResponse()
+    }
+
+    /// Closes the connection; calls in flight fail with `UNAVAILABLE`.
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// A call in progress: send request messages (flow-controlled), then await the result.
+public final class GRPCClientCall: Sendable {
+    private let channel: any Channel
+    /// Completes when the call ends, with the response messages and status.
+    public let result: EventLoopFuture<GRPCCallResult>
+
+    init(channel: any Channel, result: EventLoopFuture<GRPCCallResult>) {
+        self.channel = channel
+        self.result = result
+    }
+
+    /// Queues `message`; the returned future completes when the call can take more without
+    /// buffering past its watermark (back-pressure for large uploads).
+    @discardableResult
+    public func send(_ message: ByteBuffer, endRequest: Bool = false) -> EventLoopFuture<Void> {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.pipeline.fireUserInboundEventTriggered(
+            ClientCallSend(call: ObjectIdentifier(self), message: message, end: endRequest, promise: promise))
+        return promise.futureResult
+    }
+
+    /// Half-closes the request (no more messages).
+    public func finishRequest() {
+        channel.pipeline.fireUserInboundEventTriggered(
+            ClientCallSend(call: ObjectIdentifier(self), message: nil, end: true, promise: nil))
+    }
+
+    /// Cancels the call (RST_STREAM CANCEL); the result fails with `CANCELLED`.
+    public func cancel() {
+        channel.pipeline.fireUserInboundEventTriggered(ClientCallCancel(call: ObjectIdentifier(self)))
+    }
+}
+
+struct ClientCallRequest: @unchecked Sendable {
+    // `call` is only used for its identity on the event loop.
+    let path: String
+    let metadata: [(String, String)]
+    let timeout: TimeAmount?
+    let promise: EventLoopPromise<GRPCCallResult>
+    let call: GRPCClientCall
+}
+
+struct ClientCallSend: Sendable {
+    let call: ObjectIdentifier
+    let message: ByteBuffer?
+    let end: Bool
+    let promise: EventLoopPromise<Void>?
+}
+
+struct ClientCallCancel: Sendable {
+    let call: ObjectIdentifier
+}

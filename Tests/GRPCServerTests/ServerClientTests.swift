@@ -1,0 +1,241 @@
+import GRPCClient
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import GRPCServer
+
+/// A generic router with raw-bytes methods: proves the server knows nothing about protobuf.
+private func testRouter() -> GRPCRouter {
+    var router = GRPCRouter()
+    router.register(service: "test.Raw", method: "Echo", .unary { _, request in .response(request) })
+    router.register(
+        service: "test.Raw", method: "Fail",
+        .unary { _, request in
+            .failure(GRPCStatus(.invalidArgument, String(buffer: request)))
+        })
+    router.register(
+        service: "test.Raw", method: "Slow",
+        .unary { context, request in
+            .future(context.eventLoop.scheduleTask(in: .milliseconds(300)) { request }.futureResult)
+        })
+    router.register(
+        service: "test.Raw", method: "Deadline",
+        .unary { context, _ in
+            let remaining = context.remainingTime()?.nanoseconds ?? -1
+            return .response(ByteBuffer(string: "\(remaining)"))
+        })
+    router.register(service: "test.Raw", method: "Sum", .clientStreaming { _ in SumCall() })
+    router.register(
+        service: "test.Raw", method: "Count",
+        .serverStreaming { _, request, writer in
+            let count = Int(String(buffer: request)) ?? 0
+            for index in 0..<count { writer.send(ByteBuffer(string: "\(index)")) }
+            writer.finish(.ok)
+        })
+    return router
+}
+
+private final class SumCall: ClientStreamingCall {
+    var total = 0
+    var count = 0
+    func receive(_ message: ByteBuffer) throws(GRPCStatus) {
+        count += 1
+        total += message.readableBytes
+        if String(buffer: message) == "poison" { throw GRPCStatus(.invalidArgument, "poisoned at message \(count)") }
+    }
+    func finish() -> UnaryResult { .response(ByteBuffer(string: "\(count):\(total)")) }
+    func cancel() {}
+}
+
+/// Runs `body` against a server on an ephemeral loopback port and a connected client.
+private func withServer(
+    configuration: GRPCServerConfiguration = .init(),
+    _ body: (GRPCServer, GRPCClientConnection) async throws -> Void
+) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let server = try await GRPCServer.start(
+        host: "127.0.0.1", port: 0, router: testRouter(), configuration: configuration, group: group)
+    let client = try await GRPCClientConnection.connect(
+        host: "127.0.0.1", port: server.localAddress!.port!, group: group)
+    do {
+        try await body(server, client)
+    } catch {
+        await client.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+        throw error
+    }
+    await client.close()
+    try await server.close()
+    try await group.shutdownGracefully()
+}
+
+@Suite struct ServerClientTests {
+    @Test func unaryCallEchoesBytes() async throws {
+        try await withServer { _, client in
+            let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(string: "hi"))
+            #expect(String(buffer: reply) == "hi")
+        }
+    }
+
+    @Test func emptyMessageRoundTrips() async throws {
+        try await withServer { _, client in
+            let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer())
+            #expect(reply.readableBytes == 0)
+        }
+    }
+
+    @Test func messageLargerThanOneDataFrameRoundTrips() async throws {
+        try await withServer { _, client in
+            let payload = ByteBuffer(bytes: (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: payload)
+            #expect(reply == payload)
+        }
+    }
+
+    @Test func manyConcurrentCallsOnOneConnection() async throws {
+        try await withServer { _, client in
+            let futures = (0..<500).map { index in
+                client.unary(path: "/test.Raw/Echo", request: ByteBuffer(string: "\(index)"))
+            }
+            for (index, future) in futures.enumerated() {
+                let result = try await future.get()
+                #expect(String(buffer: try result.unaryResponse()) == "\(index)")
+            }
+        }
+    }
+
+    @Test func failureStatusAndMessageArriveIntact() async throws {
+        try await withServer { _, client in
+            let result = try await client.unary(path: "/test.Raw/Fail", request: ByteBuffer(string: "k: 0% ✗")).get()
+            #expect(result.status == GRPCStatus(.invalidArgument, "k: 0% ✗"))
+            #expect(result.messages.isEmpty)
+        }
+    }
+
+    @Test func unknownMethodIsUnimplemented() async throws {
+        try await withServer { _, client in
+            let result = try await client.unary(path: "/test.Raw/Nope", request: ByteBuffer()).get()
+            #expect(result.status.code == .unimplemented)
+            #expect(result.status.message.contains("/test.Raw/Nope"))
+        }
+    }
+
+    @Test func deadlineReachesHandler() async throws {
+        try await withServer { _, client in
+            let reply = try await client.unaryResponse(
+                path: "/test.Raw/Deadline", request: ByteBuffer(), timeout: .seconds(5))
+            let remaining = Int64(String(buffer: reply)) ?? -1
+            #expect(remaining > 4_000_000_000 && remaining <= 5_000_000_000)
+        }
+    }
+
+    @Test func slowHandlerPastDeadlineIsDeadlineExceeded() async throws {
+        try await withServer { _, client in
+            let result = try await client.unary(
+                path: "/test.Raw/Slow", request: ByteBuffer(), timeout: .milliseconds(50)
+            ).get()
+            #expect(result.status.code == .deadlineExceeded)
+            // The connection is still good afterwards.
+            let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(string: "ok"))
+            #expect(String(buffer: reply) == "ok")
+        }
+    }
+
+    @Test func oversizedRequestIsResourceExhausted() async throws {
+        var configuration = GRPCServerConfiguration()
+        configuration.maxReceiveMessageSize = 1000
+        try await withServer(configuration: configuration) { _, client in
+            let result = try await client.unary(
+                path: "/test.Raw/Echo", request: ByteBuffer(repeating: 1, count: 1001)
+            ).get()
+            #expect(result.status.code == .resourceExhausted)
+            let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(repeating: 1, count: 1000))
+            #expect(reply.readableBytes == 1000)
+        }
+    }
+
+    @Test func clientStreamingDeliversEveryMessage() async throws {
+        try await withServer { _, client in
+            let call = client.startCall(path: "/test.Raw/Sum")
+            for index in 0..<3000 {
+                try await call.send(ByteBuffer(repeating: 0, count: index % 100)).get()
+            }
+            call.finishRequest()
+            let result = try await call.result.get()
+            let expected = (0..<3000).reduce(0) { $0 + $1 % 100 }
+            #expect(String(buffer: try result.unaryResponse()) == "3000:\(expected)")
+        }
+    }
+
+    @Test func clientStreamingHandlerErrorEndsCallEarly() async throws {
+        try await withServer { _, client in
+            let call = client.startCall(path: "/test.Raw/Sum")
+            call.send(ByteBuffer(string: "a"))
+            call.send(ByteBuffer(string: "poison"))
+            call.send(ByteBuffer(string: "b"), endRequest: true)
+            let result = try await call.result.get()
+            #expect(result.status == GRPCStatus(.invalidArgument, "poisoned at message 2"))
+        }
+    }
+
+    @Test func serverStreamingSendsAllMessagesThenStatus() async throws {
+        try await withServer { _, client in
+            let result = try await client.unary(path: "/test.Raw/Count", request: ByteBuffer(string: "250")).get()
+            #expect(result.status.code == .ok)
+            #expect(result.messages.map { String(buffer: $0) } == (0..<250).map { "\($0)" })
+        }
+    }
+
+    @Test func unaryWithTwoRequestMessagesIsInvalidArgument() async throws {
+        try await withServer { _, client in
+            let call = client.startCall(path: "/test.Raw/Echo")
+            call.send(ByteBuffer(string: "one"))
+            call.send(ByteBuffer(string: "two"), endRequest: true)
+            let status = try await call.result.get().status
+            #expect(status.code == .invalidArgument)
+        }
+    }
+
+    @Test func unaryWithNoRequestMessageIsInvalidArgument() async throws {
+        try await withServer { _, client in
+            let call = client.startCall(path: "/test.Raw/Echo")
+            call.finishRequest()
+            let status = try await call.result.get().status
+            #expect(status.code == .invalidArgument)
+        }
+    }
+
+    @Test func gracefulShutdownLetsInFlightCallFinish() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await GRPCServer.start(host: "127.0.0.1", port: 0, router: testRouter(), group: group)
+        let client = try await GRPCClientConnection.connect(
+            host: "127.0.0.1", port: server.localAddress!.port!, group: group)
+        let inFlight = client.unary(path: "/test.Raw/Slow", request: ByteBuffer(string: "late"))
+        try await Task.sleep(nanoseconds: 50_000_000)
+        try await server.shutdownGracefully()
+        let result = try await inFlight.get()
+        #expect(String(buffer: try result.unaryResponse()) == "late")
+        #expect(server.connectionCount == 0)
+        await client.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func connectionLimitRefusesExtraConnections() async throws {
+        var configuration = GRPCServerConfiguration()
+        configuration.maxConnections = 1
+        try await withServer(configuration: configuration) { server, client in
+            _ = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(string: "x"))
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let second = try await GRPCClientConnection.connect(
+                host: "127.0.0.1", port: server.localAddress!.port!, group: group)
+            let result = try await second.unary(path: "/test.Raw/Echo", request: ByteBuffer(string: "y")).get()
+            #expect(result.status.code == .unavailable)
+            await second.close()
+            try await group.shutdownGracefully()
+            let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(string: "z"))
+            #expect(String(buffer: reply) == "z")
+        }
+    }
+}
