@@ -37,8 +37,7 @@ public enum EchoCodec {
 
     public static func decodeRequest(_ buffer: ByteBuffer) throws(GRPCStatus) -> Request {
         try ProtobufCodec.decode(
-            buffer, descriptor: withUnsafePointer(to: rankd__testing__v1__echo_request__descriptor) { $0 },
-            as: Rankd__Testing__V1__EchoRequest.self
+            buffer, initializer: rankd__testing__v1__echo_request__init
         ) { (message) throws(GRPCStatus) -> Request in
             Request(
                 text: ProtobufCodec.string(message.pointee.text), payload: ProtobufCodec.bytes(message.pointee.payload),
@@ -62,8 +61,7 @@ public enum EchoCodec {
 
     public static func decodeResponse(_ buffer: ByteBuffer) throws(GRPCStatus) -> Response {
         try ProtobufCodec.decode(
-            buffer, descriptor: withUnsafePointer(to: rankd__testing__v1__echo_response__descriptor) { $0 },
-            as: Rankd__Testing__V1__EchoResponse.self
+            buffer, initializer: rankd__testing__v1__echo_response__init
         ) { (message) throws(GRPCStatus) -> Response in
             Response(
                 text: ProtobufCodec.string(message.pointee.text), payload: ProtobufCodec.bytes(message.pointee.payload),

@@ -16,8 +16,7 @@ public enum HealthCodec {
     /// Decodes a `HealthCheckRequest` and returns its `service` field.
     public static func decodeRequest(_ buffer: ByteBuffer) throws(GRPCStatus) -> String {
         try ProtobufCodec.decode(
-            buffer, descriptor: withUnsafePointer(to: grpc__health__v1__health_check_request__descriptor) { $0 },
-            as: Grpc__Health__V1__HealthCheckRequest.self
+            buffer, initializer: grpc__health__v1__health_check_request__init
         ) { (request) throws(GRPCStatus) -> String in
             ProtobufCodec.string(request.pointee.service)
         }

@@ -10,32 +10,58 @@ package enum ProtobufCodec {
     ///
     /// - Throws: `INVALID_ARGUMENT` naming the message type when the bytes are not a valid
     ///   encoding, or whatever `body` throws.
+    ///
+    /// The message type is given by its generated `*__init` function: it stores the address of
+    /// the type's descriptor in the message, which is the one reliable way to reach that C
+    /// global (`withUnsafePointer(to:)` on an imported `const` may point at a temporary copy in
+    /// optimised builds).
     package static func decode<Message, Result>(
-        _ buffer: ByteBuffer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, as: Message.Type,
-        _ body: (UnsafePointer<Message>) throws(GRPCStatus) -> Result
+        _ buffer: ByteBuffer, initializer: (UnsafeMutablePointer<Message>) -> Void,
+        arena: CArena? = nil, _ body: (UnsafePointer<Message>) throws(GRPCStatus) -> Result
     ) throws(GRPCStatus) -> Result {
+        let descriptor = descriptor(of: initializer)
         var empty: UInt8 = 0
         let unpacked = buffer.withUnsafeReadableBytes { bytes in
-            if let base = bytes.baseAddress, bytes.count > 0 {
-                return protobuf_c_message_unpack(descriptor, nil, bytes.count, base.assumingMemoryBound(to: UInt8.self))
+            func unpack(_ allocator: UnsafeMutablePointer<ProtobufCAllocator>?) -> UnsafeMutablePointer<
+                ProtobufCMessage
+            >? {
+                if let base = bytes.baseAddress, bytes.count > 0 {
+                    return protobuf_c_message_unpack(
+                        descriptor, allocator, bytes.count, base.assumingMemoryBound(to: UInt8.self))
+                }
+                // An empty message is valid protobuf; protobuf-c still wants a non-null pointer.
+                return protobuf_c_message_unpack(descriptor, allocator, 0, &empty)
             }
-            // An empty message is valid protobuf; protobuf-c still wants a non-null pointer.
-            return protobuf_c_message_unpack(descriptor, nil, 0, &empty)
+            return arena.map { $0.withAllocator { unpack($0) } } ?? unpack(nil)
         }
         guard let unpacked else {
             let name = String(cString: descriptor.pointee.name)
             throw GRPCStatus(
-                .invalidArgument, "request body is not a valid \(name) protobuf message (\(buffer.readableBytes) bytes)")
+                .invalidArgument,
+                "request body is not a valid \(name) protobuf message (\(buffer.readableBytes) bytes)")
         }
-        defer { protobuf_c_message_free_unpacked(unpacked, nil) }
+        // With an arena the memory goes when the arena is reset; without, free it here.
+        defer { if arena == nil { protobuf_c_message_free_unpacked(unpacked, nil) } }
         return try UnsafeRawPointer(unpacked).withMemoryRebound(to: Message.self, capacity: 1) {
             (message) throws(GRPCStatus) -> Result in
             try body(message)
         }
     }
 
+    /// The descriptor of the message type that `initializer` initialises.
+    package static func descriptor<Message>(
+        of initializer: (UnsafeMutablePointer<Message>) -> Void
+    ) -> UnsafePointer<ProtobufCMessageDescriptor> {
+        withUnsafeTemporaryAllocation(of: Message.self, capacity: 1) { message in
+            initializer(message.baseAddress!)
+            return UnsafeMutableRawPointer(message.baseAddress!).assumingMemoryBound(to: ProtobufCMessage.self).pointee
+                .descriptor
+        }
+    }
+
     /// Packs a message whose first field is its `ProtobufCMessage` base into a new buffer.
-    package static func encode<Message>(_ message: UnsafePointer<Message>, allocator: ByteBufferAllocator) -> ByteBuffer {
+    package static func encode<Message>(_ message: UnsafePointer<Message>, allocator: ByteBufferAllocator) -> ByteBuffer
+    {
         UnsafeRawPointer(message).withMemoryRebound(to: ProtobufCMessage.self, capacity: 1) { base in
             let size = protobuf_c_message_get_packed_size(base)
             var buffer = allocator.buffer(capacity: size)

@@ -1,6 +1,6 @@
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import GRPCServer
 

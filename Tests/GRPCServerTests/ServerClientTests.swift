@@ -1,4 +1,5 @@
 import GRPCClient
+import Logging
 import NIOCore
 import NIOPosix
 import Testing
@@ -48,6 +49,9 @@ private final class SumCall: ClientStreamingCall {
     func cancel() {}
 }
 
+/// Tests assert on statuses, not logs: keep the output to the test runner's.
+private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
 /// Runs `body` against a server on an ephemeral loopback port and a connected client.
 private func withServer(
     configuration: GRPCServerConfiguration = .init(),
@@ -55,7 +59,8 @@ private func withServer(
 ) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server = try await GRPCServer.start(
-        host: "127.0.0.1", port: 0, router: testRouter(), configuration: configuration, group: group)
+        host: "127.0.0.1", port: 0, router: testRouter(), configuration: configuration, group: group,
+        logger: quietLogger)
     let client = try await GRPCClientConnection.connect(
         host: "127.0.0.1", port: server.localAddress!.port!, group: group)
     do {
@@ -151,7 +156,8 @@ private func withServer(
                 path: "/test.Raw/Echo", request: ByteBuffer(repeating: 1, count: 1001)
             ).get()
             #expect(result.status.code == .resourceExhausted)
-            let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(repeating: 1, count: 1000))
+            let reply = try await client.unaryResponse(
+                path: "/test.Raw/Echo", request: ByteBuffer(repeating: 1, count: 1000))
             #expect(reply.readableBytes == 1000)
         }
     }
@@ -209,7 +215,8 @@ private func withServer(
 
     @Test func gracefulShutdownLetsInFlightCallFinish() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = try await GRPCServer.start(host: "127.0.0.1", port: 0, router: testRouter(), group: group)
+        let server = try await GRPCServer.start(
+            host: "127.0.0.1", port: 0, router: testRouter(), group: group, logger: quietLogger)
         let client = try await GRPCClientConnection.connect(
             host: "127.0.0.1", port: server.localAddress!.port!, group: group)
         let inFlight = client.unary(path: "/test.Raw/Slow", request: ByteBuffer(string: "late"))

@@ -16,36 +16,341 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Ranking__V1__RankRequest Ranking__V1__RankRequest;
+typedef struct Ranking__V1__RankRequest__ContextEntry Ranking__V1__RankRequest__ContextEntry;
+typedef struct Ranking__V1__FloatValue Ranking__V1__FloatValue;
+typedef struct Ranking__V1__DoubleValue Ranking__V1__DoubleValue;
+typedef struct Ranking__V1__Filter Ranking__V1__Filter;
+typedef struct Ranking__V1__Diversity Ranking__V1__Diversity;
+typedef struct Ranking__V1__Boost Ranking__V1__Boost;
+typedef struct Ranking__V1__Pin Ranking__V1__Pin;
+typedef struct Ranking__V1__Explanation Ranking__V1__Explanation;
 typedef struct Ranking__V1__RankedItem Ranking__V1__RankedItem;
+typedef struct Ranking__V1__DroppedPin Ranking__V1__DroppedPin;
 typedef struct Ranking__V1__RankResponse Ranking__V1__RankResponse;
 
 
 /* --- enums --- */
 
+typedef enum _Ranking__V1__Consent {
+  /*
+   * Treated as FULL.
+   */
+  RANKING__V1__CONSENT__CONSENT_UNSPECIFIED = 0,
+  /*
+   * Personalise with the user's embedding and session signals.
+   */
+  RANKING__V1__CONSENT__CONSENT_FULL = 1,
+  /*
+   * No personal data: popularity-based ranking under the same rules.
+   */
+  RANKING__V1__CONSENT__CONSENT_NONE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__CONSENT)
+} Ranking__V1__Consent;
+typedef enum _Ranking__V1__DiversityMethod {
+  /*
+   * The snapshot's (or experiment arm's) default.
+   */
+  RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_UNSPECIFIED = 0,
+  /*
+   * Relevance order after boosts.
+   */
+  RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_NONE = 1,
+  /*
+   * Maximal marginal relevance.
+   */
+  RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_MMR = 2,
+  /*
+   * Determinantal point process, greedy MAP.
+   */
+  RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_DPP = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__DIVERSITY_METHOD)
+} Ranking__V1__DiversityMethod;
+typedef enum _Ranking__V1__Strategy {
+  RANKING__V1__STRATEGY__STRATEGY_UNSPECIFIED = 0,
+  /*
+   * The user's stored embedding.
+   */
+  RANKING__V1__STRATEGY__STRATEGY_PERSONALIZED = 1,
+  /*
+   * The user's embedding blended with the session vector.
+   */
+  RANKING__V1__STRATEGY__STRATEGY_BLENDED = 2,
+  /*
+   * Unknown user with session signals: the session vector alone.
+   */
+  RANKING__V1__STRATEGY__STRATEGY_SESSION = 3,
+  /*
+   * Cold start (unknown user, no session) or a holdout arm: popularity.
+   */
+  RANKING__V1__STRATEGY__STRATEGY_POPULAR = 4,
+  /*
+   * Consent NONE: popularity, never the user's data.
+   */
+  RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__STRATEGY)
+} Ranking__V1__Strategy;
 
 /* --- messages --- */
+
+struct  Ranking__V1__RankRequest__ContextEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define RANKING__V1__RANK_REQUEST__CONTEXT_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_request__context_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
 
 struct  Ranking__V1__RankRequest
 {
   ProtobufCMessage base;
   /*
-   * External user id as it appears in the snapshot's user id table. Unknown users are not an
-   * error: they are served by the cold-start path and the response says so.
+   * External user id as in the snapshot's user id table. Empty or unknown: cold start (session
+   * signals if given, else popularity). At most 256 bytes.
    */
   char *user_id;
   /*
-   * Number of items wanted. 0 means the default (20); at most 1000.
+   * Number of items wanted: 0 means the snapshot's default (20); at most 1000.
    */
   uint32_t k;
   /*
-   * Session signals: item ids the user interacted with recently, newest first.
+   * Session signals: item ids the user interacted with recently, newest first. At most 100.
+   * Unknown ids are skipped and listed in RankResponse.unknown_item_ids.
    */
   size_t n_recent_item_ids;
   char **recent_item_ids;
+  /*
+   * Candidates retrieved before re-ranking: 0 means the default (300); at least k, at most 5000.
+   */
+  uint32_t candidate_pool;
+  /*
+   * Which items may appear at all.
+   */
+  Ranking__V1__Filter *filter;
+  /*
+   * How the list is diversified and capped.
+   */
+  Ranking__V1__Diversity *diversity;
+  /*
+   * Relevance multipliers/offsets applied before diversification (boosts and buries).
+   */
+  size_t n_boosts;
+  Ranking__V1__Boost **boosts;
+  /*
+   * Items forced to exact positions (sponsored slots, editorial picks).
+   */
+  size_t n_pins;
+  Ranking__V1__Pin **pins;
+  /*
+   * Include an Explanation for every returned item.
+   */
+  protobuf_c_boolean explain;
+  /*
+   * Whether the user's data may be used. NONE never reads the user's embedding or history.
+   */
+  Ranking__V1__Consent consent;
+  /*
+   * QA only: force an experiment arm by name instead of the hash assignment.
+   */
+  char *experiment_arm;
+  /*
+   * Free-form labels (channel, device, …), echoed to logs; never used for ranking.
+   */
+  size_t n_context;
+  Ranking__V1__RankRequest__ContextEntry **context;
 };
 #define RANKING__V1__RANK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, NULL, NULL, 0,NULL, 0,NULL, 0, RANKING__V1__CONSENT__CONSENT_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * An optional number (protobuf-c 1.4 has no proto3 `optional`; message presence serves). Same
+ * shape as google.protobuf.FloatValue / DoubleValue.
+ */
+struct  Ranking__V1__FloatValue
+{
+  ProtobufCMessage base;
+  float value;
+};
+#define RANKING__V1__FLOAT_VALUE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__float_value__descriptor) \
+    , 0 }
+
+
+struct  Ranking__V1__DoubleValue
+{
+  ProtobufCMessage base;
+  double value;
+};
+#define RANKING__V1__DOUBLE_VALUE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__double_value__descriptor) \
+    , 0 }
+
+
+struct  Ranking__V1__Filter
+{
+  ProtobufCMessage base;
+  /*
+   * Only items in these categories (names as in the catalogue). Empty: all.
+   */
+  size_t n_include_categories;
+  char **include_categories;
+  /*
+   * Never items in these categories.
+   */
+  size_t n_exclude_categories;
+  char **exclude_categories;
+  /*
+   * Only items of these brands. Empty: all.
+   */
+  size_t n_include_brands;
+  char **include_brands;
+  /*
+   * Never items of these brands.
+   */
+  size_t n_exclude_brands;
+  char **exclude_brands;
+  /*
+   * Only items in stock.
+   */
+  protobuf_c_boolean in_stock_only;
+  /*
+   * Inclusive price bounds, in the catalogue's price unit. Unset: unbounded.
+   */
+  Ranking__V1__DoubleValue *min_price;
+  Ranking__V1__DoubleValue *max_price;
+  /*
+   * Only items carrying at least one of these tags. Empty: all.
+   */
+  size_t n_tags_any;
+  char **tags_any;
+  /*
+   * Never these items (already seen, already bought). Unknown ids are ignored.
+   */
+  size_t n_exclude_item_ids;
+  char **exclude_item_ids;
+};
+#define RANKING__V1__FILTER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__filter__descriptor) \
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, NULL, NULL, 0,NULL, 0,NULL }
+
+
+struct  Ranking__V1__Diversity
+{
+  ProtobufCMessage base;
+  Ranking__V1__DiversityMethod method;
+  /*
+   * Relevance/diversity trade-off in [0, 1]: λ for MMR, θ for DPP (1 = pure relevance).
+   * Unset: the default of the method (or of the experiment arm).
+   */
+  Ranking__V1__FloatValue *tradeoff;
+  /*
+   * At most this many items per category / per brand in the list. 0: no cap.
+   */
+  uint32_t max_per_category;
+  uint32_t max_per_brand;
+  /*
+   * Spread rule: at most `spread_max_per_category` items of one category in any
+   * `spread_window` consecutive positions. 0: no rule.
+   */
+  uint32_t spread_window;
+  uint32_t spread_max_per_category;
+};
+#define RANKING__V1__DIVERSITY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__diversity__descriptor) \
+    , RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_UNSPECIFIED, NULL, 0, 0, 0, 0 }
+
+
+typedef enum {
+  RANKING__V1__BOOST__TARGET__NOT_SET = 0,
+  RANKING__V1__BOOST__TARGET_CATEGORY = 1,
+  RANKING__V1__BOOST__TARGET_BRAND = 2,
+  RANKING__V1__BOOST__TARGET_TAG = 3,
+  RANKING__V1__BOOST__TARGET_ITEM_ID = 4,
+  RANKING__V1__BOOST__TARGET_FRESH_WITHIN_DAYS = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__BOOST__TARGET__CASE)
+} Ranking__V1__Boost__TargetCase;
+
+struct  Ranking__V1__Boost
+{
+  ProtobufCMessage base;
+  /*
+   * Relevance is multiplied by this (>0; <1 buries). Unset: 1.
+   */
+  Ranking__V1__FloatValue *multiply;
+  /*
+   * Then this is added (negative buries).
+   */
+  float add;
+  Ranking__V1__Boost__TargetCase target_case;
+  union {
+    char *category;
+    char *brand;
+    char *tag;
+    char *item_id;
+    /*
+     * Items created within this many days.
+     */
+    uint32_t fresh_within_days;
+  };
+};
+#define RANKING__V1__BOOST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__boost__descriptor) \
+    , NULL, 0, RANKING__V1__BOOST__TARGET__NOT_SET, {0} }
+
+
+struct  Ranking__V1__Pin
+{
+  ProtobufCMessage base;
+  char *item_id;
+  /*
+   * Zero-based position in the response; must be < k.
+   */
+  uint32_t position;
+};
+#define RANKING__V1__PIN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__pin__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Ranking__V1__Explanation
+{
+  ProtobufCMessage base;
+  /*
+   * Relevance before boosts (inner product or cosine; popularity score on popular paths).
+   */
+  float base_relevance;
+  /*
+   * Relevance after boosts, and the boosts that applied (e.g. "category Running Shoes ×1.5").
+   */
+  float boosted_relevance;
+  size_t n_applied_boosts;
+  char **applied_boosts;
+  /*
+   * MMR: the similarity penalty paid at selection; DPP: the log-determinant gain.
+   */
+  float diversity_penalty;
+  float dpp_gain;
+  /*
+   * What placed the item: "pinned", "relevance", "mmr", "dpp", "popularity".
+   */
+  char *rule;
+  /*
+   * Rules that skipped other items at this position (e.g. "cap reached for Running Shoes").
+   */
+  size_t n_constraints;
+  char **constraints;
+  /*
+   * A short human reason ("similar to items you viewed recently", "popular in Running Shoes").
+   */
+  char *reason;
+};
+#define RANKING__V1__EXPLANATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__explanation__descriptor) \
+    , 0, 0, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Ranking__V1__RankedItem
@@ -63,10 +368,34 @@ struct  Ranking__V1__RankedItem
    * Zero-based position in the response.
    */
   uint32_t position;
+  /*
+   * Category and brand names, for display and logging.
+   */
+  char *category;
+  char *brand;
+  /*
+   * Present when RankRequest.explain is true.
+   */
+  Ranking__V1__Explanation *explanation;
 };
 #define RANKING__V1__RANKED_ITEM__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__ranked_item__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Ranking__V1__DroppedPin
+{
+  ProtobufCMessage base;
+  char *item_id;
+  uint32_t position;
+  /*
+   * Why it was dropped, e.g. "out of stock", "excluded by filter", "unknown item".
+   */
+  char *reason;
+};
+#define RANKING__V1__DROPPED_PIN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__dropped_pin__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Ranking__V1__RankResponse
@@ -78,15 +407,50 @@ struct  Ranking__V1__RankResponse
   size_t n_items;
   Ranking__V1__RankedItem **items;
   /*
-   * Version of the snapshot that served this request.
+   * Version of the snapshot that served this request (all items come from it).
    */
   char *snapshot_version;
+  /*
+   * How the query was formed.
+   */
+  Ranking__V1__Strategy strategy;
+  /*
+   * The experiment and arm that served the request (empty when no experiment is configured).
+   */
+  char *experiment;
+  char *experiment_arm;
+  /*
+   * The deadline was tight and the request was served with cheaper settings.
+   */
+  protobuf_c_boolean degraded;
+  char *degraded_reason;
+  /*
+   * Fewer than k items satisfied the rules.
+   */
+  protobuf_c_boolean fewer_than_k;
+  /*
+   * Pins that could not be honoured, with reasons.
+   */
+  size_t n_dropped_pins;
+  Ranking__V1__DroppedPin **dropped_pins;
+  /*
+   * Ids in recent_item_ids or pins that the snapshot does not know (skipped).
+   */
+  size_t n_unknown_item_ids;
+  char **unknown_item_ids;
+  /*
+   * Candidates retrieved before re-ranking.
+   */
+  uint32_t candidates_considered;
 };
 #define RANKING__V1__RANK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_response__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string }
+    , 0,NULL, (char *)protobuf_c_empty_string, RANKING__V1__STRATEGY__STRATEGY_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0 }
 
 
+/* Ranking__V1__RankRequest__ContextEntry methods */
+void   ranking__v1__rank_request__context_entry__init
+                     (Ranking__V1__RankRequest__ContextEntry         *message);
 /* Ranking__V1__RankRequest methods */
 void   ranking__v1__rank_request__init
                      (Ranking__V1__RankRequest         *message);
@@ -106,6 +470,139 @@ Ranking__V1__RankRequest *
 void   ranking__v1__rank_request__free_unpacked
                      (Ranking__V1__RankRequest *message,
                       ProtobufCAllocator *allocator);
+/* Ranking__V1__FloatValue methods */
+void   ranking__v1__float_value__init
+                     (Ranking__V1__FloatValue         *message);
+size_t ranking__v1__float_value__get_packed_size
+                     (const Ranking__V1__FloatValue   *message);
+size_t ranking__v1__float_value__pack
+                     (const Ranking__V1__FloatValue   *message,
+                      uint8_t             *out);
+size_t ranking__v1__float_value__pack_to_buffer
+                     (const Ranking__V1__FloatValue   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__FloatValue *
+       ranking__v1__float_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__float_value__free_unpacked
+                     (Ranking__V1__FloatValue *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__DoubleValue methods */
+void   ranking__v1__double_value__init
+                     (Ranking__V1__DoubleValue         *message);
+size_t ranking__v1__double_value__get_packed_size
+                     (const Ranking__V1__DoubleValue   *message);
+size_t ranking__v1__double_value__pack
+                     (const Ranking__V1__DoubleValue   *message,
+                      uint8_t             *out);
+size_t ranking__v1__double_value__pack_to_buffer
+                     (const Ranking__V1__DoubleValue   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__DoubleValue *
+       ranking__v1__double_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__double_value__free_unpacked
+                     (Ranking__V1__DoubleValue *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__Filter methods */
+void   ranking__v1__filter__init
+                     (Ranking__V1__Filter         *message);
+size_t ranking__v1__filter__get_packed_size
+                     (const Ranking__V1__Filter   *message);
+size_t ranking__v1__filter__pack
+                     (const Ranking__V1__Filter   *message,
+                      uint8_t             *out);
+size_t ranking__v1__filter__pack_to_buffer
+                     (const Ranking__V1__Filter   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__Filter *
+       ranking__v1__filter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__filter__free_unpacked
+                     (Ranking__V1__Filter *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__Diversity methods */
+void   ranking__v1__diversity__init
+                     (Ranking__V1__Diversity         *message);
+size_t ranking__v1__diversity__get_packed_size
+                     (const Ranking__V1__Diversity   *message);
+size_t ranking__v1__diversity__pack
+                     (const Ranking__V1__Diversity   *message,
+                      uint8_t             *out);
+size_t ranking__v1__diversity__pack_to_buffer
+                     (const Ranking__V1__Diversity   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__Diversity *
+       ranking__v1__diversity__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__diversity__free_unpacked
+                     (Ranking__V1__Diversity *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__Boost methods */
+void   ranking__v1__boost__init
+                     (Ranking__V1__Boost         *message);
+size_t ranking__v1__boost__get_packed_size
+                     (const Ranking__V1__Boost   *message);
+size_t ranking__v1__boost__pack
+                     (const Ranking__V1__Boost   *message,
+                      uint8_t             *out);
+size_t ranking__v1__boost__pack_to_buffer
+                     (const Ranking__V1__Boost   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__Boost *
+       ranking__v1__boost__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__boost__free_unpacked
+                     (Ranking__V1__Boost *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__Pin methods */
+void   ranking__v1__pin__init
+                     (Ranking__V1__Pin         *message);
+size_t ranking__v1__pin__get_packed_size
+                     (const Ranking__V1__Pin   *message);
+size_t ranking__v1__pin__pack
+                     (const Ranking__V1__Pin   *message,
+                      uint8_t             *out);
+size_t ranking__v1__pin__pack_to_buffer
+                     (const Ranking__V1__Pin   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__Pin *
+       ranking__v1__pin__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__pin__free_unpacked
+                     (Ranking__V1__Pin *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__Explanation methods */
+void   ranking__v1__explanation__init
+                     (Ranking__V1__Explanation         *message);
+size_t ranking__v1__explanation__get_packed_size
+                     (const Ranking__V1__Explanation   *message);
+size_t ranking__v1__explanation__pack
+                     (const Ranking__V1__Explanation   *message,
+                      uint8_t             *out);
+size_t ranking__v1__explanation__pack_to_buffer
+                     (const Ranking__V1__Explanation   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__Explanation *
+       ranking__v1__explanation__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__explanation__free_unpacked
+                     (Ranking__V1__Explanation *message,
+                      ProtobufCAllocator *allocator);
 /* Ranking__V1__RankedItem methods */
 void   ranking__v1__ranked_item__init
                      (Ranking__V1__RankedItem         *message);
@@ -124,6 +621,25 @@ Ranking__V1__RankedItem *
                       const uint8_t       *data);
 void   ranking__v1__ranked_item__free_unpacked
                      (Ranking__V1__RankedItem *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__DroppedPin methods */
+void   ranking__v1__dropped_pin__init
+                     (Ranking__V1__DroppedPin         *message);
+size_t ranking__v1__dropped_pin__get_packed_size
+                     (const Ranking__V1__DroppedPin   *message);
+size_t ranking__v1__dropped_pin__pack
+                     (const Ranking__V1__DroppedPin   *message,
+                      uint8_t             *out);
+size_t ranking__v1__dropped_pin__pack_to_buffer
+                     (const Ranking__V1__DroppedPin   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__DroppedPin *
+       ranking__v1__dropped_pin__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__dropped_pin__free_unpacked
+                     (Ranking__V1__DroppedPin *message,
                       ProtobufCAllocator *allocator);
 /* Ranking__V1__RankResponse methods */
 void   ranking__v1__rank_response__init
@@ -146,11 +662,38 @@ void   ranking__v1__rank_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Ranking__V1__RankRequest__ContextEntry_Closure)
+                 (const Ranking__V1__RankRequest__ContextEntry *message,
+                  void *closure_data);
 typedef void (*Ranking__V1__RankRequest_Closure)
                  (const Ranking__V1__RankRequest *message,
                   void *closure_data);
+typedef void (*Ranking__V1__FloatValue_Closure)
+                 (const Ranking__V1__FloatValue *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__DoubleValue_Closure)
+                 (const Ranking__V1__DoubleValue *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__Filter_Closure)
+                 (const Ranking__V1__Filter *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__Diversity_Closure)
+                 (const Ranking__V1__Diversity *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__Boost_Closure)
+                 (const Ranking__V1__Boost *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__Pin_Closure)
+                 (const Ranking__V1__Pin *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__Explanation_Closure)
+                 (const Ranking__V1__Explanation *message,
+                  void *closure_data);
 typedef void (*Ranking__V1__RankedItem_Closure)
                  (const Ranking__V1__RankedItem *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__DroppedPin_Closure)
+                 (const Ranking__V1__DroppedPin *message,
                   void *closure_data);
 typedef void (*Ranking__V1__RankResponse_Closure)
                  (const Ranking__V1__RankResponse *message,
@@ -182,8 +725,20 @@ void ranking__v1__ranker__rank(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    ranking__v1__consent__descriptor;
+extern const ProtobufCEnumDescriptor    ranking__v1__diversity_method__descriptor;
+extern const ProtobufCEnumDescriptor    ranking__v1__strategy__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__rank_request__context_entry__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__float_value__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__double_value__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__filter__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__diversity__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__boost__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__pin__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__explanation__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__dropped_pin__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor;
 extern const ProtobufCServiceDescriptor ranking__v1__ranker__descriptor;
 

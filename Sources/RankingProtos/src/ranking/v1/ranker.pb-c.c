@@ -7,6 +7,12 @@
 #endif
 
 #include "ranking/v1/ranker.pb-c.h"
+void   ranking__v1__rank_request__context_entry__init
+                     (Ranking__V1__RankRequest__ContextEntry         *message)
+{
+  static const Ranking__V1__RankRequest__ContextEntry init_value = RANKING__V1__RANK_REQUEST__CONTEXT_ENTRY__INIT;
+  *message = init_value;
+}
 void   ranking__v1__rank_request__init
                      (Ranking__V1__RankRequest         *message)
 {
@@ -50,6 +56,321 @@ void   ranking__v1__rank_request__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &ranking__v1__rank_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__float_value__init
+                     (Ranking__V1__FloatValue         *message)
+{
+  static const Ranking__V1__FloatValue init_value = RANKING__V1__FLOAT_VALUE__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__float_value__get_packed_size
+                     (const Ranking__V1__FloatValue *message)
+{
+  assert(message->base.descriptor == &ranking__v1__float_value__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__float_value__pack
+                     (const Ranking__V1__FloatValue *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__float_value__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__float_value__pack_to_buffer
+                     (const Ranking__V1__FloatValue *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__float_value__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__FloatValue *
+       ranking__v1__float_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__FloatValue *)
+     protobuf_c_message_unpack (&ranking__v1__float_value__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__float_value__free_unpacked
+                     (Ranking__V1__FloatValue *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__float_value__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__double_value__init
+                     (Ranking__V1__DoubleValue         *message)
+{
+  static const Ranking__V1__DoubleValue init_value = RANKING__V1__DOUBLE_VALUE__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__double_value__get_packed_size
+                     (const Ranking__V1__DoubleValue *message)
+{
+  assert(message->base.descriptor == &ranking__v1__double_value__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__double_value__pack
+                     (const Ranking__V1__DoubleValue *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__double_value__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__double_value__pack_to_buffer
+                     (const Ranking__V1__DoubleValue *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__double_value__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__DoubleValue *
+       ranking__v1__double_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__DoubleValue *)
+     protobuf_c_message_unpack (&ranking__v1__double_value__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__double_value__free_unpacked
+                     (Ranking__V1__DoubleValue *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__double_value__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__filter__init
+                     (Ranking__V1__Filter         *message)
+{
+  static const Ranking__V1__Filter init_value = RANKING__V1__FILTER__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__filter__get_packed_size
+                     (const Ranking__V1__Filter *message)
+{
+  assert(message->base.descriptor == &ranking__v1__filter__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__filter__pack
+                     (const Ranking__V1__Filter *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__filter__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__filter__pack_to_buffer
+                     (const Ranking__V1__Filter *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__filter__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__Filter *
+       ranking__v1__filter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__Filter *)
+     protobuf_c_message_unpack (&ranking__v1__filter__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__filter__free_unpacked
+                     (Ranking__V1__Filter *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__filter__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__diversity__init
+                     (Ranking__V1__Diversity         *message)
+{
+  static const Ranking__V1__Diversity init_value = RANKING__V1__DIVERSITY__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__diversity__get_packed_size
+                     (const Ranking__V1__Diversity *message)
+{
+  assert(message->base.descriptor == &ranking__v1__diversity__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__diversity__pack
+                     (const Ranking__V1__Diversity *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__diversity__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__diversity__pack_to_buffer
+                     (const Ranking__V1__Diversity *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__diversity__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__Diversity *
+       ranking__v1__diversity__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__Diversity *)
+     protobuf_c_message_unpack (&ranking__v1__diversity__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__diversity__free_unpacked
+                     (Ranking__V1__Diversity *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__diversity__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__boost__init
+                     (Ranking__V1__Boost         *message)
+{
+  static const Ranking__V1__Boost init_value = RANKING__V1__BOOST__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__boost__get_packed_size
+                     (const Ranking__V1__Boost *message)
+{
+  assert(message->base.descriptor == &ranking__v1__boost__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__boost__pack
+                     (const Ranking__V1__Boost *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__boost__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__boost__pack_to_buffer
+                     (const Ranking__V1__Boost *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__boost__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__Boost *
+       ranking__v1__boost__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__Boost *)
+     protobuf_c_message_unpack (&ranking__v1__boost__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__boost__free_unpacked
+                     (Ranking__V1__Boost *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__boost__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__pin__init
+                     (Ranking__V1__Pin         *message)
+{
+  static const Ranking__V1__Pin init_value = RANKING__V1__PIN__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__pin__get_packed_size
+                     (const Ranking__V1__Pin *message)
+{
+  assert(message->base.descriptor == &ranking__v1__pin__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__pin__pack
+                     (const Ranking__V1__Pin *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__pin__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__pin__pack_to_buffer
+                     (const Ranking__V1__Pin *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__pin__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__Pin *
+       ranking__v1__pin__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__Pin *)
+     protobuf_c_message_unpack (&ranking__v1__pin__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__pin__free_unpacked
+                     (Ranking__V1__Pin *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__pin__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__explanation__init
+                     (Ranking__V1__Explanation         *message)
+{
+  static const Ranking__V1__Explanation init_value = RANKING__V1__EXPLANATION__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__explanation__get_packed_size
+                     (const Ranking__V1__Explanation *message)
+{
+  assert(message->base.descriptor == &ranking__v1__explanation__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__explanation__pack
+                     (const Ranking__V1__Explanation *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__explanation__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__explanation__pack_to_buffer
+                     (const Ranking__V1__Explanation *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__explanation__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__Explanation *
+       ranking__v1__explanation__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__Explanation *)
+     protobuf_c_message_unpack (&ranking__v1__explanation__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__explanation__free_unpacked
+                     (Ranking__V1__Explanation *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__explanation__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   ranking__v1__ranked_item__init
@@ -97,6 +418,51 @@ void   ranking__v1__ranked_item__free_unpacked
   assert(message->base.descriptor == &ranking__v1__ranked_item__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ranking__v1__dropped_pin__init
+                     (Ranking__V1__DroppedPin         *message)
+{
+  static const Ranking__V1__DroppedPin init_value = RANKING__V1__DROPPED_PIN__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__dropped_pin__get_packed_size
+                     (const Ranking__V1__DroppedPin *message)
+{
+  assert(message->base.descriptor == &ranking__v1__dropped_pin__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__dropped_pin__pack
+                     (const Ranking__V1__DroppedPin *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__dropped_pin__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__dropped_pin__pack_to_buffer
+                     (const Ranking__V1__DroppedPin *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__dropped_pin__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__DroppedPin *
+       ranking__v1__dropped_pin__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__DroppedPin *)
+     protobuf_c_message_unpack (&ranking__v1__dropped_pin__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__dropped_pin__free_unpacked
+                     (Ranking__V1__DroppedPin *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__dropped_pin__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ranking__v1__rank_response__init
                      (Ranking__V1__RankResponse         *message)
 {
@@ -142,7 +508,58 @@ void   ranking__v1__rank_response__free_unpacked
   assert(message->base.descriptor == &ranking__v1__rank_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor ranking__v1__rank_request__context_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest__ContextEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest__ContextEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__rank_request__context_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange ranking__v1__rank_request__context_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__rank_request__context_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RankRequest.ContextEntry",
+  "ContextEntry",
+  "Ranking__V1__RankRequest__ContextEntry",
+  "ranking.v1",
+  sizeof(Ranking__V1__RankRequest__ContextEntry),
+  2,
+  ranking__v1__rank_request__context_entry__field_descriptors,
+  ranking__v1__rank_request__context_entry__field_indices_by_name,
+  1,  ranking__v1__rank_request__context_entry__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__rank_request__context_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descriptors[12] =
 {
   {
     "user_id",
@@ -180,16 +597,133 @@ static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "candidate_pool",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, candidate_pool),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "filter",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, filter),
+    &ranking__v1__filter__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "diversity",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, diversity),
+    &ranking__v1__diversity__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "boosts",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RankRequest, n_boosts),
+    offsetof(Ranking__V1__RankRequest, boosts),
+    &ranking__v1__boost__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pins",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RankRequest, n_pins),
+    offsetof(Ranking__V1__RankRequest, pins),
+    &ranking__v1__pin__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "explain",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, explain),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "consent",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, consent),
+    &ranking__v1__consent__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "experiment_arm",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, experiment_arm),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "context",
+    12,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RankRequest, n_context),
+    offsetof(Ranking__V1__RankRequest, context),
+    &ranking__v1__rank_request__context_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__rank_request__field_indices_by_name[] = {
+  6,   /* field[6] = boosts */
+  3,   /* field[3] = candidate_pool */
+  9,   /* field[9] = consent */
+  11,   /* field[11] = context */
+  5,   /* field[5] = diversity */
+  10,   /* field[10] = experiment_arm */
+  8,   /* field[8] = explain */
+  4,   /* field[4] = filter */
   1,   /* field[1] = k */
+  7,   /* field[7] = pins */
   2,   /* field[2] = recent_item_ids */
   0,   /* field[0] = user_id */
 };
 static const ProtobufCIntRange ranking__v1__rank_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor =
 {
@@ -199,14 +733,631 @@ const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor =
   "Ranking__V1__RankRequest",
   "ranking.v1",
   sizeof(Ranking__V1__RankRequest),
-  3,
+  12,
   ranking__v1__rank_request__field_descriptors,
   ranking__v1__rank_request__field_indices_by_name,
   1,  ranking__v1__rank_request__number_ranges,
   (ProtobufCMessageInit) ranking__v1__rank_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__ranked_item__field_descriptors[3] =
+static const ProtobufCFieldDescriptor ranking__v1__float_value__field_descriptors[1] =
+{
+  {
+    "value",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__FloatValue, value),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__float_value__field_indices_by_name[] = {
+  0,   /* field[0] = value */
+};
+static const ProtobufCIntRange ranking__v1__float_value__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ranking__v1__float_value__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.FloatValue",
+  "FloatValue",
+  "Ranking__V1__FloatValue",
+  "ranking.v1",
+  sizeof(Ranking__V1__FloatValue),
+  1,
+  ranking__v1__float_value__field_descriptors,
+  ranking__v1__float_value__field_indices_by_name,
+  1,  ranking__v1__float_value__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__float_value__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__double_value__field_descriptors[1] =
+{
+  {
+    "value",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DoubleValue, value),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__double_value__field_indices_by_name[] = {
+  0,   /* field[0] = value */
+};
+static const ProtobufCIntRange ranking__v1__double_value__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ranking__v1__double_value__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.DoubleValue",
+  "DoubleValue",
+  "Ranking__V1__DoubleValue",
+  "ranking.v1",
+  sizeof(Ranking__V1__DoubleValue),
+  1,
+  ranking__v1__double_value__field_descriptors,
+  ranking__v1__double_value__field_indices_by_name,
+  1,  ranking__v1__double_value__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__double_value__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__filter__field_descriptors[9] =
+{
+  {
+    "include_categories",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Filter, n_include_categories),
+    offsetof(Ranking__V1__Filter, include_categories),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "exclude_categories",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Filter, n_exclude_categories),
+    offsetof(Ranking__V1__Filter, exclude_categories),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "include_brands",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Filter, n_include_brands),
+    offsetof(Ranking__V1__Filter, include_brands),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "exclude_brands",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Filter, n_exclude_brands),
+    offsetof(Ranking__V1__Filter, exclude_brands),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "in_stock_only",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Filter, in_stock_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "min_price",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Filter, min_price),
+    &ranking__v1__double_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_price",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Filter, max_price),
+    &ranking__v1__double_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags_any",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Filter, n_tags_any),
+    offsetof(Ranking__V1__Filter, tags_any),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "exclude_item_ids",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Filter, n_exclude_item_ids),
+    offsetof(Ranking__V1__Filter, exclude_item_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__filter__field_indices_by_name[] = {
+  3,   /* field[3] = exclude_brands */
+  1,   /* field[1] = exclude_categories */
+  8,   /* field[8] = exclude_item_ids */
+  4,   /* field[4] = in_stock_only */
+  2,   /* field[2] = include_brands */
+  0,   /* field[0] = include_categories */
+  6,   /* field[6] = max_price */
+  5,   /* field[5] = min_price */
+  7,   /* field[7] = tags_any */
+};
+static const ProtobufCIntRange ranking__v1__filter__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor ranking__v1__filter__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.Filter",
+  "Filter",
+  "Ranking__V1__Filter",
+  "ranking.v1",
+  sizeof(Ranking__V1__Filter),
+  9,
+  ranking__v1__filter__field_descriptors,
+  ranking__v1__filter__field_indices_by_name,
+  1,  ranking__v1__filter__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__filter__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__diversity__field_descriptors[6] =
+{
+  {
+    "method",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Diversity, method),
+    &ranking__v1__diversity_method__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tradeoff",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Diversity, tradeoff),
+    &ranking__v1__float_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_per_category",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Diversity, max_per_category),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_per_brand",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Diversity, max_per_brand),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "spread_window",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Diversity, spread_window),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "spread_max_per_category",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Diversity, spread_max_per_category),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__diversity__field_indices_by_name[] = {
+  3,   /* field[3] = max_per_brand */
+  2,   /* field[2] = max_per_category */
+  0,   /* field[0] = method */
+  5,   /* field[5] = spread_max_per_category */
+  4,   /* field[4] = spread_window */
+  1,   /* field[1] = tradeoff */
+};
+static const ProtobufCIntRange ranking__v1__diversity__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor ranking__v1__diversity__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.Diversity",
+  "Diversity",
+  "Ranking__V1__Diversity",
+  "ranking.v1",
+  sizeof(Ranking__V1__Diversity),
+  6,
+  ranking__v1__diversity__field_descriptors,
+  ranking__v1__diversity__field_indices_by_name,
+  1,  ranking__v1__diversity__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__diversity__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__boost__field_descriptors[7] =
+{
+  {
+    "category",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Boost, target_case),
+    offsetof(Ranking__V1__Boost, category),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "brand",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Boost, target_case),
+    offsetof(Ranking__V1__Boost, brand),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tag",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Boost, target_case),
+    offsetof(Ranking__V1__Boost, tag),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "item_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Boost, target_case),
+    offsetof(Ranking__V1__Boost, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fresh_within_days",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Ranking__V1__Boost, target_case),
+    offsetof(Ranking__V1__Boost, fresh_within_days),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "multiply",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Boost, multiply),
+    &ranking__v1__float_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "add",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Boost, add),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__boost__field_indices_by_name[] = {
+  6,   /* field[6] = add */
+  1,   /* field[1] = brand */
+  0,   /* field[0] = category */
+  4,   /* field[4] = fresh_within_days */
+  3,   /* field[3] = item_id */
+  5,   /* field[5] = multiply */
+  2,   /* field[2] = tag */
+};
+static const ProtobufCIntRange ranking__v1__boost__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor ranking__v1__boost__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.Boost",
+  "Boost",
+  "Ranking__V1__Boost",
+  "ranking.v1",
+  sizeof(Ranking__V1__Boost),
+  7,
+  ranking__v1__boost__field_descriptors,
+  ranking__v1__boost__field_indices_by_name,
+  1,  ranking__v1__boost__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__boost__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__pin__field_descriptors[2] =
+{
+  {
+    "item_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Pin, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "position",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Pin, position),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__pin__field_indices_by_name[] = {
+  0,   /* field[0] = item_id */
+  1,   /* field[1] = position */
+};
+static const ProtobufCIntRange ranking__v1__pin__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__pin__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.Pin",
+  "Pin",
+  "Ranking__V1__Pin",
+  "ranking.v1",
+  sizeof(Ranking__V1__Pin),
+  2,
+  ranking__v1__pin__field_descriptors,
+  ranking__v1__pin__field_indices_by_name,
+  1,  ranking__v1__pin__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__pin__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__explanation__field_descriptors[8] =
+{
+  {
+    "base_relevance",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, base_relevance),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "boosted_relevance",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, boosted_relevance),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "applied_boosts",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Explanation, n_applied_boosts),
+    offsetof(Ranking__V1__Explanation, applied_boosts),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "diversity_penalty",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, diversity_penalty),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dpp_gain",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, dpp_gain),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rule",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, rule),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "constraints",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__Explanation, n_constraints),
+    offsetof(Ranking__V1__Explanation, constraints),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__explanation__field_indices_by_name[] = {
+  2,   /* field[2] = applied_boosts */
+  0,   /* field[0] = base_relevance */
+  1,   /* field[1] = boosted_relevance */
+  6,   /* field[6] = constraints */
+  3,   /* field[3] = diversity_penalty */
+  4,   /* field[4] = dpp_gain */
+  7,   /* field[7] = reason */
+  5,   /* field[5] = rule */
+};
+static const ProtobufCIntRange ranking__v1__explanation__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor ranking__v1__explanation__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.Explanation",
+  "Explanation",
+  "Ranking__V1__Explanation",
+  "ranking.v1",
+  sizeof(Ranking__V1__Explanation),
+  8,
+  ranking__v1__explanation__field_descriptors,
+  ranking__v1__explanation__field_indices_by_name,
+  1,  ranking__v1__explanation__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__explanation__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__ranked_item__field_descriptors[6] =
 {
   {
     "item_id",
@@ -244,8 +1395,47 @@ static const ProtobufCFieldDescriptor ranking__v1__ranked_item__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "category",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankedItem, category),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "brand",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankedItem, brand),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "explanation",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankedItem, explanation),
+    &ranking__v1__explanation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__ranked_item__field_indices_by_name[] = {
+  4,   /* field[4] = brand */
+  3,   /* field[3] = category */
+  5,   /* field[5] = explanation */
   0,   /* field[0] = item_id */
   2,   /* field[2] = position */
   1,   /* field[1] = score */
@@ -253,7 +1443,7 @@ static const unsigned ranking__v1__ranked_item__field_indices_by_name[] = {
 static const ProtobufCIntRange ranking__v1__ranked_item__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor =
 {
@@ -263,14 +1453,78 @@ const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor =
   "Ranking__V1__RankedItem",
   "ranking.v1",
   sizeof(Ranking__V1__RankedItem),
-  3,
+  6,
   ranking__v1__ranked_item__field_descriptors,
   ranking__v1__ranked_item__field_indices_by_name,
   1,  ranking__v1__ranked_item__number_ranges,
   (ProtobufCMessageInit) ranking__v1__ranked_item__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor ranking__v1__dropped_pin__field_descriptors[3] =
+{
+  {
+    "item_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DroppedPin, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "position",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DroppedPin, position),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DroppedPin, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__dropped_pin__field_indices_by_name[] = {
+  0,   /* field[0] = item_id */
+  1,   /* field[1] = position */
+  2,   /* field[2] = reason */
+};
+static const ProtobufCIntRange ranking__v1__dropped_pin__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ranking__v1__dropped_pin__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.DroppedPin",
+  "DroppedPin",
+  "Ranking__V1__DroppedPin",
+  "ranking.v1",
+  sizeof(Ranking__V1__DroppedPin),
+  3,
+  ranking__v1__dropped_pin__field_descriptors,
+  ranking__v1__dropped_pin__field_indices_by_name,
+  1,  ranking__v1__dropped_pin__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__dropped_pin__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descriptors[11] =
 {
   {
     "items",
@@ -296,15 +1550,132 @@ static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "strategy",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankResponse, strategy),
+    &ranking__v1__strategy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "experiment",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankResponse, experiment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "experiment_arm",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankResponse, experiment_arm),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "degraded",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankResponse, degraded),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "degraded_reason",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankResponse, degraded_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fewer_than_k",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankResponse, fewer_than_k),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dropped_pins",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RankResponse, n_dropped_pins),
+    offsetof(Ranking__V1__RankResponse, dropped_pins),
+    &ranking__v1__dropped_pin__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unknown_item_ids",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__RankResponse, n_unknown_item_ids),
+    offsetof(Ranking__V1__RankResponse, unknown_item_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "candidates_considered",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankResponse, candidates_considered),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__rank_response__field_indices_by_name[] = {
+  10,   /* field[10] = candidates_considered */
+  5,   /* field[5] = degraded */
+  6,   /* field[6] = degraded_reason */
+  8,   /* field[8] = dropped_pins */
+  3,   /* field[3] = experiment */
+  4,   /* field[4] = experiment_arm */
+  7,   /* field[7] = fewer_than_k */
   0,   /* field[0] = items */
   1,   /* field[1] = snapshot_version */
+  2,   /* field[2] = strategy */
+  9,   /* field[9] = unknown_item_ids */
 };
 static const ProtobufCIntRange ranking__v1__rank_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor =
 {
@@ -314,12 +1685,110 @@ const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor =
   "Ranking__V1__RankResponse",
   "ranking.v1",
   sizeof(Ranking__V1__RankResponse),
-  2,
+  11,
   ranking__v1__rank_response__field_descriptors,
   ranking__v1__rank_response__field_indices_by_name,
   1,  ranking__v1__rank_response__number_ranges,
   (ProtobufCMessageInit) ranking__v1__rank_response__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue ranking__v1__consent__enum_values_by_number[3] =
+{
+  { "CONSENT_UNSPECIFIED", "RANKING__V1__CONSENT__CONSENT_UNSPECIFIED", 0 },
+  { "CONSENT_FULL", "RANKING__V1__CONSENT__CONSENT_FULL", 1 },
+  { "CONSENT_NONE", "RANKING__V1__CONSENT__CONSENT_NONE", 2 },
+};
+static const ProtobufCIntRange ranking__v1__consent__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex ranking__v1__consent__enum_values_by_name[3] =
+{
+  { "CONSENT_FULL", 1 },
+  { "CONSENT_NONE", 2 },
+  { "CONSENT_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ranking__v1__consent__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ranking.v1.Consent",
+  "Consent",
+  "Ranking__V1__Consent",
+  "ranking.v1",
+  3,
+  ranking__v1__consent__enum_values_by_number,
+  3,
+  ranking__v1__consent__enum_values_by_name,
+  1,
+  ranking__v1__consent__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue ranking__v1__diversity_method__enum_values_by_number[4] =
+{
+  { "DIVERSITY_METHOD_UNSPECIFIED", "RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_UNSPECIFIED", 0 },
+  { "DIVERSITY_METHOD_NONE", "RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_NONE", 1 },
+  { "DIVERSITY_METHOD_MMR", "RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_MMR", 2 },
+  { "DIVERSITY_METHOD_DPP", "RANKING__V1__DIVERSITY_METHOD__DIVERSITY_METHOD_DPP", 3 },
+};
+static const ProtobufCIntRange ranking__v1__diversity_method__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex ranking__v1__diversity_method__enum_values_by_name[4] =
+{
+  { "DIVERSITY_METHOD_DPP", 3 },
+  { "DIVERSITY_METHOD_MMR", 2 },
+  { "DIVERSITY_METHOD_NONE", 1 },
+  { "DIVERSITY_METHOD_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ranking__v1__diversity_method__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ranking.v1.DiversityMethod",
+  "DiversityMethod",
+  "Ranking__V1__DiversityMethod",
+  "ranking.v1",
+  4,
+  ranking__v1__diversity_method__enum_values_by_number,
+  4,
+  ranking__v1__diversity_method__enum_values_by_name,
+  1,
+  ranking__v1__diversity_method__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue ranking__v1__strategy__enum_values_by_number[6] =
+{
+  { "STRATEGY_UNSPECIFIED", "RANKING__V1__STRATEGY__STRATEGY_UNSPECIFIED", 0 },
+  { "STRATEGY_PERSONALIZED", "RANKING__V1__STRATEGY__STRATEGY_PERSONALIZED", 1 },
+  { "STRATEGY_BLENDED", "RANKING__V1__STRATEGY__STRATEGY_BLENDED", 2 },
+  { "STRATEGY_SESSION", "RANKING__V1__STRATEGY__STRATEGY_SESSION", 3 },
+  { "STRATEGY_POPULAR", "RANKING__V1__STRATEGY__STRATEGY_POPULAR", 4 },
+  { "STRATEGY_NON_PERSONALIZED", "RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED", 5 },
+};
+static const ProtobufCIntRange ranking__v1__strategy__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex ranking__v1__strategy__enum_values_by_name[6] =
+{
+  { "STRATEGY_BLENDED", 2 },
+  { "STRATEGY_NON_PERSONALIZED", 5 },
+  { "STRATEGY_PERSONALIZED", 1 },
+  { "STRATEGY_POPULAR", 4 },
+  { "STRATEGY_SESSION", 3 },
+  { "STRATEGY_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ranking__v1__strategy__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ranking.v1.Strategy",
+  "Strategy",
+  "Ranking__V1__Strategy",
+  "ranking.v1",
+  6,
+  ranking__v1__strategy__enum_values_by_number,
+  6,
+  ranking__v1__strategy__enum_values_by_name,
+  1,
+  ranking__v1__strategy__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor ranking__v1__ranker__method_descriptors[1] =
 {

@@ -1,0 +1,131 @@
+public import GRPCServer
+
+/// Bounds on a Rank request; the defaults are the documented API limits.
+public struct RankLimits: Sendable, Equatable {
+    public var maxK = 1000
+    public var maxCandidatePool = 5000
+    public var maxRecentItems = 100
+    public var maxUserIDBytes = 256
+    public var maxIDBytes = 256
+    public var maxListEntries = 1000
+    public var maxContextEntries = 32
+
+    public init() {}
+}
+
+extension RankRequest {
+    /// Checks every field against `limits` and against each other. `k` and `candidatePool` may
+    /// be 0 ("use the default"); `effectiveK` is what 0 resolves to, used to check pins.
+    ///
+    /// - Throws: `INVALID_ARGUMENT` whose message names the first offending field (proto names,
+    ///   e.g. `diversity.tradeoff`) and the allowed range.
+    public func validate(limits: RankLimits = .init(), effectiveK: Int) throws(GRPCStatus) {
+        func invalid(_ message: String) -> GRPCStatus { GRPCStatus(.invalidArgument, message) }
+        func checkIDs(_ ids: [String], _ field: String) throws(GRPCStatus) {
+            guard ids.count <= limits.maxListEntries else {
+                throw invalid("\(field): at most \(limits.maxListEntries) entries, got \(ids.count)")
+            }
+            for (index, id) in ids.enumerated() {
+                if id.isEmpty { throw invalid("\(field)[\(index)]: must not be empty") }
+                if id.utf8.count > limits.maxIDBytes {
+                    throw invalid("\(field)[\(index)]: longer than \(limits.maxIDBytes) bytes")
+                }
+            }
+        }
+        func checkDisjoint(_ include: [String], _ exclude: [String], _ name: String) throws(GRPCStatus) {
+            if let both = include.first(where: { exclude.contains($0) }) {
+                throw invalid("filter: '\(both)' is in both include_\(name) and exclude_\(name)")
+            }
+        }
+
+        if userID.utf8.count > limits.maxUserIDBytes {
+            throw invalid("user_id: longer than \(limits.maxUserIDBytes) bytes")
+        }
+        guard (0...limits.maxK).contains(k) else {
+            throw invalid("k: must be 1...\(limits.maxK) (0 = default), got \(k)")
+        }
+        guard (0...limits.maxCandidatePool).contains(candidatePool) else {
+            throw invalid(
+                "candidate_pool: must be at most \(limits.maxCandidatePool) (0 = default), got \(candidatePool)")
+        }
+        if candidatePool > 0 && candidatePool < effectiveK {
+            throw invalid("candidate_pool: \(candidatePool) is smaller than k = \(effectiveK)")
+        }
+        guard recentItemIDs.count <= limits.maxRecentItems else {
+            throw invalid("recent_item_ids: at most \(limits.maxRecentItems) entries, got \(recentItemIDs.count)")
+        }
+        try checkIDs(recentItemIDs, "recent_item_ids")
+
+        try checkIDs(filter.includeCategories, "filter.include_categories")
+        try checkIDs(filter.excludeCategories, "filter.exclude_categories")
+        try checkIDs(filter.includeBrands, "filter.include_brands")
+        try checkIDs(filter.excludeBrands, "filter.exclude_brands")
+        try checkIDs(filter.tagsAny, "filter.tags_any")
+        try checkIDs(filter.excludeItemIDs, "filter.exclude_item_ids")
+        try checkDisjoint(filter.includeCategories, filter.excludeCategories, "categories")
+        try checkDisjoint(filter.includeBrands, filter.excludeBrands, "brands")
+        for (name, value) in [("filter.min_price", filter.minPrice), ("filter.max_price", filter.maxPrice)] {
+            if let value, !value.isFinite || value < 0 {
+                throw invalid("\(name): must be a finite number ≥ 0, got \(value)")
+            }
+        }
+        if let low = filter.minPrice, let high = filter.maxPrice, low > high {
+            throw invalid("filter: min_price \(low) is greater than max_price \(high)")
+        }
+
+        if let tradeoff = diversity.tradeoff, !(tradeoff >= 0 && tradeoff <= 1) {
+            throw invalid("diversity.tradeoff: must be in [0, 1], got \(tradeoff)")
+        }
+        if (diversity.spreadWindow == 0) != (diversity.spreadMaxPerCategory == 0) {
+            throw invalid("diversity: spread_window and spread_max_per_category must be set together")
+        }
+        if diversity.spreadWindow > 0 && diversity.spreadMaxPerCategory >= diversity.spreadWindow {
+            throw invalid(
+                "diversity.spread_max_per_category: \(diversity.spreadMaxPerCategory) must be smaller than spread_window \(diversity.spreadWindow)"
+            )
+        }
+        if diversity.spreadWindow > limits.maxK {
+            throw invalid("diversity.spread_window: at most \(limits.maxK), got \(diversity.spreadWindow)")
+        }
+
+        guard boosts.count <= limits.maxListEntries else {
+            throw invalid("boosts: at most \(limits.maxListEntries) entries, got \(boosts.count)")
+        }
+        for (index, boost) in boosts.enumerated() {
+            if let multiply = boost.multiply, !(multiply.isFinite && multiply > 0) {
+                throw invalid("boosts[\(index)].multiply: must be a finite number > 0, got \(multiply)")
+            }
+            if !boost.add.isFinite { throw invalid("boosts[\(index)].add: must be finite") }
+            switch boost.target {
+            case .category(let name), .brand(let name), .tag(let name), .itemID(let name):
+                if name.isEmpty { throw invalid("boosts[\(index)]: target name must not be empty") }
+            case .freshWithinDays(let days):
+                if days <= 0 { throw invalid("boosts[\(index)].fresh_within_days: must be > 0") }
+            }
+        }
+
+        guard pins.count <= effectiveK else {
+            throw invalid("pins: \(pins.count) pins for k = \(effectiveK)")
+        }
+        var positions = Set<Int>()
+        var pinnedIDs = Set<String>()
+        for (index, pin) in pins.enumerated() {
+            if pin.itemID.isEmpty { throw invalid("pins[\(index)].item_id: must not be empty") }
+            guard pin.position < effectiveK else {
+                throw invalid("pins[\(index)].position: \(pin.position) is not below k = \(effectiveK)")
+            }
+            guard positions.insert(pin.position).inserted else {
+                throw invalid("pins[\(index)].position: position \(pin.position) is pinned twice")
+            }
+            guard pinnedIDs.insert(pin.itemID).inserted else {
+                throw invalid("pins[\(index)].item_id: '\(pin.itemID)' is pinned twice")
+            }
+        }
+        if let arm = experimentArm, arm.utf8.count > limits.maxIDBytes {
+            throw invalid("experiment_arm: longer than \(limits.maxIDBytes) bytes")
+        }
+        guard context.count <= limits.maxContextEntries else {
+            throw invalid("context: at most \(limits.maxContextEntries) entries, got \(context.count)")
+        }
+    }
+}
