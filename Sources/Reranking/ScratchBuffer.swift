@@ -1,0 +1,88 @@
+/// A manually managed, growable buffer of trivial values: the only raw memory in the module.
+///
+/// Owned by `RerankScratch`, which frees it in `deinit`; never copied out of it. `prepare(count:)`
+/// grows (discarding contents) only when a request needs more than any earlier one, so a steady
+/// state reuses the same memory and does not allocate. Element types must be trivial
+/// (integers, floats, plain enums and structs of them).
+struct ScratchBuffer<Element> {
+    private(set) var base: UnsafeMutablePointer<Element>
+    private(set) var capacity: Int
+    private let filler: Element
+
+    init(filler: Element, capacity: Int = 0) {
+        self.filler = filler
+        self.capacity = max(capacity, 1)
+        base = .allocate(capacity: self.capacity)
+        base.initialize(repeating: filler, count: self.capacity)
+    }
+
+    /// Ensures room for `count` elements and sets the first `count` to `value`.
+    mutating func prepare(count: Int, value: Element) {
+        reserve(count)
+        base.update(repeating: value, count: count)
+    }
+
+    /// Ensures room for `count` elements; contents are unspecified (but initialised) after growth.
+    mutating func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        let newCapacity = max(count, capacity * 2)
+        base.deinitialize(count: capacity)
+        base.deallocate()
+        base = .allocate(capacity: newCapacity)
+        base.initialize(repeating: filler, count: newCapacity)
+        capacity = newCapacity
+    }
+
+    func free() {
+        base.deinitialize(count: capacity)
+        base.deallocate()
+    }
+
+    @inline(__always)
+    subscript(index: Int) -> Element {
+        get { base[index] }
+        nonmutating set { base[index] = newValue }
+    }
+}
+
+/// In-place heap sort for the small rule lists (`Array.sort` allocates a merge buffer).
+func sortInPlace(_ values: inout [Int32]) {
+    values.withUnsafeMutableBufferPointer { a in
+        let n = a.count
+        guard n > 1 else { return }
+        func siftDown(_ start: Int, _ end: Int) {
+            var root = start
+            while true {
+                var child = 2 * root + 1
+                if child >= end { return }
+                if child + 1 < end, a[child] < a[child + 1] { child += 1 }
+                if a[root] >= a[child] { return }
+                a.swapAt(root, child)
+                root = child
+            }
+        }
+        var start = n / 2 - 1
+        while start >= 0 {
+            siftDown(start, n)
+            start -= 1
+        }
+        var end = n - 1
+        while end > 0 {
+            a.swapAt(0, end)
+            siftDown(0, end)
+            end -= 1
+        }
+    }
+}
+
+/// Binary search in a sorted array.
+@inline(__always)
+func sortedContains(_ values: [Int32], _ value: Int32) -> Bool {
+    var low = 0
+    var high = values.count
+    while low < high {
+        let mid = (low + high) >> 1
+        if values[mid] < value { low = mid + 1 } else { high = mid }
+    }
+    return low < values.count && values[low] == value
+}
