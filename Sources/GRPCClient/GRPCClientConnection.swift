@@ -1,5 +1,6 @@
 internal import CNGHTTP2
 public import GRPCServer
+import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
 
@@ -28,14 +29,14 @@ public struct GRPCCallResult: Sendable {
 /// Thread-safe: calls may start from any thread; the work hops to the connection's event loop.
 public final class GRPCClientConnection: Sendable {
     private let channel: any Channel
-    private let authority: String
+    private let handler: NIOLoopBound<GRPCClientConnectionHandler>
 
     /// The event loop that owns the connection.
     public var eventLoop: any EventLoop { channel.eventLoop }
 
-    private init(channel: any Channel, authority: String) {
+    private init(channel: any Channel, handler: NIOLoopBound<GRPCClientConnectionHandler>) {
         self.channel = channel
-        self.authority = authority
+        self.handler = handler
     }
 
     /// Connects to `host:port` and completes the HTTP/2 preface.
@@ -45,17 +46,20 @@ public final class GRPCClientConnection: Sendable {
         host: String, port: Int, group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(5)
     ) async throws -> GRPCClientConnection {
         let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let created = NIOLockedValueBox<NIOLoopBound<GRPCClientConnectionHandler>?>(nil)
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(GRPCClientConnectionHandler(authority: authority))
+                    let handler = GRPCClientConnectionHandler(authority: authority)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    created.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                 }
             }
             .connect(host: host, port: port)
             .get()
-        return GRPCClientConnection(channel: channel, authority: authority)
+        return GRPCClientConnection(channel: channel, handler: created.withLockedValue { $0! })
     }
 
     /// Whether the connection is still open.
@@ -67,9 +71,10 @@ public final class GRPCClientConnection: Sendable {
         path: String, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
     ) -> GRPCClientCall {
         let promise = channel.eventLoop.makePromise(of: GRPCCallResult.self)
-        let call = GRPCClientCall(channel: channel, result: promise.futureResult)
-        let request = ClientCallRequest(path: path, metadata: metadata, timeout: timeout, promise: promise, call: call)
-        channel.pipeline.fireUserInboundEventTriggered(request)
+        let call = GRPCClientCall(handler: handler, result: promise.futureResult)
+        let request = ClientCallRequest(
+            path: path, metadata: metadata, timeout: timeout, promise: promise, key: ObjectIdentifier(call))
+        handler.execute { $0.startCall(request) }
         return call
     }
 
@@ -103,12 +108,12 @@ public final class GRPCClientConnection: Sendable {
 
 /// A call in progress: send request messages (flow-controlled), then await the result.
 public final class GRPCClientCall: Sendable {
-    private let channel: any Channel
+    private let handler: NIOLoopBound<GRPCClientConnectionHandler>
     /// Completes when the call ends, with the response messages and status.
     public let result: EventLoopFuture<GRPCCallResult>
 
-    init(channel: any Channel, result: EventLoopFuture<GRPCCallResult>) {
-        self.channel = channel
+    init(handler: NIOLoopBound<GRPCClientConnectionHandler>, result: EventLoopFuture<GRPCCallResult>) {
+        self.handler = handler
         self.result = result
     }
 
@@ -116,31 +121,32 @@ public final class GRPCClientCall: Sendable {
     /// buffering past its watermark (back-pressure for large uploads).
     @discardableResult
     public func send(_ message: ByteBuffer, endRequest: Bool = false) -> EventLoopFuture<Void> {
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        channel.pipeline.fireUserInboundEventTriggered(
-            ClientCallSend(call: ObjectIdentifier(self), message: message, end: endRequest, promise: promise))
+        let promise = result.eventLoop.makePromise(of: Void.self)
+        let send = ClientCallSend(call: ObjectIdentifier(self), message: message, end: endRequest, promise: promise)
+        handler.execute { $0.send(send) }
         return promise.futureResult
     }
 
     /// Half-closes the request (no more messages).
     public func finishRequest() {
-        channel.pipeline.fireUserInboundEventTriggered(
-            ClientCallSend(call: ObjectIdentifier(self), message: nil, end: true, promise: nil))
+        let send = ClientCallSend(call: ObjectIdentifier(self), message: nil, end: true, promise: nil)
+        handler.execute { $0.send(send) }
     }
 
     /// Cancels the call (RST_STREAM CANCEL); the result fails with `CANCELLED`.
     public func cancel() {
-        channel.pipeline.fireUserInboundEventTriggered(ClientCallCancel(call: ObjectIdentifier(self)))
+        let key = ObjectIdentifier(self)
+        handler.execute { $0.cancel(key) }
     }
 }
 
 struct ClientCallRequest: @unchecked Sendable {
-    // `call` is only used for its identity on the event loop.
+    // Metadata tuples are not Sendable as a type, but they are plain strings.
     let path: String
     let metadata: [(String, String)]
     let timeout: TimeAmount?
     let promise: EventLoopPromise<GRPCCallResult>
-    let call: GRPCClientCall
+    let key: ObjectIdentifier
 }
 
 struct ClientCallSend: Sendable {
@@ -150,6 +156,13 @@ struct ClientCallSend: Sendable {
     let promise: EventLoopPromise<Void>?
 }
 
-struct ClientCallCancel: Sendable {
-    let call: ObjectIdentifier
+extension NIOLoopBound {
+    /// Runs `body` with the value on its event loop (at once when already there).
+    func execute(_ body: @escaping @Sendable (Value) -> Void) {
+        if eventLoop.inEventLoop {
+            body(value)
+        } else {
+            eventLoop.execute { body(self.value) }
+        }
+    }
 }

@@ -112,32 +112,29 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case let request as ClientCallRequest:
-            startCall(request)
-        case let send as ClientCallSend:
-            guard let stream = calls[send.call], !stream.completed else {
-                send.promise?.fail(GRPCStatus(.cancelled, "call already finished"))
-                return
-            }
-            enqueue(send, on: stream)
-        case let cancel as ClientCallCancel:
-            guard let stream = calls[cancel.call], !stream.completed, let session else { return }
-            if stream.id > 0 { session.resetStream(stream.id, errorCode: HTTP2ErrorCode.cancel) }
-            complete(stream, failure: GRPCStatus(.cancelled, "cancelled by the client"))
-            flush()
-        default:
-            context.fireUserInboundEventTriggered(event)
+    // MARK: Commands from GRPCClientConnection / GRPCClientCall (on the event loop)
+
+    func send(_ send: ClientCallSend) {
+        guard let stream = calls[send.call], !stream.completed else {
+            send.promise?.fail(GRPCStatus(.cancelled, "call already finished"))
+            return
         }
+        enqueue(send, on: stream)
     }
 
-    private func startCall(_ request: ClientCallRequest) {
+    func cancel(_ key: ObjectIdentifier) {
+        guard let stream = calls[key], !stream.completed, let session else { return }
+        if stream.id > 0 { session.resetStream(stream.id, errorCode: HTTP2ErrorCode.cancel) }
+        complete(stream, failure: GRPCStatus(.cancelled, "cancelled by the client"))
+        flush()
+    }
+
+    func startCall(_ request: ClientCallRequest) {
         guard let session, let context, context.channel.isActive else {
             request.promise.fail(GRPCStatus(.unavailable, "connection is not open"))
             return
         }
-        let key = ObjectIdentifier(request.call)
+        let key = request.key
         let stream = ClientStream(key: key, promise: request.promise, allocator: context.channel.allocator)
         var headers: [(String, String)] = [
             (":method", "POST"), (":scheme", "http"), (":authority", authority), (":path", request.path),
@@ -154,7 +151,8 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         let id = nghttp2_submit_request(
             session.raw, nil, block.nva, block.count, &provider, Unmanaged.passUnretained(stream).toOpaque())
         guard id > 0 else {
-            request.promise.fail(GRPCStatus(.unavailable, "cannot start stream: \(String(cString: nghttp2_strerror(id)))"))
+            request.promise.fail(
+                GRPCStatus(.unavailable, "cannot start stream: \(String(cString: nghttp2_strerror(id)))"))
             return
         }
         stream.id = id
