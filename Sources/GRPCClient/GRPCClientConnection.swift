@@ -30,6 +30,8 @@ public struct GRPCCallResult: Sendable {
 public final class GRPCClientConnection: Sendable {
     private let channel: any Channel
     private let handler: NIOLoopBound<GRPCClientConnectionHandler>
+    /// Call ids are never reused (object identities are, once the caller drops a call).
+    private let nextCallID = NIOLockedValueBox<UInt64>(0)
 
     /// The event loop that owns the connection.
     public var eventLoop: any EventLoop { channel.eventLoop }
@@ -71,9 +73,12 @@ public final class GRPCClientConnection: Sendable {
         path: String, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
     ) -> GRPCClientCall {
         let promise = channel.eventLoop.makePromise(of: GRPCCallResult.self)
-        let call = GRPCClientCall(handler: handler, result: promise.futureResult)
-        let request = ClientCallRequest(
-            path: path, metadata: metadata, timeout: timeout, promise: promise, key: ObjectIdentifier(call))
+        let id = nextCallID.withLockedValue { id in
+            id += 1
+            return id
+        }
+        let call = GRPCClientCall(id: id, handler: handler, result: promise.futureResult)
+        let request = ClientCallRequest(path: path, metadata: metadata, timeout: timeout, promise: promise, key: id)
         handler.execute { $0.startCall(request) }
         return call
     }
@@ -108,11 +113,14 @@ public final class GRPCClientConnection: Sendable {
 
 /// A call in progress: send request messages (flow-controlled), then await the result.
 public final class GRPCClientCall: Sendable {
+    private let id: UInt64
     private let handler: NIOLoopBound<GRPCClientConnectionHandler>
-    /// Completes when the call ends, with the response messages and status.
+    /// Completes when the call ends, with the response messages and status. Never fails: a call
+    /// that could not reach the server has an `UNAVAILABLE` status.
     public let result: EventLoopFuture<GRPCCallResult>
 
-    init(handler: NIOLoopBound<GRPCClientConnectionHandler>, result: EventLoopFuture<GRPCCallResult>) {
+    init(id: UInt64, handler: NIOLoopBound<GRPCClientConnectionHandler>, result: EventLoopFuture<GRPCCallResult>) {
+        self.id = id
         self.handler = handler
         self.result = result
     }
@@ -122,21 +130,21 @@ public final class GRPCClientCall: Sendable {
     @discardableResult
     public func send(_ message: ByteBuffer, endRequest: Bool = false) -> EventLoopFuture<Void> {
         let promise = result.eventLoop.makePromise(of: Void.self)
-        let send = ClientCallSend(call: ObjectIdentifier(self), message: message, end: endRequest, promise: promise)
+        let send = ClientCallSend(call: id, message: message, end: endRequest, promise: promise)
         handler.execute { $0.send(send) }
         return promise.futureResult
     }
 
     /// Half-closes the request (no more messages).
     public func finishRequest() {
-        let send = ClientCallSend(call: ObjectIdentifier(self), message: nil, end: true, promise: nil)
+        let send = ClientCallSend(call: id, message: nil, end: true, promise: nil)
         handler.execute { $0.send(send) }
     }
 
     /// Cancels the call (RST_STREAM CANCEL); the result fails with `CANCELLED`.
     public func cancel() {
-        let key = ObjectIdentifier(self)
-        handler.execute { $0.cancel(key) }
+        let id = self.id
+        handler.execute { $0.cancel(id) }
     }
 }
 
@@ -146,11 +154,11 @@ struct ClientCallRequest: @unchecked Sendable {
     let metadata: [(String, String)]
     let timeout: TimeAmount?
     let promise: EventLoopPromise<GRPCCallResult>
-    let key: ObjectIdentifier
+    let key: UInt64
 }
 
 struct ClientCallSend: Sendable {
-    let call: ObjectIdentifier
+    let call: UInt64
     let message: ByteBuffer?
     let end: Bool
     let promise: EventLoopPromise<Void>?

@@ -4,7 +4,7 @@ import NIOCore
 
 /// Client side of one call's HTTP/2 stream. Lives on the connection's event loop.
 final class ClientStream {
-    let key: ObjectIdentifier
+    let key: UInt64
     let promise: EventLoopPromise<GRPCCallResult>
     var id: Int32 = -1
     var outbound: ByteBuffer
@@ -21,7 +21,7 @@ final class ClientStream {
     var deadlineTask: Scheduled<Void>?
     var completed = false
 
-    init(key: ObjectIdentifier, promise: EventLoopPromise<GRPCCallResult>, allocator: ByteBufferAllocator) {
+    init(key: UInt64, promise: EventLoopPromise<GRPCCallResult>, allocator: ByteBufferAllocator) {
         self.key = key
         self.promise = promise
         self.outbound = allocator.buffer(capacity: 0)
@@ -41,7 +41,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     private let authority: String
     private var session: NGHTTP2Session?
     private var context: ChannelHandlerContext?
-    private var calls: [ObjectIdentifier: ClientStream] = [:]
+    private var calls: [UInt64: ClientStream] = [:]
     private var output: ByteBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
     private var pendingFlush = false
 
@@ -122,7 +122,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         enqueue(send, on: stream)
     }
 
-    func cancel(_ key: ObjectIdentifier) {
+    func cancel(_ key: UInt64) {
         guard let stream = calls[key], !stream.completed, let session else { return }
         if stream.id > 0 { session.resetStream(stream.id, errorCode: HTTP2ErrorCode.cancel) }
         complete(stream, failure: GRPCStatus(.cancelled, "cancelled by the client"))
@@ -131,7 +131,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
 
     func startCall(_ request: ClientCallRequest) {
         guard let session, let context, context.channel.isActive else {
-            request.promise.fail(GRPCStatus(.unavailable, "connection is not open"))
+            request.promise.succeed(failedResult(GRPCStatus(.unavailable, "connection is not open")))
             return
         }
         let key = request.key
@@ -151,8 +151,8 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         let id = nghttp2_submit_request(
             session.raw, nil, block.nva, block.count, &provider, Unmanaged.passUnretained(stream).toOpaque())
         guard id > 0 else {
-            request.promise.fail(
-                GRPCStatus(.unavailable, "cannot start stream: \(String(cString: nghttp2_strerror(id)))"))
+            let reason = String(cString: nghttp2_strerror(id))
+            request.promise.succeed(failedResult(GRPCStatus(.unavailable, "cannot start stream: \(reason)")))
             return
         }
         stream.id = id
@@ -225,6 +225,11 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
             status = GRPCStatus(.internal, "stream ended without grpc-status")
         }
         stream.promise.succeed(GRPCCallResult(messages: stream.messages, status: status, metadata: stream.metadata))
+    }
+
+    /// A result for a call that never reached the server.
+    private func failedResult(_ status: GRPCStatus) -> GRPCCallResult {
+        GRPCCallResult(messages: [], status: status, metadata: [])
     }
 
     /// The mapping from HTTP status to gRPC code in the gRPC spec (`http-grpc-status-mapping.md`).
