@@ -8,6 +8,6 @@ struct Rankctl: ParsableCommand {
         commandName: "rankctl",
         abstract: "Build, verify and publish rankd snapshots; query a running rankd.",
         // Each subcommand lives in its own file, named for the command.
-        subcommands: []
+        subcommands: [BuildCommand.self, VerifyCommand.self, InspectCommand.self, SynthCommand.self, SearchCommand.self]
     )
 }

@@ -1,0 +1,342 @@
+import Foundation
+import MappedStorage
+public import VectorIndex
+
+/// What to build and how. Paths are used as given.
+public struct SnapshotBuildOptions: Sendable {
+    /// `users.npy`: float32/float64, C order, shape (users, dimension).
+    public var users: String
+    /// `users.txt`: one user id per line, in row order.
+    public var userIds: String
+    /// `items.npy`: shape (items, dimension).
+    public var items: String
+    /// `items.jsonl`: one JSON object per item, in row order (see `ItemRecord`).
+    public var itemsMeta: String
+    /// The snapshot directory to create; must not exist.
+    public var output: String
+    public var vectorType: VectorElementType = .f32
+    public var metric: Metric = .ip
+    /// Defaults to the output directory's name.
+    public var snapshotVersion: String?
+    /// Opaque ranking config (must be a JSON object); nil stores `SnapshotManifest.defaultRankingConfig`.
+    public var rankingConfig: JSONValue?
+    public var labels: [String: String] = [:]
+    /// Build the HNSW graph over the item vectors.
+    public var buildIndex = true
+    public var hnsw = HNSWParameters()
+    public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    public init(users: String, userIds: String, items: String, itemsMeta: String, output: String) {
+        self.users = users
+        self.userIds = userIds
+        self.items = items
+        self.itemsMeta = itemsMeta
+        self.output = output
+    }
+}
+
+/// A build step and how far it got, for progress output.
+public struct SnapshotBuildProgress: Sendable {
+    public var stage: String
+    public var done: Int
+    public var total: Int
+}
+
+/// Compiles embeddings (`.npy`) and a catalogue (JSON Lines) into a snapshot directory.
+///
+/// Inputs are streamed (vectors in 4 MiB blocks, text line by line); what is held in memory is what
+/// the output needs anyway (ids, attribute columns, the graph), so peak memory stays near the output
+/// size minus the vectors. Everything is written into a hidden temporary directory beside `output`
+/// and renamed into place only when complete and checksummed; on any error the temporary directory
+/// is removed and `output` does not exist.
+public enum SnapshotBuilder {
+    /// Builds the snapshot and returns its manifest.
+    @discardableResult
+    /// - Throws: `SnapshotError` naming the input file and row/line/field at fault.
+    public static func build(
+        _ options: SnapshotBuildOptions,
+        progress: (@Sendable (SnapshotBuildProgress) -> Void)? = nil
+    ) throws(SnapshotError) -> SnapshotManifest {
+        let fileManager = FileManager.default
+        let output = options.output.hasSuffix("/") ? String(options.output.dropLast()) : options.output
+        guard !output.isEmpty else { throw .invalidArgument(name: "output", reason: "empty path") }
+        guard !fileManager.fileExists(atPath: output) else { throw .outputExists(path: output) }
+        let url = URL(fileURLWithPath: output)
+        let parent = url.deletingLastPathComponent().path
+        let temporary = parent + "/." + url.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-"
+            + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        do {
+            try fileManager.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        } catch {
+            throw .invalidArgument(name: "output", reason: "cannot create \(temporary): \(error.localizedDescription)")
+        }
+        do {
+            var job = BuildJob(options: options, directory: temporary, progress: progress)
+            let manifest = try job.run(version: options.snapshotVersion ?? url.lastPathComponent)
+            try mappingErrors {
+                try FileSystemOps.rename(temporary, to: output)
+                try FileSystemOps.syncDirectory(parent)
+            }
+            return manifest
+        } catch {
+            try? fileManager.removeItem(atPath: temporary)
+            throw error
+        }
+    }
+}
+
+/// The state of one build, in the temporary directory.
+private struct BuildJob {
+    let options: SnapshotBuildOptions
+    let directory: String
+    let progress: (@Sendable (SnapshotBuildProgress) -> Void)?
+    let started = Date()
+    var ignoredFields: Set<String> = []
+
+    init(options: SnapshotBuildOptions, directory: String, progress: (@Sendable (SnapshotBuildProgress) -> Void)?) {
+        self.options = options
+        self.directory = directory
+        self.progress = progress
+    }
+
+    func path(_ name: String) -> String { directory + "/" + name }
+
+    func report(_ stage: String, _ done: Int, _ total: Int) {
+        progress?(SnapshotBuildProgress(stage: stage, done: done, total: total))
+    }
+
+    mutating func run(version: String) throws(SnapshotError) -> SnapshotManifest {
+        if case .object = options.rankingConfig ?? .object([:]) {} else {
+            throw .invalidArgument(name: "ranking config", reason: "must be a JSON object")
+        }
+        guard !(options.hnsw.m < 2 || options.hnsw.m > 256 || options.hnsw.efConstruction < 1) else {
+            throw .invalidArgument(name: "hnsw", reason: "m must be in 2...256 and efConstruction ≥ 1")
+        }
+        // Cheap checks first: both .npy headers, so a dimension mismatch fails before any heavy work.
+        var users = try NPYRowReader(path: options.users, name: options.users)
+        var items = try NPYRowReader(path: options.items, name: options.items)
+        guard users.header.columns == items.header.columns else {
+            throw .dimensionMismatch(users: users.header.columns, items: items.header.columns)
+        }
+        let dimension = users.header.columns
+        guard dimension <= 65_536 else { throw .npy(file: options.users, reason: "dimension \(dimension) exceeds 65536") }
+        for (reader, file) in [(users, options.users), (items, options.items)] where reader.header.rows >= Int(Int32.max) {
+            throw .npy(file: file, reason: "\(reader.header.rows) rows exceeds the limit of \(Int32.max - 1)")
+        }
+
+        let userCount = try writeUserIds(expectedRows: users.header.rows)
+        let counts = try writeCatalogue(expectedRows: items.header.rows)
+        try writeVectors(&items, to: SnapshotFiles.itemVectors, stage: "item vectors")
+        try writeVectors(&users, to: SnapshotFiles.userVectors, stage: "user vectors")
+        var hnsw: HNSWParameters? = nil
+        if options.buildIndex {
+            try writeGraph(items: items.header.rows)
+            hnsw = options.hnsw
+        }
+        report("checksums", 0, 1)
+        var files: [SnapshotManifest.FileEntry] = []
+        for name in SnapshotFiles.required + (options.buildIndex ? [SnapshotFiles.graph] : []) {
+            let file = try mappingErrors { try MappedFile(path: path(name)) }
+            files.append(.init(name: name, size: file.count, xxh64: XXHash64.hash(file.bytes).hex16))
+        }
+        let manifest = SnapshotManifest(
+            formatVersion: SnapshotManifest.currentFormatVersion,
+            snapshotVersion: version,
+            createdAt: Date().ISO8601Format(),
+            dimension: dimension,
+            metric: options.metric,
+            vectorType: options.vectorType,
+            counts: .init(users: userCount, items: counts.items, categories: counts.categories,
+                          brands: counts.brands, tags: counts.tags),
+            build: .init(
+                hnsw: hnsw, threads: options.threads, seconds: Date().timeIntervalSince(started),
+                inputs: ["users": options.users, "userIds": options.userIds, "items": options.items,
+                         "itemsMeta": options.itemsMeta],
+                ignoredItemFields: Array(ignoredFields.sorted().prefix(50))),
+            ranking: options.rankingConfig ?? SnapshotManifest.defaultRankingConfig,
+            labels: options.labels,
+            files: files)
+        try writeManifest(manifest)
+        return manifest
+    }
+
+    private func writeManifest(_ manifest: SnapshotManifest) throws(SnapshotError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try mappingErrors {
+            let writer = try FileWriter(path: path(SnapshotFiles.manifest))
+            try writer.write([UInt8](try encoder.encode(manifest)) + [UInt8(ascii: "\n")])
+            try writer.finish()
+        }
+    }
+
+    private func writeUserIds(expectedRows: Int) throws(SnapshotError) -> Int {
+        var table = IdTableWriter(sourceFile: options.userIds)
+        var lines = try LineReader(path: options.userIds)
+        let file = options.userIds
+        try lines.forEachLine { (bytes, line) throws(SnapshotError) in
+            guard !bytes.isEmpty else { throw .emptyId(file: file, line: line) }
+            guard let id = String(validating: bytes, as: UTF8.self) else { throw .invalidUTF8(file: file, line: line) }
+            table.append(id, line: line)
+        }
+        guard table.count == expectedRows else {
+            throw .countMismatch(file: options.userIds, count: table.count, otherFile: options.users, otherCount: expectedRows)
+        }
+        report("user ids", table.count, table.count)
+        try table.write(to: path(SnapshotFiles.userIds))
+        return table.count
+    }
+
+    private mutating func writeCatalogue(
+        expectedRows: Int
+    ) throws(SnapshotError) -> (items: Int, categories: Int, brands: Int, tags: Int) {
+        let file = options.itemsMeta
+        var ids = IdTableWriter(sourceFile: file)
+        var categories = NameDictionary(sourceFile: file)
+        var brands = NameDictionary(sourceFile: file)
+        var tags = NameDictionary(sourceFile: file)
+        var category: [UInt32] = []
+        var brand: [UInt32] = []
+        var price: [Int64] = []
+        var inStock: [UInt8] = []
+        var popularity: [Float] = []
+        var createdAt: [Int64] = []
+        var tagBits: [UInt64] = []
+        var ignored = ignoredFields
+        var lines = try LineReader(path: file)
+        try lines.forEachLine { (bytes, line) throws(SnapshotError) in
+            // Blank lines (including a trailing one) are not items.
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
+            let record = try ItemRecord.parse(bytes, file: file, line: line)
+            ids.append(record.id, line: line)
+            category.append(record.category.map { categories.id(for: $0) } ?? ItemAttributes.none)
+            brand.append(record.brand.map { brands.id(for: $0) } ?? ItemAttributes.none)
+            price.append(record.priceCents ?? ItemAttributes.noPrice)
+            inStock.append(record.inStock ? 1 : 0)
+            popularity.append(record.popularity)
+            createdAt.append(record.createdAt)
+            var bits: UInt64 = 0
+            for tag in record.tags {
+                if tags.existingId(for: tag) == nil, tags.count == 64 { throw .tooManyTags(file: file, line: line, tag: tag) }
+                bits |= 1 << UInt64(tags.id(for: tag))
+            }
+            tagBits.append(bits)
+            ignored.formUnion(record.unknownFields)
+            if ids.count % 100_000 == 0 { report("item catalogue", ids.count, expectedRows) }
+        }
+        ignoredFields = ignored
+        guard ids.count == expectedRows else {
+            throw .countMismatch(file: file, count: ids.count, otherFile: options.items, otherCount: expectedRows)
+        }
+        report("item catalogue", ids.count, expectedRows)
+        try ids.write(to: path(SnapshotFiles.itemIds))
+        try categories.writer.write(to: path(SnapshotFiles.categories))
+        try brands.writer.write(to: path(SnapshotFiles.brands))
+        try tags.writer.write(to: path(SnapshotFiles.tags))
+        let rows = ids.count
+        try mappingErrors {
+            let out = try SectionFileWriter(
+                path: path(SnapshotFiles.itemAttributes), kind: .attributes,
+                parameters: [UInt64(rows), UInt64(categories.count), UInt64(brands.count), UInt64(tags.count)],
+                sectionLengths: [4 * rows, 4 * rows, 8 * rows, rows, 4 * rows, 8 * rows, 8 * rows])
+            try out.beginSection(); try out.writer.write(contentsOf: category)
+            try out.beginSection(); try out.writer.write(contentsOf: brand)
+            try out.beginSection(); try out.writer.write(contentsOf: price)
+            try out.beginSection(); try out.writer.write(contentsOf: inStock)
+            try out.beginSection(); try out.writer.write(contentsOf: popularity)
+            try out.beginSection(); try out.writer.write(contentsOf: createdAt)
+            try out.beginSection(); try out.writer.write(contentsOf: tagBits)
+            try out.finish()
+        }
+        try writePopularity(category: category, popularity: popularity, categoryCount: categories.count)
+        return (rows, categories.count, brands.count, tags.count)
+    }
+
+    private func writePopularity(category: [UInt32], popularity: [Float], categoryCount: Int) throws(SnapshotError) {
+        let rows = category.count
+        func morePopular(_ a: UInt32, _ b: UInt32) -> Bool {
+            let pa = popularity[Int(a)]
+            let pb = popularity[Int(b)]
+            return pa > pb || (pa == pb && a < b)
+        }
+        let global = (0..<UInt32(rows)).sorted(by: morePopular)
+        // Counting sort by category keeps each posting list in ascending row order.
+        var starts = [UInt64](repeating: 0, count: categoryCount + 1)
+        for c in category where c != ItemAttributes.none { starts[Int(c) + 1] += 1 }
+        for c in 0..<categoryCount { starts[c + 1] += starts[c] }
+        var cursor = starts.map { Int($0) }
+        var byRow = [UInt32](repeating: 0, count: Int(starts[categoryCount]))
+        for row in 0..<rows where category[row] != ItemAttributes.none {
+            byRow[cursor[Int(category[row])]] = UInt32(row)
+            cursor[Int(category[row])] += 1
+        }
+        var byPopularity = byRow
+        for c in 0..<categoryCount {
+            byPopularity[Int(starts[c])..<Int(starts[c + 1])].sort(by: morePopular)
+        }
+        try mappingErrors {
+            let out = try SectionFileWriter(
+                path: path(SnapshotFiles.popularity), kind: .popularity,
+                parameters: [UInt64(rows), UInt64(categoryCount), UInt64(byRow.count)],
+                sectionLengths: [4 * rows, 8 * starts.count, 4 * byRow.count, 4 * byRow.count])
+            try out.beginSection(); try out.writer.write(contentsOf: global)
+            try out.beginSection(); try out.writer.write(contentsOf: starts)
+            try out.beginSection(); try out.writer.write(contentsOf: byPopularity)
+            try out.beginSection(); try out.writer.write(contentsOf: byRow)
+            try out.finish()
+        }
+    }
+
+    /// Streams `.npy` rows into a vectors file, encoding each row with `VectorCodec`.
+    private func writeVectors(_ reader: inout NPYRowReader, to name: String, stage: String) throws(SnapshotError) {
+        let header = reader.header
+        let type = options.vectorType
+        let stride = VectorCodec.rowStride(dimension: header.columns, type: type)
+        let out = try mappingErrors {
+            try SectionFileWriter(
+                path: path(name), kind: .vectors,
+                parameters: [UInt64(header.rows), UInt64(header.columns), VectorTable.typeCode(type), UInt64(stride)],
+                sectionLengths: [header.rows * stride])
+        }
+        try mappingErrors { try out.beginSection() }
+        var floats: [Float] = []
+        var encoded: [UInt8] = []
+        while true {
+            let rows = try reader.nextBlock(into: &floats)
+            if rows == 0 { break }
+            if encoded.count != rows * stride { encoded = [UInt8](repeating: 0, count: rows * stride) }
+            floats.withUnsafeBufferPointer { source in
+                encoded.withUnsafeMutableBytes { destination in
+                    for row in 0..<rows {
+                        VectorCodec.encode(
+                            UnsafeBufferPointer(rebasing: source[(row * header.columns)..<((row + 1) * header.columns)]),
+                            as: type,
+                            into: UnsafeMutableRawBufferPointer(rebasing: destination[(row * stride)..<((row + 1) * stride)]))
+                    }
+                }
+            }
+            try mappingErrors { try out.writer.write(encoded) }
+            report(stage, reader.nextRow, header.rows)
+        }
+        try mappingErrors { try out.finish() }
+    }
+
+    /// Builds the HNSW graph over the item vectors just written (read back through the mapping, so the
+    /// graph sees exactly the stored, possibly quantised, rows).
+    private func writeGraph(items: Int) throws(SnapshotError) {
+        let file = try mappingErrors { try MappedFile(path: path(SnapshotFiles.itemVectors)) }
+        let vectors = try VectorTable(SectionFile(file: file, name: SnapshotFiles.itemVectors, kind: .vectors))
+        let progress = self.progress
+        let payload = HNSWIndexBuilder.build(
+            vectors: vectors.matrix, metric: options.metric, parameters: options.hnsw, threads: options.threads,
+            progress: { done in progress?(SnapshotBuildProgress(stage: "item graph", done: done, total: items)) })
+        try mappingErrors {
+            let out = try SectionFileWriter(
+                path: path(SnapshotFiles.graph), kind: .graph,
+                parameters: [UInt64(items)], sectionLengths: [payload.count])
+            try out.beginSection()
+            try out.writer.write(payload)
+            try out.finish()
+        }
+    }
+}

@@ -1,6 +1,0 @@
-import Testing
-@testable import Snapshot
-
-@Test func moduleLinks() {
-    #expect(String(describing: SnapshotModule.self) == "SnapshotModule")
-}
