@@ -1,0 +1,64 @@
+/// Brute-force k-nearest search: the oracle for HNSW and the path for small or heavily filtered candidate sets.
+///
+/// Scans every row (or an explicit row list such as a category posting list), scoring only rows the filter
+/// accepts, keeping the best `k` in a bounded heap. Returns exactly `min(k, passing rows)` results, best first
+/// (ties: lower row first). Zero allocation in steady state with a reused `SearchScratch` and `results` array.
+/// Complexity: O(rows × dimension) for an all-row scan; O(list × dimension) for a row list.
+public enum ExactSearch {
+    /// - Parameters:
+    ///   - rows: if given, only these rows are considered (each must be in `0..<vectors.count`); else all rows.
+    /// - Throws: `VectorIndexError.queryDimensionMismatch`, `.invalidArgument` for k < 1 or a row out of range.
+    public static func search<Filter: RowFilter>(
+        vectors: VectorMatrix, metric: Metric, query: UnsafeBufferPointer<Float>, k: Int, filter: Filter,
+        rows: UnsafeBufferPointer<Int32>? = nil, scratch: SearchScratch, into results: inout [SearchResult]
+    ) throws(VectorIndexError) {
+        try validate(query: query, k: k, dimension: vectors.dimension)
+        if let rows {
+            for row in rows where row < 0 || Int(row) >= vectors.count {
+                throw VectorIndexError.invalidArgument(name: "rows[]", value: Int(row), reason: "row out of range")
+            }
+        }
+        let prepared = scratch.prepareQuery(query, normalize: metric.normalizesQuery)
+        var visitor = ExactScan(rowCount: vectors.count, rows: rows, k: k, filter: filter, scratch: scratch)
+        visitor.dispatch(metric: metric, matrix: vectors, query: prepared)
+        scratch.drainResults(k: k, into: &results)
+    }
+
+    static func validate(query: UnsafeBufferPointer<Float>, k: Int, dimension: Int) throws(VectorIndexError) {
+        guard query.count == dimension else {
+            throw VectorIndexError.queryDimensionMismatch(expected: dimension, actual: query.count)
+        }
+        guard k >= 1 else { throw VectorIndexError.invalidArgument(name: "k", value: k, reason: "must be ≥ 1") }
+    }
+}
+
+/// The scan itself, specialised per kernel through `RowScorerVisitor`.
+struct ExactScan<Filter: RowFilter>: RowScorerVisitor {
+    let rowCount: Int
+    let rows: UnsafeBufferPointer<Int32>?
+    let k: Int
+    let filter: Filter
+    let scratch: SearchScratch
+
+    mutating func visit<Scorer: RowScorer>(_ scorer: Scorer) {
+        scratch.beginSearch(rowCount: 0)
+        if let rows {
+            for row in rows { consider(row, scorer) }
+            scratch.lastScoredCount = rows.count
+        } else {
+            for row in 0..<Int32(rowCount) { consider(row, scorer) }
+            scratch.lastScoredCount = rowCount
+        }
+    }
+
+    @inline(__always)
+    private func consider<Scorer: RowScorer>(_ row: Int32, _ scorer: Scorer) {
+        guard filter.accepts(row) else { return }
+        let hit = ScoredRow(score: scorer.score(row), row: row)
+        if scratch.results.count < k {
+            scratch.results.push(hit)
+        } else if BestOnTop.above(hit, scratch.results.top) {
+            scratch.results.replaceTop(hit)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+/// How the elements of a stored vector row are encoded. See `VectorCodec` for the byte layout of each.
+public enum VectorElementType: String, Sendable, Codable, CaseIterable {
+    /// IEEE-754 binary32, little-endian.
+    case f32
+    /// IEEE-754 binary16, little-endian.
+    case f16
+    /// Signed 8-bit with one Float32 scale per row (symmetric, per-row max-abs quantisation).
+    case i8
+}
+
+/// The similarity a search ranks by. Scores are always "higher is better":
+/// `ip` is the inner product, `cosine` the cosine similarity, `l2` the *negated* squared Euclidean distance.
+public enum Metric: String, Sendable, Codable, CaseIterable {
+    case ip, cosine, l2
+}
+
+/// One search hit: the item's row in the vector matrix and its score under the index metric
+/// (higher is better for every metric; `l2` scores are negated squared distances).
+public struct SearchResult: Sendable, Equatable, Hashable {
+    public var row: Int32
+    public var score: Float
+
+    public init(row: Int32, score: Float) {
+        self.row = row
+        self.score = score
+    }
+}
+
+/// A predicate over item rows that decides which rows may be returned by a search.
+///
+/// Rows that fail still guide the graph walk; they are never returned. VectorIndex knows nothing about what a row
+/// means (category, price, stock): the engine adapts its attribute columns to this protocol.
+/// `accepts` is called on the searching thread, possibly millions of times per exact scan: keep it cheap and free of
+/// allocation.
+public protocol RowFilter {
+    func accepts(_ row: Int32) -> Bool
+}
+
+/// The filter that accepts every row (an unfiltered search). Specialised away by the generic search.
+public struct AcceptAllRows: RowFilter, Sendable {
+    public init() {}
+    @inlinable public func accepts(_ row: Int32) -> Bool { true }
+}
+
+/// Errors for malformed input: bad buffers, malformed or corrupted graph bytes, mismatched queries.
+/// Each case names the field, row or offset at fault.
+public enum VectorIndexError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A matrix or graph parameter is out of its allowed range.
+    case invalidArgument(name: String, value: Int, reason: String)
+    /// A buffer is shorter than its declared contents.
+    case truncated(section: String, neededBytes: Int, availableBytes: Int)
+    /// The graph payload does not start with the HNSW magic.
+    case badMagic
+    /// The graph payload has a format version this build does not read.
+    case unsupportedVersion(UInt32)
+    /// A header field is inconsistent with the buffer or with the caller's expectations.
+    case badHeaderField(name: String, value: Int, reason: String)
+    /// A node's level exceeds the graph's maximum level.
+    case badLevel(row: Int, level: Int, maxLevel: Int)
+    /// A neighbour list is longer than the level allows.
+    case badDegree(row: Int, level: Int, degree: Int, maximum: Int)
+    /// A neighbour id is outside `0..<rowCount`.
+    case badNeighbor(row: Int, level: Int, slot: Int, neighbor: Int32)
+    /// The query has the wrong number of dimensions.
+    case queryDimensionMismatch(expected: Int, actual: Int)
+    /// The graph was built for a different row count or metric than the vectors it is paired with.
+    case graphMismatch(reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidArgument(let name, let value, let reason):
+            return "invalid \(name) \(value): \(reason)"
+        case .truncated(let section, let needed, let available):
+            return "\(section) truncated: needs \(needed) bytes, buffer has \(available)"
+        case .badMagic:
+            return "HNSW graph: bad magic (not an HNSW graph payload)"
+        case .unsupportedVersion(let version):
+            return "HNSW graph: unsupported format version \(version)"
+        case .badHeaderField(let name, let value, let reason):
+            return "HNSW graph header field \(name) = \(value): \(reason)"
+        case .badLevel(let row, let level, let maxLevel):
+            return "HNSW graph row \(row): level \(level) exceeds max level \(maxLevel)"
+        case .badDegree(let row, let level, let degree, let maximum):
+            return "HNSW graph row \(row) level \(level): degree \(degree) exceeds \(maximum)"
+        case .badNeighbor(let row, let level, let slot, let neighbor):
+            return "HNSW graph row \(row) level \(level) slot \(slot): neighbour id \(neighbor) out of range"
+        case .queryDimensionMismatch(let expected, let actual):
+            return "query has \(actual) dimensions, index has \(expected)"
+        case .graphMismatch(let reason):
+            return "HNSW graph does not match its vectors: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,243 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import VectorIndex
+
+/// `rankctl search`: batch nearest-item search for benchmarking retrieval.
+///
+/// Reads item vectors from a raw `.npy` (`--items`; float32, C order) and an HNSW graph file (`--graph`, built and
+/// written first when absent), searches every query of `--queries`, writes the item row numbers of the hits as an
+/// int64 `.npy` of shape [queries, k] (-1 where fewer than k passed the filter) and prints queries/second.
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Batch-search item vectors (HNSW or exact); write hit rows as .npy and print queries/second."
+    )
+
+    @Option(help: "Item vectors, float32 .npy of shape [items, dimension].")
+    var items: String
+
+    @Option(help: "HNSW graph file for --items; built (and written here) when it does not exist.")
+    var graph: String?
+
+    @Option(help: "Queries, float32 .npy of shape [queries, dimension].")
+    var queries: String
+
+    @Option(help: "Hits per query.")
+    var k = 10
+
+    @Option(help: "HNSW beam width at level 0 (efSearch).")
+    var ef = 64
+
+    @Option(help: "Search threads (queries are split between them, each with its own scratch).")
+    var threads = 1
+
+    @Flag(help: "Exact brute-force search instead of HNSW.")
+    var exact = false
+
+    @Option(help: "Similarity metric: ip, cosine or l2 (when building the graph).")
+    var metric = "ip"
+
+    @Option(help: "Stored vector type: f32, f16 or i8 (items are encoded from the float32 .npy).")
+    var vectorType = "f32"
+
+    @Option(help: "ip graph space when building: hybrid, plain or extraDimension.")
+    var ipSpace = "hybrid"
+
+    @Option(help: "HNSW M when building.")
+    var m = 16
+
+    @Option(help: "HNSW efConstruction when building.")
+    var efConstruction = 200
+
+    @Option(help: "Threads used to build the graph.")
+    var buildThreads = 2
+
+    @Option(help: "Per-item category ids, int64 or int32 .npy of shape [items] (needed by --filter-category).")
+    var categories: String?
+
+    @Option(help: "Keep only items of this category (repeatable).")
+    var filterCategory: [Int] = []
+
+    @Flag(help: "Do not give the search the filter's pass count (forces the filtered graph walk).")
+    var noEstimate = false
+
+    @Option(help: "Hit rows, int64 .npy of shape [queries, k].")
+    var out: String
+
+    func run() throws {
+        guard k >= 1, ef >= 1, threads >= 1 else { throw ValidationError("--k, --ef and --threads must be ≥ 1") }
+        guard let metric = Metric(rawValue: metric) else { throw ValidationError("--metric must be ip, cosine or l2") }
+        guard let type = VectorElementType(rawValue: vectorType) else {
+            throw ValidationError("--vector-type must be f32, f16 or i8")
+        }
+        guard let space = InnerProductGraphSpace(rawValue: ipSpace) else {
+            throw ValidationError("--ip-space must be hybrid, plain or extraDimension")
+        }
+        let itemArray = try NPYArray(path: items)
+        let queryArray = try NPYArray(path: queries)
+        guard itemArray.shape.count == 2, queryArray.shape.count == 2, itemArray.shape[1] == queryArray.shape[1] else {
+            throw ValidationError("--items and --queries must be 2-D with the same dimension")
+        }
+        let (rows, dimension) = (itemArray.shape[0], itemArray.shape[1])
+        let itemFloats = try itemArray.floats(name: items)
+        let queryFloats = try queryArray.floats(name: queries)
+
+        let rowStride = VectorCodec.rowStride(dimension: dimension, type: type)
+        let vectorBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(rows * rowStride, 1), alignment: 64)
+        defer { vectorBytes.deallocate() }
+        itemFloats.withUnsafeBufferPointer { source in
+            for row in 0..<rows {
+                VectorCodec.encode(
+                    UnsafeBufferPointer(rebasing: source[(row * dimension)..<((row + 1) * dimension)]), as: type,
+                    into: UnsafeMutableRawBufferPointer(rebasing: vectorBytes[(row * rowStride)..<((row + 1) * rowStride)]))
+            }
+        }
+        let matrix = try VectorMatrix(bytes: UnsafeRawBufferPointer(vectorBytes), count: rows, dimension: dimension,
+                                      type: type)
+
+        let filter = try categoryFilter(rows: rows)
+        var payload: [UInt8] = []
+        if !exact {
+            payload = try loadOrBuildGraph(matrix: matrix, metric: metric, space: space)
+        }
+        let graphBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(payload.count, 1), alignment: 64)
+        defer { graphBytes.deallocate() }
+        graphBytes.copyBytes(from: payload)
+        let index: HNSWIndex? = exact ? nil : try HNSWIndex(
+            vectors: matrix, graph: HNSWGraph(bytes: UnsafeRawBufferPointer(rebasing: graphBytes[0..<payload.count]),
+                                              rowCount: rows))
+        let searchMetric = index?.metric ?? metric
+
+        let queryCount = queryArray.shape[0]
+        var hits = [Int64](repeating: -1, count: queryCount * k)
+        let workers = min(threads, max(queryCount, 1))
+        let stats = SearchStats(workers: workers)
+        let options = (k: k, ef: ef, noEstimate: noEstimate)
+        let allocationsBefore = AllocationCounter.current()
+        let started = ContinuousClock.now
+        hits.withUnsafeMutableBufferPointer { hitBuffer in
+            queryFloats.withUnsafeBufferPointer { queryBuffer in
+                let shared = SharedBuffers(hits: hitBuffer, queries: queryBuffer)
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    let scratch = SearchScratch(rowCount: rows, dimension: dimension, ef: max(options.ef, options.k))
+                    var results: [SearchResult] = []
+                    results.reserveCapacity(options.k)
+                    for q in stride(from: worker, to: queryCount, by: workers) {
+                        let query = UnsafeBufferPointer(rebasing: shared.queries[(q * dimension)..<((q + 1) * dimension)])
+                        let path: SearchPath
+                        do {
+                            if let index {
+                                path = try index.search(
+                                    query: query, k: options.k, ef: options.ef, filter: filter,
+                                    candidates: filter.candidates(noEstimate: options.noEstimate), scratch: scratch,
+                                    into: &results)
+                            } else {
+                                try ExactSearch.search(vectors: matrix, metric: searchMetric, query: query, k: options.k,
+                                                       filter: filter, scratch: scratch, into: &results)
+                                path = .exactScan
+                            }
+                        } catch {
+                            fatalError("search failed: \(error)")  // inputs were validated above
+                        }
+                        stats.record(worker: worker, path: path, scored: scratch.lastScoredCount)
+                        for (slot, hit) in results.enumerated() { shared.hits[q * options.k + slot] = Int64(hit.row) }
+                    }
+                }
+            }
+        }
+        let elapsed = started.duration(to: .now)
+        let allocations = AllocationCounter.current().map { after in after - (allocationsBefore ?? after) }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        try NPYArray.writeInt64(hits, shape: [queryCount, k], to: out)
+        let scannedBytes = Double(stats.totalScored) * Double(rowStride)
+        var line = String(
+            format: "queries=%d k=%d ef=%d threads=%d seconds=%.4f qps=%.1f scored_per_query=%.1f scan_gbps=%.3f",
+            queryCount, k, ef, workers, seconds, Double(queryCount) / seconds,
+            Double(stats.totalScored) / Double(max(queryCount, 1)), scannedBytes / seconds / 1e9)
+        line += " paths=" + stats.pathSummary
+        if let allocations { line += " allocations=\(allocations)" }
+        print(line)
+    }
+
+    private func loadOrBuildGraph(matrix: VectorMatrix, metric: Metric, space: InnerProductGraphSpace) throws -> [UInt8] {
+        if let graph, FileManager.default.fileExists(atPath: graph) {
+            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: graph)))
+        }
+        let started = ContinuousClock.now
+        let payload = HNSWIndexBuilder.build(
+            vectors: matrix, metric: metric, parameters: HNSWParameters(m: m, efConstruction: efConstruction),
+            threads: buildThreads, innerProductSpace: space, progress: nil)
+        let elapsed = started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        print(String(format: "build rows=%d m=%d ef_construction=%d threads=%d space=%@ seconds=%.2f bytes=%d",
+                     matrix.count, m, efConstruction, buildThreads, space.rawValue, seconds, payload.count))
+        if let graph { try Data(payload).write(to: URL(fileURLWithPath: graph)) }
+        return payload
+    }
+
+    private func categoryFilter(rows: Int) throws -> CategoryFilter {
+        guard !filterCategory.isEmpty else { return CategoryFilter(category: nil, allowed: [], posting: [], passCount: rows) }
+        guard let categories else { throw ValidationError("--filter-category needs --categories") }
+        let column = try NPYArray(path: categories).integers(name: categories)
+        guard column.count == rows else { throw ValidationError("--categories must have one entry per item") }
+        let largest = max(Int(column.max() ?? 0), filterCategory.max() ?? 0)
+        var allowed = [Bool](repeating: false, count: Int(largest) + 1)
+        for c in filterCategory where c >= 0 { allowed[c] = true }
+        let category = column.map { Int32(truncatingIfNeeded: $0) }
+        let posting = (0..<rows).filter { column[$0] >= 0 && allowed[Int(column[$0])] }.map(Int32.init)
+        return CategoryFilter(category: category, allowed: allowed, posting: posting, passCount: posting.count)
+    }
+}
+
+/// Accepts rows whose category is allowed; knows its pass count and posting list (the sorted passing rows), as the
+/// engine will from the snapshot's per-category counts and posting lists.
+struct CategoryFilter: RowFilter, @unchecked Sendable {
+    let category: [Int32]?
+    let allowed: [Bool]
+    let posting: [Int32]
+    let passCount: Int
+
+    func accepts(_ row: Int32) -> Bool {
+        guard let category else { return true }
+        let c = Int(category[Int(row)])
+        return c >= 0 && c < allowed.count && allowed[c]
+    }
+
+    func candidates(noEstimate: Bool) -> CandidateRows {
+        guard category != nil, !noEstimate else { return .all(estimatedPassCount: nil) }
+        return .all(estimatedPassCount: passCount)
+    }
+}
+
+/// Raw buffers shared by the search threads; each thread writes only its own queries' hit rows.
+struct SharedBuffers: @unchecked Sendable {
+    let hits: UnsafeMutableBufferPointer<Int64>
+    let queries: UnsafeBufferPointer<Float>
+}
+
+/// Per-worker counters of search paths and scored rows (fixed arrays: recording never allocates).
+final class SearchStats: @unchecked Sendable {
+    private static let paths: [SearchPath] = [.graph, .exactScan, .exactRows, .graphThenExact]
+    private static let slots = 8  // counters of different workers 64 bytes apart: no false sharing
+    private var counters: [Int]
+
+    init(workers: Int) {
+        counters = [Int](repeating: 0, count: workers * Self.slots)
+    }
+
+    func record(worker: Int, path: SearchPath, scored count: Int) {
+        let base = worker * Self.slots
+        counters[base] += count
+        counters[base + 1 + Self.paths.firstIndex(of: path)!] += 1
+    }
+
+    var totalScored: Int { stride(from: 0, to: counters.count, by: Self.slots).reduce(0) { $0 + counters[$1] } }
+
+    var pathSummary: String {
+        Self.paths.indices.compactMap { i in
+            let n = stride(from: 1 + i, to: counters.count, by: Self.slots).reduce(0) { $0 + counters[$1] }
+            return n > 0 ? "\(Self.paths[i].rawValue):\(n)" : nil
+        }.joined(separator: ",")
+    }
+}

@@ -1,0 +1,117 @@
+import Testing
+import TestSupport
+@testable import VectorIndex
+
+/// Accepts rows whose bit is set.
+struct RowSetFilter: RowFilter {
+    let passes: [Bool]
+    func accepts(_ row: Int32) -> Bool { passes[Int(row)] }
+}
+
+@Suite struct FilteredSearchTests {
+    static let dimension = 24
+    static let rows = Fixtures.clusteredRows(count: 3000, dimension: dimension, seed: 21)
+    static let fixture = try! IndexFixture(rows: rows, metric: .ip)
+    static let queries = Fixtures.queries(count: 25, dimension: dimension, seed: 22)
+
+    /// Random pass set with `passCount` rows (seeded).
+    static func passSet(_ passCount: Int, seed: UInt64) -> [Bool] {
+        var rng = SeededGenerator(seed: seed)
+        var passes = [Bool](repeating: false, count: rows.count)
+        var chosen = 0
+        while chosen < passCount {
+            let row = Int(rng.next() % UInt64(rows.count))
+            if !passes[row] {
+                passes[row] = true
+                chosen += 1
+            }
+        }
+        return passes
+    }
+
+    /// Runs every query through `search`, checking the invariants; returns mean recall against the filtered oracle.
+    static func check(passes: [Bool], candidates: (UnsafeBufferPointer<Int32>) -> CandidateRows) throws -> Double {
+        let filter = RowSetFilter(passes: passes)
+        let passing = passes.indices.filter { passes[$0] }.map(Int32.init)
+        let scratch = SearchScratch()
+        var results: [SearchResult] = []
+        var total = 0.0
+        for query in queries {
+            try passing.withUnsafeBufferPointer { list in
+                try query.withUnsafeBufferPointer {
+                    _ = try fixture.index.search(query: $0, k: 10, ef: 64, filter: filter, candidates: candidates(list),
+                                                 scratch: scratch, into: &results)
+                }
+            }
+            #expect(results.allSatisfy { passes[Int($0.row)] }, "a failing row was returned")
+            #expect(results.count == min(10, passing.count))
+            let expected = Fixtures.oracle(rows, query: query, metric: .ip, k: 10) { passes[$0] }
+            total += Fixtures.recall(results, expected)
+        }
+        return total / Double(queries.count)
+    }
+
+    @Test(arguments: [1500, 300, 30, 3, 1])
+    func filteredWalkWithoutEstimateStaysCorrect(passCount: Int) throws {
+        let recall = try Self.check(passes: Self.passSet(passCount, seed: UInt64(passCount))) { _ in
+            .all(estimatedPassCount: nil)
+        }
+        #expect(recall >= 0.95, "pass count \(passCount): recall \(recall)")
+    }
+
+    @Test(arguments: [1500, 300, 30, 3, 1])
+    func filteredSearchWithEstimateOrRowListStaysCorrect(passCount: Int) throws {
+        let passes = Self.passSet(passCount, seed: UInt64(passCount) + 100)
+        let estimated = try Self.check(passes: passes) { _ in .all(estimatedPassCount: passCount) }
+        let listed = try Self.check(passes: passes) { .rows($0) }
+        #expect(estimated >= 0.95, "estimate, pass count \(passCount): recall \(estimated)")
+        #expect(listed >= 0.95, "row list, pass count \(passCount): recall \(listed)")
+    }
+
+    @Test func verySelectiveFilterWithEstimateScansExactly() throws {
+        let passes = Self.passSet(3, seed: 5)
+        let scratch = SearchScratch()
+        var results: [SearchResult] = []
+        let path = try Self.queries[0].withUnsafeBufferPointer {
+            try Self.fixture.index.search(query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
+                                          candidates: .all(estimatedPassCount: 3), scratch: scratch, into: &results)
+        }
+        #expect(path == .exactScan)
+        #expect(results.count == 3)
+    }
+
+    @Test func noPassingRowGivesEmptyResult() throws {
+        let passes = [Bool](repeating: false, count: Self.rows.count)
+        var results: [SearchResult] = [SearchResult(row: 0, score: 0)]
+        try Self.queries[0].withUnsafeBufferPointer {
+            _ = try Self.fixture.index.search(query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
+                                              scratch: SearchScratch(), into: &results)
+        }
+        #expect(results.isEmpty)
+    }
+
+    @Test func exactSearchOverRowListMatchesOracle() throws {
+        let passes = Self.passSet(200, seed: 9)
+        let list = passes.indices.filter { passes[$0] }.map(Int32.init)
+        var results: [SearchResult] = []
+        try list.withUnsafeBufferPointer { rows in
+            try Self.queries[1].withUnsafeBufferPointer {
+                try ExactSearch.search(vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
+                                       filter: AcceptAllRows(), rows: rows, scratch: SearchScratch(), into: &results)
+            }
+        }
+        #expect(results.map { Int($0.row) } == Fixtures.oracle(Self.rows, query: Self.queries[1], metric: .ip, k: 10) { passes[$0] })
+    }
+
+    @Test func exactSearchRejectsRowOutsideMatrix() throws {
+        var results: [SearchResult] = []
+        #expect(throws: VectorIndexError.invalidArgument(name: "rows[]", value: 3000, reason: "row out of range")) {
+            try [Int32(3000)].withUnsafeBufferPointer { rows in
+                try Self.queries[1].withUnsafeBufferPointer {
+                    try ExactSearch.search(vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
+                                           filter: AcceptAllRows(), rows: rows, scratch: SearchScratch(), into: &results)
+                }
+            }
+        }
+    }
+}

@@ -1,6 +1,0 @@
-import Testing
-@testable import VectorIndex
-
-@Test func moduleLinks() {
-    #expect(String(describing: VectorIndexModule.self) == "VectorIndexModule")
-}
