@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "RankingEngine",
             dependencies: [
-                "Snapshot", "VectorIndex", "Reranking",
+                "Snapshot", "VectorIndex", "Reranking", "MappedStorage",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSwift
@@ -171,6 +171,11 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "RankingEngineTests",
+            dependencies: ["RankingEngine", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(
