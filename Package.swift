@@ -7,7 +7,8 @@
 //   rankd, rankctl (executables)
 //     └─ RankingService ─ gRPC methods: API values ⇄ engine
 //          ├─ GRPCServer ─ HTTP/2 (nghttp2) + gRPC framing; knows nothing about ranking
-//          ├─ RankingAPI ─ Swift request/response values + protobuf-c codec (C types stop here)
+//          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)
+//          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
 //          └─ RankingEngine ─ request pipeline, experiments, snapshot registry
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters
@@ -31,6 +32,7 @@ let package = Package(
         .library(name: "GRPCServer", targets: ["GRPCServer"]),
         .library(name: "GRPCClient", targets: ["GRPCClient"]),
         .library(name: "RankingAPI", targets: ["RankingAPI"]),
+        .library(name: "RankingModel", targets: ["RankingModel"]),
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
         .library(name: "Snapshot", targets: ["Snapshot"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
@@ -83,10 +85,16 @@ let package = Package(
             dependencies: ["MappedStorage", "VectorIndex"],
             swiftSettings: strictSwift
         ),
+        // Plain Swift values of the ranking API and their validation: shared by the codec
+        // (RankingAPI) and the engine without pulling networking into the engine.
+        .target(
+            name: "RankingModel",
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "RankingEngine",
             dependencies: [
-                "Snapshot", "VectorIndex", "Reranking", "MappedStorage",
+                "RankingModel", "Snapshot", "VectorIndex", "Reranking", "MappedStorage",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSwift
@@ -117,13 +125,13 @@ let package = Package(
         ),
         .target(
             name: "RankingAPI",
-            dependencies: ["RankingProtos", "CProtobufC", "GRPCServer"],
+            dependencies: ["RankingModel", "RankingProtos", "CProtobufC", "GRPCServer"],
             swiftSettings: strictSwift
         ),
         .target(
             name: "RankingService",
             dependencies: [
-                "GRPCServer", "RankingAPI", "RankingEngine",
+                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -180,7 +188,9 @@ let package = Package(
         ),
         .testTarget(
             name: "RankingAPITests",
-            dependencies: ["RankingAPI", "GRPCServer", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "RankingAPI", "RankingModel", "GRPCServer", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

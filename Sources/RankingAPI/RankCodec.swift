@@ -1,6 +1,7 @@
 import CProtobufC
 public import GRPCServer
 public import NIOCore
+public import RankingModel
 import RankingProtos
 
 /// `ranking.v1.RankRequest` / `RankResponse` ⇄ Swift values, through protobuf-c.

@@ -1,5 +1,3 @@
-public import GRPCServer
-
 /// Bounds on a Rank request; the defaults are the documented API limits.
 public struct RankLimits: Sendable, Equatable {
     public var maxK = 1000
@@ -17,11 +15,11 @@ extension RankRequest {
     /// Checks every field against `limits` and against each other. `k` and `candidatePool` may
     /// be 0 ("use the default"); `effectiveK` is what 0 resolves to, used to check pins.
     ///
-    /// - Throws: `INVALID_ARGUMENT` whose message names the first offending field (proto names,
-    ///   e.g. `diversity.tradeoff`) and the allowed range.
-    public func validate(limits: RankLimits = .init(), effectiveK: Int) throws(GRPCStatus) {
-        func invalid(_ message: String) -> GRPCStatus { GRPCStatus(.invalidArgument, message) }
-        func checkIDs(_ ids: [String], _ field: String) throws(GRPCStatus) {
+    /// - Throws: ``RankRequestError`` whose message names the first offending field (proto names,
+    ///   e.g. `diversity.tradeoff`) and the allowed range; the service answers `INVALID_ARGUMENT`.
+    public func validate(limits: RankLimits = .init(), effectiveK: Int) throws(RankRequestError) {
+        func invalid(_ message: String) -> RankRequestError { RankRequestError(message) }
+        func checkIDs(_ ids: [String], _ field: String) throws(RankRequestError) {
             guard ids.count <= limits.maxListEntries else {
                 throw invalid("\(field): at most \(limits.maxListEntries) entries, got \(ids.count)")
             }
@@ -32,7 +30,7 @@ extension RankRequest {
                 }
             }
         }
-        func checkDisjoint(_ include: [String], _ exclude: [String], _ name: String) throws(GRPCStatus) {
+        func checkDisjoint(_ include: [String], _ exclude: [String], _ name: String) throws(RankRequestError) {
             if let both = include.first(where: { exclude.contains($0) }) {
                 throw invalid("filter: '\(both)' is in both include_\(name) and exclude_\(name)")
             }
@@ -128,4 +126,11 @@ extension RankRequest {
             throw invalid("context: at most \(limits.maxContextEntries) entries, got \(context.count)")
         }
     }
+}
+
+/// A request field that is out of range or contradicts another; the message names the field.
+public struct RankRequestError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }
