@@ -158,3 +158,22 @@ public enum FileSystemOps {
         guard System.fsync(fd: fd) == 0 else { throw .writeFailed(path: path, errno: errno) }
     }
 }
+
+extension XXHash64 {
+    /// The XXH64 (seed 0) of a whole file, streamed through a 4 MiB buffer with `read(2)` — so
+    /// checksumming a freshly written multi-GiB file does not grow the resident set the way
+    /// hashing its mapping would.
+    public static func hashFile(path: String) throws(MappedStorageError) -> UInt64 {
+        let reader = try FileReader(path: path)
+        var hasher = Hasher()
+        var buffer = [UInt8](repeating: 0, count: 4 << 20)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(MappedStorageError) in try reader.read(into: raw) }
+            }.get()
+            if count == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+        return hasher.finalize()
+    }
+}

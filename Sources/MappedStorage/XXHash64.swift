@@ -53,18 +53,85 @@ public enum XXHash64 {
             h = seed &+ prime5
         }
         h &+= UInt64(length)
-        while offset + 8 <= length {
-            h ^= round(0, u64(offset))
+        return finish(h, tail: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+    }
+
+    /// Incremental XXH64: feed bytes in any split with `update`, then `finalize`. Gives the same value
+    /// as `hash(_:seed:)` over the concatenation; used to checksum files while streaming them.
+    public struct Hasher: Sendable {
+        private var v1, v2, v3, v4: UInt64
+        private let seed: UInt64
+        private var total = 0
+        private var pending: [UInt8] = []
+
+        public init(seed: UInt64 = 0) {
+            self.seed = seed
+            v1 = seed &+ prime1 &+ prime2
+            v2 = seed &+ prime2
+            v3 = seed
+            v4 = seed &- prime1
+            pending.reserveCapacity(32)
+        }
+
+        public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            total += bytes.count
+            var offset = 0
+            if !pending.isEmpty {
+                let take = min(32 - pending.count, bytes.count)
+                pending.append(contentsOf: bytes[0..<take])
+                offset = take
+                guard pending.count == 32 else { return }
+                pending.withUnsafeBytes { consumeStripes($0) }
+                pending.removeAll(keepingCapacity: true)
+            }
+            let whole = (bytes.count - offset) / 32 * 32
+            if whole > 0 { consumeStripes(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + whole)])) }
+            pending.append(contentsOf: bytes[(offset + whole)...])
+        }
+
+        private mutating func consumeStripes(_ bytes: UnsafeRawBufferPointer) {
+            var offset = 0
+            while offset + 32 <= bytes.count {
+                v1 = round(v1, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+                v2 = round(v2, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
+                v3 = round(v3, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)))
+                v4 = round(v4, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self)))
+                offset += 32
+            }
+        }
+
+        public func finalize() -> UInt64 {
+            var h: UInt64
+            if total >= 32 {
+                h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
+                h = merge(h, v1)
+                h = merge(h, v2)
+                h = merge(h, v3)
+                h = merge(h, v4)
+            } else {
+                h = seed &+ prime5
+            }
+            h &+= UInt64(total)
+            return pending.withUnsafeBytes { XXHash64.finish(h, tail: $0) }
+        }
+    }
+
+    /// The tail and avalanche steps shared by one-shot and incremental hashing.
+    private static func finish(_ state: UInt64, tail bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h = state
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            h ^= round(0, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
             h = rotl(h, 27) &* prime1 &+ prime4
             offset += 8
         }
-        if offset + 4 <= length {
+        if offset + 4 <= bytes.count {
             let word = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
             h ^= UInt64(word) &* prime1
             h = rotl(h, 23) &* prime2 &+ prime3
             offset += 4
         }
-        while offset < length {
+        while offset < bytes.count {
             h ^= UInt64(bytes[offset]) &* prime5
             h = rotl(h, 11) &* prime1
             offset += 1

@@ -136,8 +136,10 @@ private struct BuildJob {
         report("checksums", 0, 1)
         var files: [SnapshotManifest.FileEntry] = []
         for name in SnapshotFiles.required + (options.buildIndex ? [SnapshotFiles.graph] : []) {
-            let file = try mappingErrors { try MappedFile(path: path(name)) }
-            files.append(.init(name: name, size: file.count, xxh64: XXHash64.hash(file.bytes).hex16))
+            let (size, checksum) = try mappingErrors {
+                (try FileReader(path: path(name)).size, try XXHash64.hashFile(path: path(name)))
+            }
+            files.append(.init(name: name, size: size, xxh64: checksum.hex16))
         }
         let manifest = SnapshotManifest(
             formatVersion: SnapshotManifest.currentFormatVersion,

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import MappedStorage
+import TestSupport
 import Testing
 
 @Suite struct MappedFileTests {
@@ -113,6 +114,39 @@ import Testing
             #expect(XXHash64.hash(raw) == 0x8E03_C838_C596_036F)
             #expect(XXHash64.hash(raw, seed: 7) == 0xB1E1_0F6C_5294_CD6B)
         }
+    }
+}
+
+@Suite struct XXHash64HasherTests {
+    @Test func incrementalHashMatchesOneShotForAnySplit() throws {
+        var random = SeededGenerator(seed: 11)
+        for length in [0, 1, 7, 31, 32, 33, 63, 64, 100, 1000] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            try bytes.withUnsafeBytes { (raw) throws in
+                let expected = XXHash64.hash(raw, seed: 5)
+                // Drip-fed one byte at a time, then at random split points.
+                var drip = XXHash64.Hasher(seed: 5)
+                for index in 0..<length { drip.update(UnsafeRawBufferPointer(rebasing: raw[index..<(index + 1)])) }
+                #expect(drip.finalize() == expected, "length \(length), one byte at a time")
+                for _ in 0..<20 {
+                    var hasher = XXHash64.Hasher(seed: 5)
+                    var offset = 0
+                    while offset < length {
+                        let next = min(length, offset + Int.random(in: 0...70, using: &random))
+                        hasher.update(UnsafeRawBufferPointer(rebasing: raw[offset..<next]))
+                        offset = next
+                    }
+                    #expect(hasher.finalize() == expected, "length \(length), random splits")
+                }
+            }
+        }
+    }
+
+    @Test func hashFileMatchesHashOfContents() throws {
+        let dir = try TemporaryDirectory()
+        let bytes = (0..<((4 << 20) + 999)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let path = try dir.file("h.bin", contents: bytes)
+        #expect(try XXHash64.hashFile(path: path) == bytes.withUnsafeBytes { XXHash64.hash($0) })
     }
 }
 
