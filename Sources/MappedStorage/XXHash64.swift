@@ -23,53 +23,68 @@ public enum XXHash64 {
         (acc ^ round(0, value)) &* prime1 &+ prime4
     }
 
-    /// The XXH64 hash of `bytes` with `seed`. O(n).
-    public static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
-        let length = bytes.count
-        var offset = 0
-        @inline(__always) func u64(_ at: Int) -> UInt64 {
-            UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+    /// The four accumulator lanes of XXH64's 32-byte stripe loop.
+    private struct Lanes: Sendable {
+        var v1, v2, v3, v4: UInt64
+
+        init(seed: UInt64) {
+            v1 = seed &+ prime1 &+ prime2
+            v2 = seed &+ prime2
+            v3 = seed
+            v4 = seed &- prime1
         }
-        var h: UInt64
-        if length >= 32 {
-            var v1 = seed &+ prime1 &+ prime2
-            var v2 = seed &+ prime2
-            var v3 = seed
-            var v4 = seed &- prime1
-            let limit = length - 32
-            while offset <= limit {
+
+        /// Consumes every whole 32-byte stripe of `bytes`; returns the bytes consumed.
+        mutating func consume(_ bytes: UnsafeRawBufferPointer) -> Int {
+            @inline(__always) func u64(_ at: Int) -> UInt64 {
+                UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+            }
+            var offset = 0
+            while offset + 32 <= bytes.count {
                 v1 = round(v1, u64(offset))
                 v2 = round(v2, u64(offset + 8))
                 v3 = round(v3, u64(offset + 16))
                 v4 = round(v4, u64(offset + 24))
                 offset += 32
             }
-            h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
-            h = merge(h, v1)
-            h = merge(h, v2)
-            h = merge(h, v3)
-            h = merge(h, v4)
-        } else {
-            h = seed &+ prime5
+            return offset
         }
-        h &+= UInt64(length)
-        return finish(h, tail: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+
+        /// The state after all stripes: lanes merged (inputs ≥ 32 bytes) or the short-input start,
+        /// plus the total length.
+        func converge(seed: UInt64, length: Int) -> UInt64 {
+            var h: UInt64
+            if length >= 32 {
+                h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
+                h = merge(h, v1)
+                h = merge(h, v2)
+                h = merge(h, v3)
+                h = merge(h, v4)
+            } else {
+                h = seed &+ prime5
+            }
+            return h &+ UInt64(length)
+        }
+    }
+
+    /// The XXH64 hash of `bytes` with `seed`. O(n); no allocation.
+    public static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+        var lanes = Lanes(seed: seed)
+        let consumed = lanes.consume(bytes)
+        return finish(lanes.converge(seed: seed, length: bytes.count), tail: UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
     }
 
     /// Incremental XXH64: feed bytes in any split with `update`, then `finalize`. Gives the same value
     /// as `hash(_:seed:)` over the concatenation; used to checksum files while streaming them.
     public struct Hasher: Sendable {
-        private var v1, v2, v3, v4: UInt64
+        private var lanes: Lanes
         private let seed: UInt64
         private var total = 0
         private var pending: [UInt8] = []
 
         public init(seed: UInt64 = 0) {
             self.seed = seed
-            v1 = seed &+ prime1 &+ prime2
-            v2 = seed &+ prime2
-            v3 = seed
-            v4 = seed &- prime1
+            lanes = Lanes(seed: seed)
             pending.reserveCapacity(32)
         }
 
@@ -81,38 +96,16 @@ public enum XXHash64 {
                 pending.append(contentsOf: bytes[0..<take])
                 offset = take
                 guard pending.count == 32 else { return }
-                pending.withUnsafeBytes { consumeStripes($0) }
+                _ = pending.withUnsafeBytes { lanes.consume($0) }
                 pending.removeAll(keepingCapacity: true)
             }
-            let whole = (bytes.count - offset) / 32 * 32
-            if whole > 0 { consumeStripes(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + whole)])) }
-            pending.append(contentsOf: bytes[(offset + whole)...])
-        }
-
-        private mutating func consumeStripes(_ bytes: UnsafeRawBufferPointer) {
-            var offset = 0
-            while offset + 32 <= bytes.count {
-                v1 = round(v1, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
-                v2 = round(v2, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
-                v3 = round(v3, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)))
-                v4 = round(v4, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self)))
-                offset += 32
-            }
+            offset += lanes.consume(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            pending.append(contentsOf: bytes[offset...])
         }
 
         public func finalize() -> UInt64 {
-            var h: UInt64
-            if total >= 32 {
-                h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
-                h = merge(h, v1)
-                h = merge(h, v2)
-                h = merge(h, v3)
-                h = merge(h, v4)
-            } else {
-                h = seed &+ prime5
-            }
-            h &+= UInt64(total)
-            return pending.withUnsafeBytes { XXHash64.finish(h, tail: $0) }
+            let state = lanes.converge(seed: seed, length: total)
+            return pending.withUnsafeBytes { XXHash64.finish(state, tail: $0) }
         }
     }
 
