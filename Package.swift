@@ -144,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "GRPCServer", "RankingService",
+                "GRPCServer", "RankingService", "RankingEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

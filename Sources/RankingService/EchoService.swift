@@ -66,7 +66,8 @@ private final class CollectCall: ClientStreamingCall {
     func finish() -> UnaryResult {
         .response(
             EchoCodec.encodeResponse(
-                .init(text: lastText, messages: messages, payloadBytes: payloadBytes), allocator: ByteBufferAllocator()))
+                .init(text: lastText, messages: messages, payloadBytes: payloadBytes), allocator: ByteBufferAllocator())
+        )
     }
 
     func cancel() {}

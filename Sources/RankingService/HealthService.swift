@@ -76,7 +76,8 @@ public enum HealthService {
                     return writer.finish(error)
                 }
                 let allocator = ByteBufferAllocator()
-                writer.send(HealthCodec.encodeResponse(status.status(of: service) ?? .serviceUnknown, allocator: allocator))
+                writer.send(
+                    HealthCodec.encodeResponse(status.status(of: service) ?? .serviceUnknown, allocator: allocator))
                 let box = NIOLockedValueBox<Int?>(nil)
                 let id = status.observe { changed, newStatus in
                     guard changed == service else { return }

@@ -4,6 +4,7 @@ import GRPCServer
 import Logging
 import NIOCore
 import NIOPosix
+import RankingEngine
 import RankingService
 
 /// `rankd`: the ranking server.
@@ -23,6 +24,9 @@ struct Rankd: AsyncParsableCommand {
 
     @Option(help: "JSON config file (see docs/OPERATIONS.md).")
     var config: String?
+
+    @Option(help: "Serve this snapshot directory (built by `rankctl build` or `rankctl synth`).")
+    var snapshot: String?
 
     @Option(help: "Event loop threads (default: one per core).")
     var threads: Int?
@@ -52,7 +56,8 @@ struct Rankd: AsyncParsableCommand {
         let file = try config.map(ConfigFile.load) ?? ConfigFile()
         let levelName = logLevel ?? file.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
-            throw ValidationError("--log-level '\(levelName)': expected one of trace, debug, info, notice, warning, error, critical")
+            throw ValidationError(
+                "--log-level '\(levelName)': expected one of trace, debug, info, notice, warning, error, critical")
         }
         LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) }
         let logger = Logger(label: "rankd")
@@ -63,9 +68,12 @@ struct Rankd: AsyncParsableCommand {
         let threadCount = threads ?? file.threads ?? System.coreCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
 
-        let health = HealthStatus(["": .serving])
+        let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
+        let registry = SnapshotRegistry()
+        let engine = RankingEngine(registry: registry)
         var router = GRPCRouter()
         HealthService.register(in: &router, status: health)
+        RankerService.register(in: &router, engine: engine, logger: logger)
         if enableTestServices || file.enableTestServices == true {
             EchoService.register(in: &router)
         }
@@ -84,6 +92,31 @@ struct Rankd: AsyncParsableCommand {
         logger.info(
             "listening",
             metadata: ["address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)"])
+
+        // Listen first (health says NOT_SERVING), then load: probes see the server come up.
+        if let directory = snapshot ?? file.snapshot {
+            let started = ContinuousClock.now
+            do {
+                let serving = try ServingSnapshot.load(directory: directory)
+                registry.activate(serving)
+                logger.info(
+                    "snapshot active",
+                    metadata: [
+                        "version": "\(serving.version)", "items": "\(serving.snapshot.itemIds.count)",
+                        "users": "\(serving.snapshot.userIds.count)", "dimension": "\(serving.snapshot.dimension)",
+                        "graph": "\(serving.index != nil)", "load": "\(ContinuousClock.now - started)",
+                    ])
+                health.set(.serving)
+                health.set(.serving, for: RankerService.serviceName)
+            } catch {
+                try? await server.close()
+                try? await group.shutdownGracefully()
+                throw StartupError("cannot serve snapshot \(directory): \(error)")
+            }
+        } else {
+            logger.warning("no --snapshot given: Rank answers UNAVAILABLE until one is active")
+            health.set(.serving)
+        }
 
         await waitForTerminationSignal(logger: logger)
         health.set(.notServing)

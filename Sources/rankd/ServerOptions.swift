@@ -6,12 +6,13 @@ import NIOCore
 /// Settings read from `--config FILE` (JSON). Every key is optional; command-line flags win.
 ///
 /// ```json
-/// { "listen": "127.0.0.1:50051", "threads": 2, "maxReceiveMessageSize": 4194304,
+/// { "listen": "127.0.0.1:50051", "snapshot": "/var/lib/rankd/demo", "threads": 2, "maxReceiveMessageSize": 4194304,
 ///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
 ///   "idleTimeoutSeconds": 300, "drainTimeoutSeconds": 10, "logLevel": "info" }
 /// ```
 struct ConfigFile: Decodable {
     var listen: String?
+    var snapshot: String?
     var threads: Int?
     var maxReceiveMessageSize: Int?
     var maxConcurrentStreams: Int?

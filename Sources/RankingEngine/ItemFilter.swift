@@ -1,0 +1,155 @@
+import RankingModel
+import Snapshot
+import VectorIndex
+
+/// A request's filter over item rows, read straight from the snapshot's attribute columns: the
+/// predicate retrieval applies during the walk and the engine applies to pins and popularity.
+///
+/// Built per request from buffers in the caller's ``RankScratch`` (bitsets, the sorted excluded
+/// rows) and the mapped columns; valid only while both live, i.e. during the request.
+struct ItemFilter: RowFilter {
+    let category: UnsafeBufferPointer<UInt32>
+    let brand: UnsafeBufferPointer<UInt32>
+    let priceCents: UnsafeBufferPointer<Int64>
+    let inStock: UnsafeBufferPointer<UInt8>
+    let tags: UnsafeBufferPointer<UInt64>
+    /// Bitsets over category / brand ids; empty when the request does not restrict them.
+    let includeCategories: UnsafeBufferPointer<UInt64>
+    let excludeCategories: UnsafeBufferPointer<UInt64>
+    let includeBrands: UnsafeBufferPointer<UInt64>
+    let excludeBrands: UnsafeBufferPointer<UInt64>
+    let restrictsCategories: Bool
+    let restrictsBrands: Bool
+    let inStockOnly: Bool
+    let minPriceCents: Int64?
+    let maxPriceCents: Int64?
+    /// Tag bits an item must have one of; `nil` when the request names no tag.
+    let tagsAny: UInt64?
+    /// Sorted, unique.
+    let excludedRows: UnsafeBufferPointer<Int32>
+    /// True when the filter restricts nothing (retrieval can skip it entirely).
+    let acceptsEverything: Bool
+
+    @inline(__always)
+    private static func contains(_ bits: UnsafeBufferPointer<UInt64>, _ id: UInt32) -> Bool {
+        let word = Int(id >> 6)
+        return word < bits.count && bits[word] & (1 << UInt64(id & 63)) != 0
+    }
+
+    @inline(__always)
+    func accepts(_ row: Int32) -> Bool {
+        let index = Int(row)
+        if inStockOnly && inStock[index] == 0 { return false }
+        if restrictsCategories || !excludeCategories.isEmpty {
+            let value = category[index]
+            if restrictsCategories && !Self.contains(includeCategories, value) { return false }
+            if Self.contains(excludeCategories, value) { return false }
+        }
+        if restrictsBrands || !excludeBrands.isEmpty {
+            let value = brand[index]
+            if restrictsBrands && !Self.contains(includeBrands, value) { return false }
+            if Self.contains(excludeBrands, value) { return false }
+        }
+        if minPriceCents != nil || maxPriceCents != nil {
+            // An item without a price cannot satisfy a price bound.
+            let price = priceCents[index]
+            if price == ItemAttributes.noPrice { return false }
+            if let low = minPriceCents, price < low { return false }
+            if let high = maxPriceCents, price > high { return false }
+        }
+        if let tagsAny, tags[index] & tagsAny == 0 { return false }
+        if !excludedRows.isEmpty {
+            // Binary search: the list is short and sorted; no hashing on the hot path.
+            var low = 0
+            var high = excludedRows.count
+            while low < high {
+                let mid = (low + high) >> 1
+                if excludedRows[mid] < row { low = mid + 1 } else { high = mid }
+            }
+            if low < excludedRows.count && excludedRows[low] == row { return false }
+        }
+        return true
+    }
+
+    /// Why `row` fails, for dropped pins; `nil` when it passes.
+    func rejection(_ row: Int32) -> String? {
+        guard !accepts(row) else { return nil }
+        let index = Int(row)
+        if inStockOnly && inStock[index] == 0 { return "out of stock" }
+        if !excludedRows.isEmpty && excludedRows.contains(row) { return "excluded by filter.exclude_item_ids" }
+        if restrictsCategories || Self.contains(excludeCategories, category[index]) {
+            if !(restrictsCategories && !Self.contains(includeCategories, category[index])) {
+                return "category excluded by filter"
+            }
+            if restrictsCategories { return "category not in filter.include_categories" }
+        }
+        if restrictsBrands || Self.contains(excludeBrands, brand[index]) { return "brand excluded by filter" }
+        if minPriceCents != nil || maxPriceCents != nil { return "price outside the filter's range" }
+        return "no tag in filter.tags_any"
+    }
+}
+
+extension ItemFilter {
+    /// Resolves a request filter against `snapshot` into `scratch`'s buffers and calls `body` with
+    /// the predicate (the buffers are only valid inside).
+    ///
+    /// Unknown names in include lists match nothing (a filter for a category the catalogue does
+    /// not have passes no item); unknown names in exclude lists and unknown excluded item ids
+    /// are ignored.
+    static func with<Result, Failure: Error>(
+        _ filter: RankRequest.Filter, snapshot: Snapshot, scratch: RankScratch,
+        _ body: (ItemFilter) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let attributes = snapshot.attributes
+        func fill(_ bits: inout [UInt64], names: [String], table: IdTable) {
+            bits.removeAll(keepingCapacity: true)
+            guard !names.isEmpty else { return }
+            bits.append(contentsOf: repeatElement(0, count: (table.count + 63) / 64))
+            for name in names {
+                if let id = table.row(for: name) { bits[id >> 6] |= 1 << UInt64(id & 63) }
+            }
+        }
+        fill(&scratch.includeCategoryBits, names: filter.includeCategories, table: snapshot.categories)
+        fill(&scratch.excludeCategoryBits, names: filter.excludeCategories, table: snapshot.categories)
+        fill(&scratch.includeBrandBits, names: filter.includeBrands, table: snapshot.brands)
+        fill(&scratch.excludeBrandBits, names: filter.excludeBrands, table: snapshot.brands)
+        scratch.excludedRows.removeAll(keepingCapacity: true)
+        for id in filter.excludeItemIDs {
+            if let row = snapshot.itemIds.row(for: id) { scratch.excludedRows.append(Int32(row)) }
+        }
+        scratch.excludedRows.sort()
+        var tagBits: UInt64?
+        if !filter.tagsAny.isEmpty {
+            var bits: UInt64 = 0
+            for name in filter.tagsAny {
+                if let bit = snapshot.tags.row(for: name), bit < 64 { bits |= 1 << UInt64(bit) }
+            }
+            tagBits = bits
+        }
+        // Cents, rounded outwards so a bound of 9.99 keeps an item priced 9.99.
+        let minCents = filter.minPrice.map { Int64(($0 * 100).rounded(.down)) }
+        let maxCents = filter.maxPrice.map { Int64(($0 * 100).rounded(.up)) }
+        return try scratch.includeCategoryBits.withUnsafeBufferPointer {
+            (includeCategories) throws(Failure) -> Result in
+            try scratch.excludeCategoryBits.withUnsafeBufferPointer { (excludeCategories) throws(Failure) -> Result in
+                try scratch.includeBrandBits.withUnsafeBufferPointer { (includeBrands) throws(Failure) -> Result in
+                    try scratch.excludeBrandBits.withUnsafeBufferPointer { (excludeBrands) throws(Failure) -> Result in
+                        try scratch.excludedRows.withUnsafeBufferPointer { (excludedRows) throws(Failure) -> Result in
+                            try body(
+                                ItemFilter(
+                                    category: attributes.category.buffer, brand: attributes.brand.buffer,
+                                    priceCents: attributes.priceCents.buffer, inStock: attributes.inStock.buffer,
+                                    tags: attributes.tags.buffer, includeCategories: includeCategories,
+                                    excludeCategories: excludeCategories, includeBrands: includeBrands,
+                                    excludeBrands: excludeBrands,
+                                    restrictsCategories: !filter.includeCategories.isEmpty,
+                                    restrictsBrands: !filter.includeBrands.isEmpty, inStockOnly: filter.inStockOnly,
+                                    minPriceCents: minCents, maxPriceCents: maxCents, tagsAny: tagBits,
+                                    excludedRows: excludedRows, acceptsEverything: filter.isEmpty))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
