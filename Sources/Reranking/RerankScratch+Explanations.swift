@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension RerankScratch {
@@ -42,7 +42,7 @@ extension RerankScratch {
                     diversity = .mmr(
                         penalty: parameters.diversityWeight * trace.similarity, similarity: trace.similarity,
                         mostSimilarRow: trace.mostSimilar >= 0 ? c.rows[Int(trace.mostSimilar)] : nil)
-                case .dpp:
+                case .dpp, .windowedDPP:
                     let residual = max(trace.similarity, MethodParameters.minimumResidual)
                     diversity = .dpp(gain: parameters.diversityWeight * logf(residual), residual: trace.similarity)
                 }

@@ -47,14 +47,30 @@ public final class RerankScratch {
     var normalized = ScratchBuffer<Float>(filler: 0)
     var categoryCount = ScratchBuffer<Int32>(filler: 0)
     var brandCount = ScratchBuffer<Int32>(filler: 0)
-    /// MMR: max cosine to the chosen items. DPP: the residual d².
+    /// Candidate indices by decreasing normalised relevance (ties: lower row first).
+    var order = ScratchBuffer<Int32>(filler: 0)
+    var sortKeys = ScratchBuffer<UInt64>(filler: 0)
+    /// MMR: largest cosine to the chosen items seen so far, and which item it was.
     var maxSimilarity = ScratchBuffer<Float>(filler: 0)
     var mostSimilar = ScratchBuffer<Int32>(filler: -1)
-    /// DPP: columns of the incremental Cholesky factor, `n` floats each.
-    var columns = ScratchBuffer<Float>(filler: 0)
+    /// DPP: residual variance d² given the conditioning items.
+    var residual = ScratchBuffer<Float>(filler: 0)
+    /// MMR and full DPP are evaluated lazily: how many chosen items a candidate's state accounts
+    /// for, and its score then — an upper bound on its current score, because the MMR penalty
+    /// only grows and the DPP residual only shrinks as items are chosen.
+    var seen = ScratchBuffer<Int32>(filler: 0)
+    var cachedScore = ScratchBuffer<Float>(filler: 0)
+    /// DPP: the incremental Cholesky factor, row-major, `factorWidth` floats per candidate; column
+    /// slot `t` belongs to chosen item `columnItem[t]`, whose pivot (diagonal) is `pivots[t]`.
+    var factor = ScratchBuffer<Float>(filler: 0)
+    var factorWidth = 0
     var columnItem = ScratchBuffer<Int32>(filler: -1)
+    var pivots = ScratchBuffer<Float>(filler: 1)
+    /// Sliding-window DPP: column slots in age order, and the unused ones.
     var activeColumns: [Int] = []
     var freeColumns: [Int] = []
+    /// Chosen candidates in list order.
+    var chosenItems = ScratchBuffer<Int32>(filler: -1)
     // Per position.
     var slots = ScratchBuffer<Int32>(filler: -1)
     var traces = ScratchBuffer<PositionTrace>(filler: PositionTrace())
@@ -84,7 +100,7 @@ public final class RerankScratch {
         pinPositions.reserveCapacity(16)
         activeColumns.reserveCapacity(k + 1)
         freeColumns.reserveCapacity(k + 1)
-        reserve(candidates: candidates, k: k, columns: k + 1)
+        reserve(candidates: candidates, k: k, columns: 0)
     }
 
     deinit {
@@ -93,10 +109,17 @@ public final class RerankScratch {
         normalized.free()
         categoryCount.free()
         brandCount.free()
+        order.free()
+        sortKeys.free()
         maxSimilarity.free()
         mostSimilar.free()
-        columns.free()
+        residual.free()
+        seen.free()
+        cachedScore.free()
+        factor.free()
         columnItem.free()
+        pivots.free()
+        chosenItems.free()
         slots.free()
         traces.free()
     }
@@ -107,10 +130,17 @@ public final class RerankScratch {
         normalized.reserve(n)
         categoryCount.reserve(n)
         brandCount.reserve(n)
+        order.reserve(n)
+        sortKeys.reserve(n)
         maxSimilarity.reserve(n)
         mostSimilar.reserve(n)
-        columns.reserve(n * columnCount)
+        residual.reserve(n)
+        seen.reserve(n)
+        cachedScore.reserve(n)
+        factor.reserve(n * columnCount)
         columnItem.reserve(columnCount)
+        pivots.reserve(columnCount)
+        chosenItems.reserve(k)
         slots.reserve(k)
         traces.reserve(k)
     }
@@ -127,8 +157,9 @@ public final class RerankScratch {
     ///   - request: k, method, rules and the current time.
     ///   - explain: names and query origin for human reasons; `nil` (the fast path) skips them.
     /// - Throws: `RerankError` for an out-of-range parameter or a non-finite relevance.
-    /// - Complexity: O(k·n·d) for MMR and DPP (plus O(k²·n) for DPP, O(w·n) per step with a
-    ///   window), O(k·n) for `.none`; n = candidates, d = dimension.
+    /// - Complexity: O(n log n + k·n) plus, for MMR and DPP, at most O(k·n·d) (plus O(k²·n) for
+    ///   DPP) — usually far less, as candidates that cannot win a position are not re-scored; with
+    ///   a DPP window every step costs O(n·(d + w)). n = candidates, d = dimension.
     @discardableResult
     public func rerank(
         _ candidates: CandidateSet, _ request: RerankRequest, explain: ExplanationContext? = nil
@@ -146,11 +177,8 @@ public final class RerankScratch {
         kLimit = k
         dimension = candidates.dimension
         chosenCount = 0
-        let columnCount: Int
-        if case .dpp(_, let window) = request.method { columnCount = min(window.map { $0 + 1 } ?? k, k) } else {
-            columnCount = 0
-        }
-        reserve(candidates: n, k: k, columns: columnCount)
+        factorWidth = MethodParameters.factorWidth(request.method, k: k)
+        reserve(candidates: n, k: k, columns: factorWidth)
 
         let shortfall = candidates.vectors.withUnsafeBufferPointer { vectors in
             vectorBase = vectors.baseAddress
@@ -158,8 +186,8 @@ public final class RerankScratch {
             prepareRules(request.rules)
             classifyAndBoost(candidates, request)
             reservePins(candidates, request.rules, k: k)
-            beginDiversity(request.method, n: n)
-            return fill(candidates, request)
+            beginDiversity(candidates, request.method)
+            return fill(candidates, request, tracking: explain != nil)
         }
         if let explain {
             buildExplanations(candidates, request, context: explain)
@@ -180,14 +208,28 @@ public final class RerankScratch {
         sortedCopy(rules.deniedBrands, into: &deniedBrands)
     }
 
-    func exclusionReason(_ c: CandidateSet, _ i: Int, _ rules: RerankRules) -> ExclusionReason? {
-        if !excludedRows.isEmpty, sortedContains(excludedRows, c.rows[i]) { return .excludedItem }
-        if rules.excludeOutOfStock, !c.inStock[i] { return .outOfStock }
-        if !deniedCategories.isEmpty, sortedContains(deniedCategories, c.categories[i]) {
-            return .deniedCategory(c.categories[i])
+    /// The hard exclusions of the call, over the sorted rule lists (copied by reference).
+    struct Exclusions {
+        var rows: [Int32]
+        var categories: [Int32]
+        var brands: [Int32]
+        var outOfStock: Bool
+
+        @inline(__always)
+        func reason(_ c: CandidateSet, _ i: Int) -> ExclusionReason? {
+            if !rows.isEmpty, sortedContains(rows, c.rows[i]) { return .excludedItem }
+            if outOfStock, !c.inStock[i] { return .outOfStock }
+            if !categories.isEmpty, sortedContains(categories, c.categories[i]) {
+                return .deniedCategory(c.categories[i])
+            }
+            if !brands.isEmpty, sortedContains(brands, c.brands[i]) { return .deniedBrand(c.brands[i]) }
+            return nil
         }
-        if !deniedBrands.isEmpty, sortedContains(deniedBrands, c.brands[i]) { return .deniedBrand(c.brands[i]) }
-        return nil
+    }
+
+    func exclusions(_ rules: RerankRules) -> Exclusions {
+        Exclusions(
+            rows: excludedRows, categories: deniedCategories, brands: deniedBrands, outOfStock: rules.excludeOutOfStock)
     }
 
     /// Sets each candidate's state, applies boosts and normalises relevance to [0, 1] over the
@@ -197,16 +239,20 @@ public final class RerankScratch {
         state.prepare(count: n, value: CandidateState.available)
         categoryCount.prepare(count: n, value: 0)
         brandCount.prepare(count: n, value: 0)
+        // Locals: stored properties of a class pay a dynamic exclusivity check per access.
+        let (state, boosted, normalized) = (state, boosted, normalized)
+        let exclusions = exclusions(request.rules)
+        let (roles, relevance) = (c.roles, c.relevance)
         let boosts = request.rules.boosts
         var low = Float.infinity
         var high = -Float.infinity
         for i in 0..<n {
-            if exclusionReason(c, i, request.rules) != nil {
+            if exclusions.reason(c, i) != nil {
                 state[i] = CandidateState.excluded
-            } else if c.roles[i] == .pinOnly {
+            } else if roles[i] == .pinOnly {
                 state[i] = CandidateState.pinOnly
             }
-            var value = c.relevance[i]
+            var value = relevance[i]
             if !boosts.isEmpty {
                 value = Self.boostedRelevance(value, c, i, boosts, now: request.now)
             }
@@ -256,7 +302,7 @@ public final class RerankScratch {
                 droppedPins.append(DroppedPin(pin: pin, reason: .itemNotSupplied))
                 continue
             }
-            if let reason = exclusionReason(c, index, rules) {
+            if let reason = exclusions(rules).reason(c, index) {
                 droppedPins.append(DroppedPin(pin: pin, reason: .excluded(reason)))
                 continue
             }
@@ -289,12 +335,14 @@ public final class RerankScratch {
     /// brand caps of every candidate sharing them. O(n).
     func chargeCaps(_ c: CandidateSet, _ index: Int, _ rules: RerankRules, by delta: Int32 = 1) {
         if rules.maxPerCategory != nil {
-            let category = c.categories[index]
-            for i in 0..<c.count where c.categories[i] == category { categoryCount[i] += delta }
+            let (categories, counts) = (c.categories, categoryCount)
+            let category = categories[index]
+            for i in 0..<c.count where categories[i] == category { counts[i] += delta }
         }
         if rules.maxPerBrand != nil {
-            let brand = c.brands[index]
-            for i in 0..<c.count where c.brands[i] == brand { brandCount[i] += delta }
+            let (brands, counts) = (c.brands, brandCount)
+            let brand = brands[index]
+            for i in 0..<c.count where brands[i] == brand { counts[i] += delta }
         }
     }
 

@@ -45,33 +45,43 @@ struct ScratchBuffer<Element> {
     }
 }
 
-/// In-place heap sort for the small rule lists (`Array.sort` allocates a merge buffer).
+/// In-place ascending heap sort (`Array.sort` allocates a merge buffer). O(count · log count).
+func heapSort<T: Comparable>(_ a: UnsafeMutablePointer<T>, count n: Int) {
+    guard n > 1 else { return }
+    @inline(__always) func swap(_ i: Int, _ j: Int) {
+        let t = a[i]
+        a[i] = a[j]
+        a[j] = t
+    }
+    func siftDown(_ start: Int, _ end: Int) {
+        var root = start
+        while true {
+            var child = 2 * root + 1
+            if child >= end { return }
+            if child + 1 < end, a[child] < a[child + 1] { child += 1 }
+            if a[root] >= a[child] { return }
+            swap(root, child)
+            root = child
+        }
+    }
+    var start = n / 2 - 1
+    while start >= 0 {
+        siftDown(start, n)
+        start -= 1
+    }
+    var end = n - 1
+    while end > 0 {
+        swap(0, end)
+        siftDown(0, end)
+        end -= 1
+    }
+}
+
+/// Sorts the small rule lists in place without allocating.
 func sortInPlace(_ values: inout [Int32]) {
-    values.withUnsafeMutableBufferPointer { a in
-        let n = a.count
-        guard n > 1 else { return }
-        func siftDown(_ start: Int, _ end: Int) {
-            var root = start
-            while true {
-                var child = 2 * root + 1
-                if child >= end { return }
-                if child + 1 < end, a[child] < a[child + 1] { child += 1 }
-                if a[root] >= a[child] { return }
-                a.swapAt(root, child)
-                root = child
-            }
-        }
-        var start = n / 2 - 1
-        while start >= 0 {
-            siftDown(start, n)
-            start -= 1
-        }
-        var end = n - 1
-        while end > 0 {
-            a.swapAt(0, end)
-            siftDown(0, end)
-            end -= 1
-        }
+    values.withUnsafeMutableBufferPointer { buffer in
+        guard let base = buffer.baseAddress else { return }
+        heapSort(base, count: buffer.count)
     }
 }
 

@@ -12,9 +12,13 @@ import Testing
     static func fourItems() -> CandidateSet {
         var c = CandidateSet(dimension: 3)
         c.append(ItemAttributes(row: 1, category: 1, brand: 7, createdAt: 1_000), relevance: 0.9, vector: [1, 0, 0])
-        c.append(ItemAttributes(row: 2, category: 1, brand: 8, createdAt: -1_000_000), relevance: 0.8, vector: [2, 0, 0])
-        c.append(ItemAttributes(row: 3, category: 2, brand: 8, createdAt: -1_000_000, tags: 0b100), relevance: 0.5, vector: [0, 1, 0])
-        c.append(ItemAttributes(row: 4, category: 2, brand: 8, createdAt: -1_000_000), relevance: 0.1, vector: [0, 0.6, 0.8])
+        c.append(
+            ItemAttributes(row: 2, category: 1, brand: 8, createdAt: -1_000_000), relevance: 0.8, vector: [2, 0, 0])
+        c.append(
+            ItemAttributes(row: 3, category: 2, brand: 8, createdAt: -1_000_000, tags: 0b100), relevance: 0.5,
+            vector: [0, 1, 0])
+        c.append(
+            ItemAttributes(row: 4, category: 2, brand: 8, createdAt: -1_000_000), relevance: 0.1, vector: [0, 0.6, 0.8])
         return c
     }
 
@@ -126,10 +130,12 @@ import Testing
         let rules = RerankRules(boosts: boosts, pins: [Pin(row: 4, position: 3, label: .sponsored)])
         let request = RerankRequest(k: 4, method: .mmr(lambda: 0.5), rules: rules, now: 2_000)
         let popular = try explain(request)
-        #expect(popular.map(\.reason) == [
-            "Popular in Running Shoes · new arrival", "Popular in Jackets · adds variety", "Popular in Running Shoes",
-            "Sponsored",
-        ])
+        #expect(
+            popular.map(\.reason) == [
+                "Popular in Running Shoes · new arrival", "Popular in Jackets · adds variety",
+                "Popular in Running Shoes",
+                "Sponsored",
+            ])
         var context = Self.names
         context.origin = .recentlyViewed
         #expect(try explain(request, context)[2].reason == "Similar to items you viewed recently")
@@ -147,7 +153,7 @@ import Testing
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -48,7 +48,8 @@ enum RerankFixtures {
         if Bool.random(using: &rng) { rules.maxPerCategory = Int.random(in: 0...4, using: &rng) }
         if Bool.random(using: &rng) { rules.maxPerBrand = Int.random(in: 1...5, using: &rng) }
         if Bool.random(using: &rng) {
-            rules.spread = SpreadRule(maxPerWindow: Int.random(in: 1...2, using: &rng), window: Int.random(in: 2...4, using: &rng))
+            rules.spread = SpreadRule(
+                maxPerWindow: Int.random(in: 1...2, using: &rng), window: Int.random(in: 2...4, using: &rng))
         }
         rules.boosts = [
             Boost(.category(Int32.random(in: 0..<6, using: &rng)), .multiply(1.5)),
@@ -112,7 +113,8 @@ enum RerankFixtures {
         }
         // Each pin is either exactly at its position or reported as dropped, never both.
         for pin in rules.pins {
-            let placed = pin.position >= 0 && pin.position < list.count && list[pin.position].row == pin.row
+            let placed =
+                pin.position >= 0 && pin.position < list.count && list[pin.position].row == pin.row
                 && list[pin.position].isPinned
             let dropped = scratch.droppedPins.contains { $0.pin == pin }
             if placed == dropped && !(placed && rules.pins.filter({ $0 == pin }).count > 1) {

@@ -102,7 +102,8 @@ import Testing
             #expect(mmr == Array(expected))
             try scratch.rerank(candidates, RerankRequest(k: 30, method: .none, rules: RerankRules(boosts: boosts)))
             #expect(scratch.ranked.map(\.row) == mmr)
-            try scratch.rerank(candidates, RerankRequest(k: 30, method: .dpp(theta: 1), rules: RerankRules(boosts: boosts)))
+            try scratch.rerank(
+                candidates, RerankRequest(k: 30, method: .dpp(theta: 1), rules: RerankRules(boosts: boosts)))
             #expect(scratch.ranked.map(\.row) == mmr, "θ = 1 DPP is relevance order too")
         }
     }

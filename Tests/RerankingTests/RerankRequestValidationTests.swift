@@ -17,14 +17,21 @@ import Testing
         (RerankRequest(k: 5, method: .dpp(theta: 0.5, window: 0)), "method.dpp.window"),
         (RerankRequest(k: 5, rules: RerankRules(maxPerCategory: -1)), "rules.maxPerCategory"),
         (RerankRequest(k: 5, rules: RerankRules(maxPerBrand: -2)), "rules.maxPerBrand"),
-        (RerankRequest(k: 5, rules: RerankRules(spread: SpreadRule(maxPerWindow: 1, window: 0))), "rules.spread.window"),
+        (
+            RerankRequest(k: 5, rules: RerankRules(spread: SpreadRule(maxPerWindow: 1, window: 0))),
+            "rules.spread.window"
+        ),
         (
             RerankRequest(k: 5, rules: RerankRules(spread: SpreadRule(maxPerWindow: 0, window: 3))),
             "rules.spread.maxPerWindow"
         ),
-        (RerankRequest(k: 5, rules: RerankRules(boosts: [Boost(.brand(1), .multiply(.infinity))])), "rules.boosts[0].effect"),
         (
-            RerankRequest(k: 5, rules: RerankRules(boosts: [Boost(.brand(1), .add(1)), Boost(.createdWithin(days: -1), .add(1))])),
+            RerankRequest(k: 5, rules: RerankRules(boosts: [Boost(.brand(1), .multiply(.infinity))])),
+            "rules.boosts[0].effect"
+        ),
+        (
+            RerankRequest(
+                k: 5, rules: RerankRules(boosts: [Boost(.brand(1), .add(1)), Boost(.createdWithin(days: -1), .add(1))])),
             "rules.boosts[1].match.days"
         ),
     ])
@@ -70,9 +77,10 @@ import Testing
         let scratch = RerankScratch()
         try scratch.rerank(c, RerankRequest(k: 5, rules: rules))
         #expect(scratch.ranked.map(\.row) == [1])
-        #expect(scratch.droppedPins.map(\.reason) == [
-            .positionTaken, .duplicateItem, .excluded(.outOfStock), .itemNotSupplied, .positionOutOfRange,
-            .conflictsWith(.categoryCap(category: 0, limit: 1)),
-        ])
+        #expect(
+            scratch.droppedPins.map(\.reason) == [
+                .positionTaken, .duplicateItem, .excluded(.outOfStock), .itemNotSupplied, .positionOutOfRange,
+                .conflictsWith(.categoryCap(category: 0, limit: 1)),
+            ])
     }
 }
