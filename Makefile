@@ -67,3 +67,33 @@ test: check-protos lint unit-test interop-test ## Install what is missing, run u
 
 clean:
 	rm -rf .build $(VENV) var
+
+# ---- loadtest: load harness (issue 8, LoadTests/; see docs/LOADTEST.md) -- begin ----------------
+# Builds with their own scratch paths so they never touch .build. `make loadtest` uses a rankd
+# already listening on LOADTEST_HOST:LOADTEST_PORT, or starts one (test services on) and stops it.
+LOADTEST_HOST         ?= 127.0.0.1
+LOADTEST_PORT         ?= 50061
+LOADTEST_ROOT_SCRATCH ?= .build-loadtest-root
+LOADTEST_ARGS         ?= --rate 2000 --duration 20s --warmup 3s --scenario scenarios/echo-mixed.json
+
+.PHONY: loadtest loadtest-build loadtest-test
+
+loadtest-build: deps
+	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release --product rankd
+	cd LoadTests && $(SWIFT) build --scratch-path .build-loadtest -c release --product loadtest
+
+loadtest: loadtest-build ## Run the standard load scenario against rankd and print the table
+	@mkdir -p var; server=""; \
+	if ! (exec 3<>/dev/tcp/$(LOADTEST_HOST)/$(LOADTEST_PORT)) 2>/dev/null; then \
+	  $(LOADTEST_ROOT_SCRATCH)/release/rankd --listen $(LOADTEST_HOST):$(LOADTEST_PORT) --enable-test-services \
+	    >var/loadtest-rankd.log 2>&1 & server=$$!; \
+	  trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT; \
+	  for i in $$(seq 50); do (exec 3<>/dev/tcp/$(LOADTEST_HOST)/$(LOADTEST_PORT)) 2>/dev/null && break; sleep 0.1; done; \
+	fi; \
+	cd LoadTests && .build-loadtest/release/loadtest --target $(LOADTEST_HOST):$(LOADTEST_PORT) $(LOADTEST_ARGS) \
+	  --json ../var/loadtest.json --svg ../var/loadtest.svg && echo "report: var/loadtest.json, chart: var/loadtest.svg"
+
+loadtest-test: deps ## LoadTests unit tests and a short end-to-end run against a real rankd
+	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release --product rankd
+	cd LoadTests && RANKD_BIN=$(CURDIR)/$(LOADTEST_ROOT_SCRATCH)/release/rankd $(SWIFT) test --scratch-path .build-loadtest
+# ---- loadtest -- end -----------------------------------------------------------------------------
