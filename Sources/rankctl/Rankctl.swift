@@ -3,11 +3,11 @@ import ArgumentParser
 /// `rankctl`: the operator's and the publishing job's tool — build, verify, inspect and publish
 /// snapshots, query a running rankd, generate demo data.
 @main
-struct Rankctl: ParsableCommand {
+struct Rankctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rankctl",
         abstract: "Build, verify and publish rankd snapshots; query a running rankd.",
         // Each subcommand lives in its own file, named for the command.
-        subcommands: [BuildCommand.self, VerifyCommand.self, InspectCommand.self, SynthCommand.self, SearchCommand.self]
+        subcommands: [BuildCommand.self, VerifyCommand.self, InspectCommand.self, SynthCommand.self, SearchCommand.self, RankCommand.self]
     )
 }
