@@ -183,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RankingEngineTests",
-            dependencies: ["RankingEngine", "TestSupport"],
+            dependencies: ["RankingEngine", "RankingModel", "Snapshot", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(
