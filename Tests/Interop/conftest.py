@@ -52,6 +52,10 @@ def rankd_binary():
     return os.path.join(out.stdout.strip(), "rankd")
 
 
+def rankctl_binary():
+    return os.path.join(os.path.dirname(rankd_binary()), "rankctl")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
