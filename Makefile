@@ -7,7 +7,7 @@ SHELL := /bin/bash
 SWIFT        ?= swift
 APT_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client pkg-config
 LISTEN       ?= 127.0.0.1:50051
-DEMO_DIR     ?= var/demo-snapshot
+DEMO_DIR     ?= var/demo
 VENV         := .venv
 SWIFT_CHECKS := --explicit-target-dependency-import-check error
 BUILD_FLAGS  := $(SWIFT_CHECKS) -Xswiftc -warnings-as-errors
@@ -33,9 +33,19 @@ release: deps ## Release build
 
 run: release ## Build release, create the demo snapshot if absent, start rankd on $(LISTEN)
 	@bin=$$($(SWIFT) build -c release --show-bin-path); \
-	echo "rankd on $(LISTEN) — query it with:"; \
-	echo "  python3 Tests/Interop/health_check.py $(LISTEN)   (or any gRPC client using Protos/)"; \
-	exec $$bin/rankd --listen $(LISTEN)
+	if [ ! -f $(DEMO_DIR)/snapshot/manifest.json ]; then \
+	  echo "creating the demo snapshot in $(DEMO_DIR) (seeded synthetic users and items)"; \
+	  rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR) && \
+	  $$bin/rankctl synth --out $(DEMO_DIR)/input --snapshot $(DEMO_DIR)/snapshot || exit 1; \
+	fi; \
+	echo; \
+	echo "rankd is starting on $(LISTEN) with the demo snapshot. In another terminal, try:"; \
+	echo "  $$bin/rankctl rank --server $(LISTEN) --user u_42 --k 10 --explain"; \
+	echo "  $$bin/rankctl rank --server $(LISTEN) --user new-visitor --recent sku-7,sku-19 --method dpp"; \
+	echo "  $$bin/rankctl rank --server $(LISTEN) --user u_42 --category category-3 --in-stock --max-per-brand 2"; \
+	echo "Stop with Ctrl-C (graceful drain)."; \
+	echo; \
+	exec $$bin/rankd --listen $(LISTEN) --snapshot $(DEMO_DIR)/snapshot
 
 protos: deps ## Regenerate Sources/RankingProtos from Protos/
 	scripts/gen-protos.sh
