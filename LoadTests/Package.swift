@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // MARK: Load harness (issue 8)
@@ -64,6 +65,56 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Rank pipeline benchmark (issue 6)
+
+        // Server-side latency by stage (decode, resolve, retrieve, rerank, describe, encode), in process.
+        .executableTarget(
+            name: "rank-bench",
+            dependencies: [
+                .product(name: "RankingAPI", package: "rankd"),
+                .product(name: "RankingEngine", package: "rankd"),
+                .product(name: "Snapshot", package: "rankd"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/rank-bench",
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Snapshot benchmarks (issue 3)
+
+        .executableTarget(
+            name: "snapshot-bench",
+            dependencies: [.product(name: "Snapshot", package: "rankd")],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Re-ranking benchmarks (issue 5)
+
+        // Synthetic candidate sets shared by the benchmark and the quality sweep.
+        .target(
+            name: "RerankingWorkload",
+            dependencies: [.product(name: "Reranking", package: "rankd")],
+            swiftSettings: strictSwift
+        ),
+        // µs and allocations per call: `swift package benchmark --target RerankingBenchmarks`.
+        .executableTarget(
+            name: "RerankingBenchmarks",
+            dependencies: [
+                "RerankingWorkload",
+                .product(name: "Reranking", package: "rankd"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/RerankingBenchmarks",
+            swiftSettings: strictSwift,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // NDCG@20 vs diversity and category coverage over a λ / θ sweep, as a markdown table.
+        .executableTarget(
+            name: "reranking-quality",
+            dependencies: ["RerankingWorkload", .product(name: "Reranking", package: "rankd")],
             swiftSettings: strictSwift
         ),
     ]

@@ -20,6 +20,20 @@ public enum RankError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Where one call's time went (for benchmarks and diagnostics; see ``RankingEngine/rankMeasured``).
+public struct RankStageTimings: Sendable, Equatable {
+    /// Parameters, validation, id lookups and the query vector.
+    public var resolve: Duration = .zero
+    /// Candidate retrieval (HNSW walk, exact scan, or popularity lists).
+    public var retrieve: Duration = .zero
+    /// Candidate set construction and re-ranking.
+    public var rerank: Duration = .zero
+    /// Building the response values (ids, names, explanations).
+    public var describe: Duration = .zero
+
+    public init() {}
+}
+
 /// Engine settings that are not per snapshot.
 public struct EngineOptions: Sendable {
     public var limits = RankLimits()
@@ -80,6 +94,18 @@ private struct RankCall {
     let now: Int64
     var snapshot: Snapshot { serving.snapshot }
     var response = RankResponse()
+    var measure = false
+    var timings = RankStageTimings()
+    private var lap = ContinuousClock.Instant.now
+
+    /// Adds the time since the last lap to `stage` (only when measuring: clock reads are cheap
+    /// but not free).
+    private mutating func record(_ stage: WritableKeyPath<RankStageTimings, Duration>) {
+        guard measure else { return }
+        let now = ContinuousClock.now
+        timings[keyPath: stage] += now - lap
+        lap = now
+    }
 
     init(
         request: RankRequest, serving: ServingSnapshot, options: EngineOptions, scratch: RankScratch,
@@ -94,6 +120,7 @@ private struct RankCall {
     }
 
     mutating func run() throws(RankError) -> RankResponse {
+        if measure { lap = .now }
         let personalised = request.consent == .full
         // Consent NONE: the user id is not used at all, not even to pick an experiment arm.
         let parameters: RankingParameters
@@ -147,6 +174,7 @@ private struct RankCall {
             buildQuery(userRow: userRow, sessionRows: sessionRows, parameters: parameters)
         }
 
+        record(\.resolve)
         try ItemFilter.with(request.filter, snapshot: snapshot, scratch: scratch) { (filter) throws(RankError) in
             if usesVectors {
                 try retrieve(filter: filter, plan: plan)
@@ -154,6 +182,7 @@ private struct RankCall {
                 popularCandidates(filter: filter, pool: plan.pool)
             }
             response.candidatesConsidered = scratch.results.count
+            record(\.retrieve)
             try rerank(filter: filter, plan: plan, usesVectors: usesVectors)
         }
         return response
@@ -372,7 +401,9 @@ private struct RankCall {
         } catch {
             throw .invalidArgument(error.description)
         }
+        record(\.rerank)
         describe(outcome: outcome, set: set, plan: plan)
+        record(\.describe)
     }
 
     private func pinRelevance(row: Int32) -> Float {

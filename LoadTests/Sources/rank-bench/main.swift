@@ -1,0 +1,151 @@
+// rank-bench: server-side latency of the Rank pipeline, in process, by stage.
+//
+//   swift run -c release --scratch-path .build-loadtest rank-bench --snapshot DIR \
+//       [--requests 20000] [--k 20] [--pool 300] [--method mmr] [--session 0.3] [--unknown 0.1] [--seed 1]
+//
+// Requests mirror production mixes: users drawn uniformly from the snapshot, a share with session
+// signals, a share of unknown users (cold start). Each request is encoded once up front, then
+// timed through decode → resolve → retrieve → rerank → describe → encode, on one thread (the
+// server runs a call on one event loop the same way). Prints medians, p90, p99 and max per stage.
+
+import Foundation
+import NIOCore
+import RankingAPI
+import RankingEngine
+import Snapshot
+
+struct Options {
+    var snapshot = ""
+    var requests = 20_000
+    var k = 20
+    var pool = 300
+    var method: RankRequest.DiversityMethod = .mmr
+    var session = 0.3
+    var unknown = 0.1
+    var seed: UInt64 = 1
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.makeIterator()
+        func value(_ name: String) -> String {
+            guard let value = iterator.next() else { fail("\(name) needs a value") }
+            return value
+        }
+        while let argument = iterator.next() {
+            switch argument {
+            case "--snapshot": snapshot = value(argument)
+            case "--requests": requests = Int(value(argument)) ?? requests
+            case "--k": k = Int(value(argument)) ?? k
+            case "--pool": pool = Int(value(argument)) ?? pool
+            case "--method": method = RankRequest.DiversityMethod(rawValue: value(argument)) ?? method
+            case "--session": session = Double(value(argument)) ?? session
+            case "--unknown": unknown = Double(value(argument)) ?? unknown
+            case "--seed": seed = UInt64(value(argument)) ?? seed
+            default: fail("unknown argument \(argument)")
+            }
+        }
+        if snapshot.isEmpty { fail("--snapshot DIR is required") }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("rank-bench: \(message)\n".utf8))
+    exit(2)
+}
+
+/// SplitMix64, so runs reproduce.
+struct Random: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+let loadStarted = ContinuousClock.now
+let serving: ServingSnapshot
+do {
+    serving = try ServingSnapshot.load(directory: options.snapshot, verifyChecksums: false)
+} catch {
+    fail("\(error)")
+}
+print(
+    "loaded \(serving.version) (\(serving.snapshot.itemIds.count) items, \(serving.snapshot.userIds.count) users, dim \(serving.snapshot.dimension)) in \(ContinuousClock.now - loadStarted)"
+)
+let engine = RankingEngine(registry: SnapshotRegistry(serving))
+let snapshot = serving.snapshot
+
+var random = Random(state: options.seed)
+var encoded: [ByteBuffer] = []
+encoded.reserveCapacity(options.requests)
+for _ in 0..<options.requests {
+    var request = RankRequest()
+    request.k = options.k
+    request.candidatePool = options.pool
+    request.diversity.method = options.method
+    if Double.random(in: 0..<1, using: &random) < options.unknown {
+        request.userID = "unknown-\(random.next() % 1_000_000)"
+    } else {
+        request.userID = snapshot.userIds.id(at: Int(random.next() % UInt64(snapshot.userIds.count))) ?? ""
+    }
+    if Double.random(in: 0..<1, using: &random) < options.session {
+        request.recentItemIDs = (0..<Int.random(in: 1...5, using: &random)).compactMap { _ in
+            snapshot.itemIds.id(at: Int(random.next() % UInt64(snapshot.itemIds.count)))
+        }
+    }
+    encoded.append(RankCodec.encodeRequest(request))
+}
+
+var stages: [String: [Double]] = [:]
+func add(_ name: String, _ duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    stages[name, default: []].append(Double(seconds) * 1e6 + Double(attoseconds) / 1e12)
+}
+
+// Warm up scratch buffers and caches, then measure.
+for buffer in encoded.prefix(500) {
+    _ = try? engine.rank(RankCodec.decodeRequest(buffer))
+}
+let clock = ContinuousClock()
+var errors = 0
+let started = clock.now
+for buffer in encoded {
+    let t0 = clock.now
+    guard let request = try? RankCodec.decodeRequest(buffer) else { fail("decode failed") }
+    let t1 = clock.now
+    do {
+        let (response, timings) = try engine.rankMeasured(request)
+        let t2 = clock.now
+        _ = RankCodec.encodeResponse(response)
+        let t3 = clock.now
+        add("decode", t1 - t0)
+        add("resolve", timings.resolve)
+        add("retrieve", timings.retrieve)
+        add("rerank", timings.rerank)
+        add("describe", timings.describe)
+        add("encode", t3 - t2)
+        add("total", t3 - t0)
+    } catch {
+        errors += 1
+    }
+}
+let elapsed = clock.now - started
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+print(
+    "\(options.requests) requests (k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown)), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
+)
+print("| stage | p50 µs | p90 µs | p99 µs | max µs |")
+print("|---|---:|---:|---:|---:|")
+for name in ["decode", "resolve", "retrieve", "rerank", "describe", "encode", "total"] {
+    let sorted = (stages[name] ?? [0]).sorted()
+    print(
+        String(
+            format: "| %@ | %.1f | %.1f | %.1f | %.1f |", name, percentile(sorted, 0.5), percentile(sorted, 0.9),
+            percentile(sorted, 0.99), sorted.last ?? 0))
+}
