@@ -80,30 +80,37 @@ clean:
 
 # ---- loadtest: load harness (issue 8, LoadTests/; see docs/LOADTEST.md) -- begin ----------------
 # Builds with their own scratch paths so they never touch .build. `make loadtest` uses a rankd
-# already listening on LOADTEST_HOST:LOADTEST_PORT, or starts one (test services on) and stops it.
+# already listening on LOADTEST_HOST:LOADTEST_PORT, or starts one on the demo snapshot (creating it
+# with rankctl synth if absent, as `make run` does) with test services on, and stops it after.
 LOADTEST_HOST         ?= 127.0.0.1
 LOADTEST_PORT         ?= 50061
 LOADTEST_ROOT_SCRATCH ?= .build-loadtest-root
-LOADTEST_ARGS         ?= --rate 2000 --duration 20s --warmup 3s --scenario scenarios/echo-mixed.json
+LOADTEST_ARGS         ?= --rate 1000 --duration 20s --warmup 3s --scenario scenarios/rank-demo.json
 
 .PHONY: loadtest loadtest-build loadtest-test
 
 loadtest-build: deps
 	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release --product rankd
+	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release --product rankctl
 	cd LoadTests && $(SWIFT) build --scratch-path .build-loadtest -c release --product loadtest
 
-loadtest: loadtest-build ## Run the standard load scenario against rankd and print the table
-	@mkdir -p var; server=""; \
+loadtest: loadtest-build ## Run the standard load scenario (Rank on the demo snapshot) and print the table
+	@bin=$(LOADTEST_ROOT_SCRATCH)/release; mkdir -p var; \
+	if [ ! -f $(DEMO_DIR)/snapshot/manifest.json ]; then \
+	  rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR) && \
+	  $$bin/rankctl synth --out $(DEMO_DIR)/input --snapshot $(DEMO_DIR)/snapshot || exit 1; \
+	fi; \
 	if ! (exec 3<>/dev/tcp/$(LOADTEST_HOST)/$(LOADTEST_PORT)) 2>/dev/null; then \
-	  $(LOADTEST_ROOT_SCRATCH)/release/rankd --listen $(LOADTEST_HOST):$(LOADTEST_PORT) --enable-test-services \
+	  $$bin/rankd --listen $(LOADTEST_HOST):$(LOADTEST_PORT) --snapshot $(DEMO_DIR)/snapshot --enable-test-services \
 	    >var/loadtest-rankd.log 2>&1 & server=$$!; \
 	  trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT; \
-	  for i in $$(seq 50); do (exec 3<>/dev/tcp/$(LOADTEST_HOST)/$(LOADTEST_PORT)) 2>/dev/null && break; sleep 0.1; done; \
+	  for i in $$(seq 600); do grep -q 'snapshot active' var/loadtest-rankd.log && break; \
+	    kill -0 $$server 2>/dev/null || { cat var/loadtest-rankd.log; exit 1; }; sleep 0.1; done; \
 	fi; \
 	cd LoadTests && .build-loadtest/release/loadtest --target $(LOADTEST_HOST):$(LOADTEST_PORT) $(LOADTEST_ARGS) \
 	  --json ../var/loadtest.json --svg ../var/loadtest.svg && echo "report: var/loadtest.json, chart: var/loadtest.svg"
 
 loadtest-test: deps ## LoadTests unit tests and a short end-to-end run against a real rankd
 	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release --product rankd
-	cd LoadTests && RANKD_BIN=$(CURDIR)/$(LOADTEST_ROOT_SCRATCH)/release/rankd $(SWIFT) test --scratch-path .build-loadtest
-# ---- loadtest -- end -----------------------------------------------------------------------------
+	cd LoadTests && $(SWIFT) build --scratch-path .build-loadtest --product LoadTestsPackageTests && \
+	  RANKD_BIN=$(CURDIR)/$(LOADTEST_ROOT_SCRATCH)/release/rankd $(SWIFT) test --scratch-path .build-loadtest --skip-build

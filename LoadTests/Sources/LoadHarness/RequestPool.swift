@@ -17,7 +17,10 @@ public struct RequestPool: Sendable {
     /// How many pooled requests came from each template (index-aligned with the scenario).
     public let templateCounts: [Int]
 
-    public init(scenario: Scenario, allocator: ByteBufferAllocator = ByteBufferAllocator()) {
+    /// Draws and encodes the pool.
+    ///
+    /// - Throws: ``ScenarioError`` when a Rank template's id files cannot be read.
+    public init(scenario: Scenario, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(ScenarioError) {
         var random = SeededRandom(seed: scenario.seed)
         let totalWeight = scenario.requests.reduce(0) { $0 + $1.weight }
         var cumulative: [Double] = []
@@ -26,8 +29,27 @@ public struct RequestPool: Sendable {
             running += template.weight / totalWeight
             cumulative.append(running)
         }
-        // Each template is encoded once; the pool shares the bytes.
-        let encoded = scenario.requests.map { Self.encode($0, allocator: allocator) }
+        // An Echo template is one fixed message, encoded once and shared; a Rank template draws
+        // a new user, session and flags for every pooled request.
+        var sources: [Source] = []
+        for (index, template) in scenario.requests.enumerated() {
+            if let rank = template.rank {
+                do {
+                    sources.append(.rank(try RankRequestGenerator(
+                        rank, field: "requests[\(index)].rank", baseDirectory: scenario.baseDirectory)))
+                } catch {
+                    throw ScenarioError(source: scenario.name, field: error.field, problem: error.problem)
+                }
+            } else if let echo = template.echo {
+                let request = EchoCodec.Request(
+                    text: echo.text, payload: [UInt8](repeating: 0, count: echo.payloadBytes),
+                    delayMilliseconds: echo.delayMs)
+                sources.append(.fixed(PooledRequest(
+                    path: Self.echoPath, message: EchoCodec.encodeRequest(request, allocator: allocator))))
+            } else {
+                preconditionFailure("Scenario.validate admits only echo and rank templates")
+            }
+        }
         var counts = [Int](repeating: 0, count: scenario.requests.count)
         var requests: [PooledRequest] = []
         requests.reserveCapacity(scenario.poolSize)
@@ -35,10 +57,22 @@ public struct RequestPool: Sendable {
             let u = random.nextUnitInterval()
             let index = cumulative.firstIndex { u <= $0 } ?? (cumulative.count - 1)
             counts[index] += 1
-            requests.append(encoded[index])
+            switch sources[index] {
+            case .fixed(let request):
+                requests.append(request)
+            case .rank(let generator):
+                let request = generator.make(using: &random)
+                requests.append(PooledRequest(
+                    path: Self.rankPath, message: RankCodec.encodeRequest(request, allocator: allocator)))
+            }
         }
         self.requests = requests
         self.templateCounts = counts
+    }
+
+    private enum Source {
+        case fixed(PooledRequest)
+        case rank(RankRequestGenerator)
     }
 
     /// The `index`-th request of a run.
@@ -46,12 +80,5 @@ public struct RequestPool: Sendable {
     public subscript(index: Int) -> PooledRequest { requests[index % requests.count] }
 
     public static let echoPath = "/rankd.testing.v1.Echo/Unary"
-
-    private static func encode(_ template: Scenario.Template, allocator: ByteBufferAllocator) -> PooledRequest {
-        guard let echo = template.echo else { preconditionFailure("Scenario.validate admits only echo templates") }
-        let request = EchoCodec.Request(
-            text: echo.text, payload: [UInt8](repeating: 0, count: echo.payloadBytes),
-            delayMilliseconds: echo.delayMs)
-        return PooledRequest(path: echoPath, message: EchoCodec.encodeRequest(request, allocator: allocator))
-    }
+    public static let rankPath = "/ranking.v1.Ranker/Rank"
 }

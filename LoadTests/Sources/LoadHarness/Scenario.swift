@@ -9,9 +9,9 @@ public import Foundation
 ///     { "weight": 1, "echo": { "payloadBytes": 4096, "delayMs": 2, "text": "big" } } ] }
 /// ```
 ///
-/// Each template names exactly one request kind. Only `echo` (the test service
-/// `rankd.testing.v1.Echo/Unary`, served by `rankd --enable-test-services`) is built in so far;
-/// see docs/LOADTEST.md.
+/// Each template names exactly one request kind: `echo` (the test service
+/// `rankd.testing.v1.Echo/Unary`, served by `rankd --enable-test-services`) or `rank`
+/// (`ranking.v1.Ranker/Rank`, see ``Scenario/Rank``); see docs/LOADTEST.md.
 public struct Scenario: Sendable, Equatable, Decodable {
     /// Shown in reports.
     public var name: String
@@ -20,16 +20,20 @@ public struct Scenario: Sendable, Equatable, Decodable {
     /// Number of pre-encoded requests; the run cycles through them.
     public var poolSize: Int
     public var requests: [Template]
+    /// Where relative file paths in templates are resolved: the scenario file's directory.
+    public var baseDirectory: String?
 
     /// One weighted request template.
     public struct Template: Sendable, Equatable, Decodable {
         /// Relative weight, > 0.
         public var weight: Double
         public var echo: Echo?
+        public var rank: Rank?
 
-        public init(weight: Double, echo: Scenario.Echo?) {
+        public init(weight: Double, echo: Scenario.Echo? = nil, rank: Scenario.Rank? = nil) {
             self.weight = weight
             self.echo = echo
+            self.rank = rank
         }
 
         private enum CodingKeys: String, CodingKey, CaseIterable { case weight, echo, rank }
@@ -38,12 +42,8 @@ public struct Scenario: Sendable, Equatable, Decodable {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             try rejectUnknownKeys(decoder, known: CodingKeys.self)
             weight = try container.decodeIfPresent(Double.self, forKey: .weight) ?? 1
-            if container.contains(.rank) {
-                throw ScenarioError(
-                    source: "", field: fieldPath(decoder.codingPath + [CodingKeys.rank]),
-                    problem: "Rank request templates are not supported by this loadtest build yet (see docs/LOADTEST.md)")
-            }
             echo = try container.decodeIfPresent(Scenario.Echo.self, forKey: .echo)
+            rank = try container.decodeIfPresent(Scenario.Rank.self, forKey: .rank)
         }
     }
 
@@ -76,11 +76,12 @@ public struct Scenario: Sendable, Equatable, Decodable {
     public static let emptyEcho = Scenario(
         name: "echo-empty", seed: 1, poolSize: 1, requests: [Template(weight: 1, echo: Echo())])
 
-    public init(name: String, seed: UInt64, poolSize: Int, requests: [Template]) {
+    public init(name: String, seed: UInt64, poolSize: Int, requests: [Template], baseDirectory: String? = nil) {
         self.name = name
         self.seed = seed
         self.poolSize = poolSize
         self.requests = requests
+        self.baseDirectory = baseDirectory
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable { case name, seed, poolSize, requests }
@@ -129,7 +130,9 @@ public struct Scenario: Sendable, Equatable, Decodable {
         } catch {
             throw ScenarioError(source: path, field: "", problem: "cannot read: \(error.localizedDescription)")
         }
-        return try parse(data, source: path)
+        var scenario = try parse(data, source: path)
+        scenario.baseDirectory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return scenario
     }
 
     /// Largest payload a template may ask for: rankd's default receive limit is 4 MiB.
@@ -146,11 +149,18 @@ public struct Scenario: Sendable, Equatable, Decodable {
             guard template.weight > 0, template.weight.isFinite else {
                 throw fail("\(field).weight", "must be a positive number, got \(template.weight)")
             }
-            guard let echo = template.echo else {
-                throw fail(field, "names no request kind (expected \"echo\")")
-            }
-            guard (0...Self.maxPayloadBytes).contains(echo.payloadBytes) else {
-                throw fail("\(field).echo.payloadBytes", "must be 0...\(Self.maxPayloadBytes), got \(echo.payloadBytes)")
+            switch (template.echo, template.rank) {
+            case (let echo?, nil):
+                guard (0...Self.maxPayloadBytes).contains(echo.payloadBytes) else {
+                    throw fail(
+                        "\(field).echo.payloadBytes", "must be 0...\(Self.maxPayloadBytes), got \(echo.payloadBytes)")
+                }
+            case (nil, let rank?):
+                try rank.validate(field: "\(field).rank", fail: fail)
+            case (nil, nil):
+                throw fail(field, "names no request kind (expected \"echo\" or \"rank\")")
+            case (.some, .some):
+                throw fail(field, "names two request kinds: give \"echo\" or \"rank\", not both")
             }
         }
     }
@@ -195,7 +205,7 @@ private struct AnyKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-private func rejectUnknownKeys<Known: CodingKey & CaseIterable>(
+func rejectUnknownKeys<Known: CodingKey & CaseIterable>(
     _ decoder: any Decoder, known: Known.Type
 ) throws {
     let container = try decoder.container(keyedBy: AnyKey.self)

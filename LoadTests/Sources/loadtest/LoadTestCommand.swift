@@ -125,7 +125,7 @@ struct LoadTestCommand: AsyncParsableCommand {
             throw LoadTestError("--target \(target) is not loopback; pass --allow-remote to load another machine")
         }
         let scenario = try scenario.map { path throws(ScenarioError) in try Scenario.load(path: path) } ?? .emptyEcho
-        let pool = RequestPool(scenario: scenario)
+        let pool = try RequestPool(scenario: scenario)
         let durationNanos = try DurationText.nanoseconds(duration, option: "--duration")
         guard durationNanos > 0, durationNanos <= 3_600_000_000_000 else {
             throw LoadTestError("--duration must be more than 0 and at most 1h")

@@ -33,7 +33,7 @@ struct EndToEndTests {
             mode: .open(rate: 500, arrivals: .poisson), durationNanos: 1_500_000_000, warmupNanos: 500_000_000)
         let report = try await withRankd(connections: 2) { target, connections in
             await LoadSession.run(
-                target: target, connections: connections, pool: RequestPool(scenario: scenario), scenarioName: "e2e",
+                target: target, connections: connections, pool: try RequestPool(scenario: scenario), scenarioName: "e2e",
                 configuration: configuration)
         }
 
@@ -53,7 +53,7 @@ struct EndToEndTests {
         let begin = monotonicNanos()
         let report = try await withRankd(connections: 1) { target, connections in
             await LoadSession.run(
-                target: target, connections: connections, pool: RequestPool(scenario: .emptyEcho),
+                target: target, connections: connections, pool: try RequestPool(scenario: .emptyEcho),
                 scenarioName: "empty", configuration: configuration)
         }
         let seconds = Double(monotonicNanos() - begin) / 1e9
@@ -69,7 +69,7 @@ struct EndToEndTests {
                 activator: AdminRPCActivator(connection: connections[1], token: "t"), versions: ["A", "B"],
                 intervalNanos: 300_000_000)
             return await LoadSession.run(
-                target: target, connections: [connections[0]], pool: RequestPool(scenario: .emptyEcho),
+                target: target, connections: [connections[0]], pool: try RequestPool(scenario: .emptyEcho),
                 scenarioName: "empty", configuration: LoadConfiguration(
                     mode: .open(rate: 200, arrivals: .constant), durationNanos: 1_000_000_000),
                 reloads: reloads)

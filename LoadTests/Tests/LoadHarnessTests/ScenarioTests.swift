@@ -42,7 +42,8 @@ import Testing
             ("{ \"requests\": [ { \"echo\": { \"payloadBytes\": -1 } } ] }", "requests[0].echo.payloadBytes",
              "must be 0..."),
             ("{ \"poolSize\": 0, \"requests\": [ { \"echo\": {} } ] }", "poolSize", "must be 1...1000000"),
-            ("{ \"requests\": [ { \"rank\": {} } ] }", "requests[0].rank", "not supported by this loadtest build"),
+            ("{ \"requests\": [ { \"rank\": {} } ] }", "requests[0].rank.usersFile", "missing"),
+            ("{ \"requests\": [ { \"echo\": {}, \"rank\": {} } ] }", "requests[0]", "names two request kinds"),
             ("{ \"requests\": [ ", "", "not valid JSON"),
         ]
         for item in cases {
@@ -70,11 +71,11 @@ import Testing
         }
     }
 
-    @Test func poolFollowsTheWeightsAndSharesEncodedBytes() {
+    @Test func poolFollowsTheWeightsAndSharesEncodedBytes() throws {
         let scenario = Scenario(
             name: "w", seed: 4, poolSize: 10_000,
             requests: [.init(weight: 9, echo: .init()), .init(weight: 1, echo: .init(payloadBytes: 100))])
-        let pool = RequestPool(scenario: scenario)
+        let pool = try RequestPool(scenario: scenario)
         #expect(pool.requests.count == 10_000)
         #expect(abs(pool.templateCounts[0] - 9000) < 150 && pool.templateCounts[0] + pool.templateCounts[1] == 10_000)
         #expect(pool[0].path == RequestPool.echoPath)
@@ -82,6 +83,6 @@ import Testing
         let large = pool.requests.first { $0.message.readableBytes > 100 }
         #expect(large != nil)
         // The same seed gives the same pool.
-        #expect(RequestPool(scenario: scenario).requests.map(\.message) == pool.requests.map(\.message))
+        #expect(try RequestPool(scenario: scenario).requests.map(\.message) == pool.requests.map(\.message))
     }
 }
