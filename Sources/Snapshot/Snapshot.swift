@@ -62,6 +62,9 @@ public final class Snapshot: @unchecked Sendable {
         var sections: [String: SectionFile] = [:]
         for entry in manifest.files {
             let kind = try Self.kind(of: entry.name, manifest: SnapshotFiles.manifest)
+            guard sections[entry.name] == nil else {
+                throw .manifest(file: SnapshotFiles.manifest, reason: "file \(entry.name) is listed twice")
+            }
             let file = try mappingErrors { try MappedFile(path: directory + "/" + entry.name) }
             guard file.count == entry.size else {
                 throw .corrupt(file: entry.name, offset: file.count,

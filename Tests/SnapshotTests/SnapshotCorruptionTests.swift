@@ -166,7 +166,7 @@ import Testing
             ("format version", { $0.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 2") }),
             ("missing field", { $0.replacingOccurrences(of: "\"dimension\"", with: "\"dimensionX\"") }),
             ("unknown file", { $0.replacingOccurrences(of: "\"tags.ids\"", with: "\"../tags.ids\"") }),
-            ("missing entry", { $0.replacingOccurrences(of: "\"popularity.pop\"", with: "\"item_graph.hnsw\"") }),
+            ("listed twice", { $0.replacingOccurrences(of: "\"popularity.pop\"", with: "\"brands.ids\"") }),
             ("wrong size", { $0.replacingOccurrences(of: "\"size\" : ", with: "\"size\" : 1") }),
             ("count mismatch", { $0.replacingOccurrences(of: "\"users\" : 12", with: "\"users\" : 13") }),
             ("dimension mismatch", { $0.replacingOccurrences(of: "\"dimension\" : 4", with: "\"dimension\" : 5") }),
@@ -178,6 +178,12 @@ import Testing
             #expect(edited != original, "edit \(what) changed nothing")
             try edited.write(toFile: path, atomically: false, encoding: .utf8)
             #expect(throws: SnapshotError.self, "\(what)") { try Snapshot.open(directory: fixture.output) }
+        }
+        var manifest = try JSONDecoder().decode(SnapshotManifest.self, from: Data(original.utf8))
+        manifest.files.removeAll { $0.name == SnapshotFiles.popularity }
+        try JSONEncoder().encode(manifest).write(to: URL(fileURLWithPath: path))
+        #expect(throws: SnapshotError.manifest(file: SnapshotFiles.manifest, reason: "files list lacks popularity.pop")) {
+            try Snapshot.open(directory: fixture.output)
         }
         try FileManager.default.removeItem(atPath: path)
         #expect(throws: SnapshotError.self) { try Snapshot.open(directory: fixture.output) }
