@@ -61,6 +61,27 @@ enum SnapshotBench {
             }
             print("id lookup (\(name)): median \(String(format: "%.0f", median(times) * 1e9)) ns/op over \(keys.count) keys (found \(found))")
         }
+        // The same hits through the byte-level entry point (what a decoder holding UTF-8 bytes calls),
+        // keys packed into one buffer so the loop does no String work.
+        var packed: [UInt8] = []
+        var bounds: [Int] = [0]
+        for key in hits {
+            packed.append(contentsOf: key.utf8)
+            bounds.append(packed.count)
+        }
+        var byteTimes: [Double] = []
+        var byteFound = 0
+        packed.withUnsafeBytes { raw in
+            for _ in 0..<max(3, repeats / 2) {
+                let start = now()
+                for index in 0..<hits.count
+                where table.row(forUTF8: UnsafeRawBufferPointer(rebasing: raw[bounds[index]..<bounds[index + 1]])) != nil {
+                    byteFound += 1
+                }
+                byteTimes.append((now() - start) / Double(hits.count))
+            }
+        }
+        print("id lookup (hit, row(forUTF8:)): median \(String(format: "%.0f", median(byteTimes) * 1e9)) ns/op (found \(byteFound))")
         let rssAfterLookups = residentBytes()
 
         var start = now()
