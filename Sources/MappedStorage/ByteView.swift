@@ -108,5 +108,5 @@ public struct Column<Element: BitwiseCopyable>: @unchecked Sendable {
 }
 
 #if _endian(big)
-#error("rankd's on-disk formats are little-endian and read in place; big-endian hosts are unsupported")
+    #error("rankd's on-disk formats are little-endian and read in place; big-endian hosts are unsupported")
 #endif

@@ -71,7 +71,8 @@ public enum XXHash64 {
     public static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
         var lanes = Lanes(seed: seed)
         let consumed = lanes.consume(bytes)
-        return finish(lanes.converge(seed: seed, length: bytes.count), tail: UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
+        return finish(
+            lanes.converge(seed: seed, length: bytes.count), tail: UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
     }
 
     /// Incremental XXH64: feed bytes in any split with `update`, then `finalize`. Gives the same value

@@ -30,7 +30,8 @@ public struct IdTable: @unchecked Sendable {
         count = try file.parameter(0, "id count", max: Int(UInt32.max - 1))
         let bucketCount = try file.parameter(1, "bucket count", max: 1 << 40)
         guard bucketCount > count, bucketCount & (bucketCount - 1) == 0 else {
-            throw .corrupt(file: file.name, offset: 40, reason: "bucket count \(bucketCount) is not a power of two > \(count)")
+            throw .corrupt(
+                file: file.name, offset: 40, reason: "bucket count \(bucketCount) is not a power of two > \(count)")
         }
         seed = file.parameters[2]
         let heapBytes = try file.parameter(3, "heap size", max: 1 << 48)
@@ -162,7 +163,8 @@ struct IdTableWriter {
             let id = heap.withUnsafeBytes {
                 String(decoding: $0[Int(offsets[duplicate.second])..<Int(offsets[duplicate.second + 1])], as: UTF8.self)
             }
-            throw .duplicateId(file: sourceFile, line: line(of: duplicate.second), id: id, firstLine: line(of: duplicate.first))
+            throw .duplicateId(
+                file: sourceFile, line: line(of: duplicate.second), id: id, firstLine: line(of: duplicate.first))
         }
         try mappingErrors {
             let out = try SectionFileWriter(

@@ -22,23 +22,34 @@ public struct ItemAttributes: @unchecked Sendable {
 
     /// Number of rows (items).
     public let count: Int
+    /// Category id per row (`none` = no category).
     public let category: Column<UInt32>
+    /// Brand id per row (`none` = no brand).
     public let brand: Column<UInt32>
+    /// Price in minor currency units per row (`noPrice` = none).
     public let priceCents: Column<Int64>
+    /// 1 if in stock, else 0.
     public let inStock: Column<UInt8>
+    /// Popularity score per row.
     public let popularity: Column<Float>
+    /// Creation time per row, unix seconds.
     public let createdAt: Column<Int64>
+    /// Tag bitset per row (bit t = tag id t).
     public let tags: Column<UInt64>
 
     init(_ file: SectionFile, categories: Int, brands: Int, tags tagCount: Int) throws(SnapshotError) {
         count = try file.parameter(0, "row count")
-        for (index, expected, what) in [(1, categories, "category count"), (2, brands, "brand count"), (3, tagCount, "tag count")]
+        for (index, expected, what) in [
+            (1, categories, "category count"), (2, brands, "brand count"), (3, tagCount, "tag count"),
+        ]
         where file.parameters[index] != UInt64(expected) {
-            throw .corrupt(file: file.name, offset: 32 + 8 * index,
-                           reason: "\(what) \(file.parameters[index]) does not match its dictionary (\(expected))")
+            throw .corrupt(
+                file: file.name, offset: 32 + 8 * index,
+                reason: "\(what) \(file.parameters[index]) does not match its dictionary (\(expected))")
         }
         let rows = count
-        func column<T: BitwiseCopyable>(_ index: Int, _ type: T.Type, _ name: String) throws(SnapshotError) -> Column<T> {
+        func column<T: BitwiseCopyable>(_ index: Int, _ type: T.Type, _ name: String) throws(SnapshotError) -> Column<T>
+        {
             try file.expectSection(index, bytes: rows * MemoryLayout<T>.stride, name)
             return try mappingErrors { try file.section(index).column(T.self, offset: 0, count: rows) }
         }
@@ -63,9 +74,15 @@ public struct ItemAttributes: @unchecked Sendable {
             guard brandId == Self.none || Int(brandId) < brands else {
                 throw .corrupt(file: name, offset: 0, reason: "row \(row): brand id \(brandId) out of range")
             }
-            guard inStock[row] <= 1 else { throw .corrupt(file: name, offset: 0, reason: "row \(row): in-stock flag not 0/1") }
-            guard tags[row] & ~tagMask == 0 else { throw .corrupt(file: name, offset: 0, reason: "row \(row): unknown tag bits") }
-            guard popularity[row].isFinite else { throw .corrupt(file: name, offset: 0, reason: "row \(row): popularity not finite") }
+            guard inStock[row] <= 1 else {
+                throw .corrupt(file: name, offset: 0, reason: "row \(row): in-stock flag not 0/1")
+            }
+            guard tags[row] & ~tagMask == 0 else {
+                throw .corrupt(file: name, offset: 0, reason: "row \(row): unknown tag bits")
+            }
+            guard popularity[row].isFinite else {
+                throw .corrupt(file: name, offset: 0, reason: "row \(row): popularity not finite")
+            }
         }
     }
 }

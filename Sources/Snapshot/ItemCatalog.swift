@@ -20,7 +20,9 @@ struct ItemRecord {
     var tags: [String] = []
     var unknownFields: [String] = []
 
-    static let knownFields: Set<String> = ["id", "category", "brand", "price", "in_stock", "popularity", "created_at", "tags"]
+    static let knownFields: Set<String> = [
+        "id", "category", "brand", "price", "in_stock", "popularity", "created_at", "tags",
+    ]
 
     /// Parses one line; `file`/`line` name it in errors.
     static func parse(_ bytes: ArraySlice<UInt8>, file: String, line: Int) throws(SnapshotError) -> ItemRecord {

@@ -41,7 +41,9 @@ struct NPYHeader: Equatable {
             throw fail("unsupported .npy format version \(major)")
         }
         guard headerStart + headerLength <= reader.size else {
-            throw fail("header claims \(headerLength) bytes but the file has only \(reader.size - headerStart) after the prefix")
+            throw fail(
+                "header claims \(headerLength) bytes but the file has only \(reader.size - headerStart) after the prefix"
+            )
         }
         var headerBytes = [UInt8](repeating: 0, count: headerLength)
         let already = Array(prefix[headerStart..<got])
@@ -70,8 +72,9 @@ struct NPYHeader: Equatable {
         guard let expected = checkedProduct(rows, columns).flatMap({ checkedProduct($0, header.itemSize) }),
             reader.size - header.dataOffset == expected
         else {
-            throw fail("shape (\(rows), \(columns)) needs \(rows)×\(columns)×\(header.itemSize) data bytes, "
-                + "file has \(reader.size - header.dataOffset)")
+            throw fail(
+                "shape (\(rows), \(columns)) needs \(rows)×\(columns)×\(header.itemSize) data bytes, "
+                    + "file has \(reader.size - header.dataOffset)")
         }
         header.dataOffset = headerStart + headerLength
         return header
@@ -160,9 +163,18 @@ struct NPYRowReader {
             floats.withUnsafeMutableBufferPointer { out in
                 switch header.dtype {
                 case .f32:
-                    for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                    for i in 0..<count {
+                        out[i] = Float(
+                            bitPattern: UInt32(
+                                littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    }
                 case .f64:
-                    for i in 0..<count { out[i] = Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+                    for i in 0..<count {
+                        out[i] = Float(
+                            Double(
+                                bitPattern: UInt64(
+                                    littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+                    }
                 }
             }
         }

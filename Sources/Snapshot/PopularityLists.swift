@@ -38,14 +38,16 @@ public struct PopularityLists: @unchecked Sendable {
         for index in 0...categories {
             let start = starts[index]
             guard start >= previous, start <= UInt64(entries), index > 0 || start == 0 else {
-                throw .corrupt(file: file.name, offset: file.section(1).baseOffset + 8 * index,
-                               reason: "category start \(index) = \(start) is out of order or past \(entries) entries")
+                throw .corrupt(
+                    file: file.name, offset: file.section(1).baseOffset + 8 * index,
+                    reason: "category start \(index) = \(start) is out of order or past \(entries) entries")
             }
             previous = start
         }
         guard previous == UInt64(entries) else {
-            throw .corrupt(file: file.name, offset: file.section(1).baseOffset + 8 * categories,
-                           reason: "category starts end at \(previous), expected \(entries)")
+            throw .corrupt(
+                file: file.name, offset: file.section(1).baseOffset + 8 * categories,
+                reason: "category starts end at \(previous), expected \(entries)")
         }
     }
 
@@ -80,7 +82,9 @@ public struct PopularityLists: @unchecked Sendable {
         var seen = [Bool](repeating: false, count: rowCount)
         for index in 0..<rowCount {
             let row = global[index]
-            guard Int(row) < rowCount, !seen[Int(row)] else { throw fail("global list entry \(index): bad or repeated row \(row)") }
+            guard Int(row) < rowCount, !seen[Int(row)] else {
+                throw fail("global list entry \(index): bad or repeated row \(row)")
+            }
             seen[Int(row)] = true
             if index > 0, !before(global[index - 1], row) { throw fail("global list not sorted at entry \(index)") }
         }
@@ -92,7 +96,9 @@ public struct PopularityLists: @unchecked Sendable {
                 guard Int(row) < rowCount, attributes.category[Int(row)] == UInt32(category) else {
                     throw fail("category \(category) posting entry \(index): row \(row) is not in the category")
                 }
-                if index > 0, posting[index - 1] >= row { throw fail("category \(category) posting list not ascending") }
+                if index > 0, posting[index - 1] >= row {
+                    throw fail("category \(category) posting list not ascending")
+                }
                 let ranked = popular[index]
                 guard Int(ranked) < rowCount, attributes.category[Int(ranked)] == UInt32(category) else {
                     throw fail("category \(category) popularity entry \(index): row \(ranked) is not in the category")
@@ -101,6 +107,8 @@ public struct PopularityLists: @unchecked Sendable {
             }
         }
         let categorised = (0..<rowCount).reduce(0) { $0 + (attributes.category[$1] == ItemAttributes.none ? 0 : 1) }
-        guard categorised == byRow.count else { throw fail("lists hold \(byRow.count) rows, \(categorised) are categorised") }
+        guard categorised == byRow.count else {
+            throw fail("lists hold \(byRow.count) rows, \(categorised) are categorised")
+        }
     }
 }

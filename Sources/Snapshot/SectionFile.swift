@@ -66,25 +66,37 @@ struct SectionFile: @unchecked Sendable {
         self.file = file
         self.name = name
         let view = ByteView(bytes: file.bytes, name: name)
-        func corrupt(_ offset: Int, _ reason: String) -> SnapshotError { .corrupt(file: name, offset: offset, reason: reason) }
+        func corrupt(_ offset: Int, _ reason: String) -> SnapshotError {
+            .corrupt(file: name, offset: offset, reason: reason)
+        }
         guard view.count >= SectionFileFormat.headerSize else {
             throw corrupt(0, "file is \(view.count) bytes, shorter than the 64-byte header")
         }
-        guard Array(file.bytes[0..<8]) == SectionFileFormat.magic else { throw corrupt(0, "bad magic (not a snapshot file)") }
+        guard Array(file.bytes[0..<8]) == SectionFileFormat.magic else {
+            throw corrupt(0, "bad magic (not a snapshot file)")
+        }
         do {
             let version = try view.load(UInt32.self, at: 8)
             guard version == SectionFileFormat.version else {
-                throw corrupt(8, "unsupported format version \(version) (this build reads \(SectionFileFormat.version))")
+                throw corrupt(
+                    8, "unsupported format version \(version) (this build reads \(SectionFileFormat.version))")
             }
             let storedKind = try view.load(UInt32.self, at: 12)
-            guard storedKind == kind.rawValue else { throw corrupt(12, "file kind \(storedKind), expected \(kind.rawValue)") }
+            guard storedKind == kind.rawValue else {
+                throw corrupt(12, "file kind \(storedKind), expected \(kind.rawValue)")
+            }
             let count = try view.load(UInt32.self, at: 16)
-            guard count == kind.sectionCount else { throw corrupt(16, "section count \(count), expected \(kind.sectionCount)") }
+            guard count == kind.sectionCount else {
+                throw corrupt(16, "section count \(count), expected \(kind.sectionCount)")
+            }
             let flags = try view.load(UInt32.self, at: 20)
             guard flags == 0 else { throw corrupt(20, "unknown flags \(flags)") }
             let size = try view.load(UInt64.self, at: 24)
-            guard size == UInt64(view.count) else { throw corrupt(24, "header says \(size) bytes, file has \(view.count)") }
-            parameters = try (0..<4).map { (i) throws(MappedStorageError) in try view.load(UInt64.self, at: 32 + 8 * i) }
+            guard size == UInt64(view.count) else {
+                throw corrupt(24, "header says \(size) bytes, file has \(view.count)")
+            }
+            parameters = try (0..<4).map { (i) throws(MappedStorageError) in try view.load(UInt64.self, at: 32 + 8 * i)
+            }
             for index in kind.parameterCount..<4 where parameters[index] != 0 {
                 throw corrupt(32 + 8 * index, "unused header parameter \(index) is not zero")
             }
@@ -107,7 +119,8 @@ struct SectionFile: @unchecked Sendable {
                     throw corrupt(entry, "section \(index) offset \(offset), expected \(expectedOffset)")
                 }
                 guard length <= UInt64(view.count), offset <= UInt64(view.count) - length else {
-                    throw corrupt(entry, "section \(index) (\(length) bytes at \(offset)) runs past the end of the file")
+                    throw corrupt(
+                        entry, "section \(index) (\(length) bytes at \(offset)) runs past the end of the file")
                 }
                 sections.append(try view.slice(offset: Int(offset), count: Int(length)))
                 previousEnd = Int(offset + length)
@@ -142,7 +155,9 @@ struct SectionFile: @unchecked Sendable {
         guard let expected, actual == expected else {
             throw .corrupt(
                 file: name, offset: 64 + 16 * index + 8,
-                reason: "\(what) section is \(actual) bytes, expected \(expected.map(String.init) ?? "an overflowing size")")
+                reason:
+                    "\(what) section is \(actual) bytes, expected \(expected.map(String.init) ?? "an overflowing size")"
+            )
         }
     }
 }
@@ -194,7 +209,8 @@ final class SectionFileWriter {
     }
 
     func finish() throws(MappedStorageError) {
-        precondition(next == offsets.count && writer.offset == offsets[next - 1] + lengths[next - 1], "section length mismatch")
+        precondition(
+            next == offsets.count && writer.offset == offsets[next - 1] + lengths[next - 1], "section length mismatch")
         try writer.pad(toMultipleOf: SectionFileFormat.alignment)
         try writer.finish()
     }

@@ -67,8 +67,9 @@ public final class Snapshot: @unchecked Sendable {
             }
             let file = try mappingErrors { try MappedFile(path: directory + "/" + entry.name) }
             guard file.count == entry.size else {
-                throw .corrupt(file: entry.name, offset: file.count,
-                               reason: "file is \(file.count) bytes, manifest says \(entry.size)")
+                throw .corrupt(
+                    file: entry.name, offset: file.count,
+                    reason: "file is \(file.count) bytes, manifest says \(entry.size)")
             }
             mapped.append((entry.name, file))
             sections[entry.name] = try SectionFile(file: file, name: entry.name, kind: kind)
@@ -92,7 +93,9 @@ public final class Snapshot: @unchecked Sendable {
             section(SnapshotFiles.popularity), rows: attributes.count, categories: categories.count)
         if let graph = sections[SnapshotFiles.graph] {
             guard graph.parameters[0] == UInt64(itemVectors.count) else {
-                throw .corrupt(file: graph.name, offset: 32, reason: "graph row count \(graph.parameters[0]) ≠ \(itemVectors.count) items")
+                throw .corrupt(
+                    file: graph.name, offset: 32,
+                    reason: "graph row count \(graph.parameters[0]) ≠ \(itemVectors.count) items")
             }
             graphPayload = graph.section(0).bytes
         } else {
@@ -118,8 +121,10 @@ public final class Snapshot: @unchecked Sendable {
         }
         for (file, table) in [(SnapshotFiles.userVectors, userVectors), (SnapshotFiles.itemVectors, itemVectors)] {
             guard table.dimension == manifest.dimension, table.elementType == manifest.vectorType else {
-                throw .corrupt(file: file, offset: 40, reason: "dimension/type \(table.dimension)/\(table.elementType) "
-                    + "≠ manifest \(manifest.dimension)/\(manifest.vectorType)")
+                throw .corrupt(
+                    file: file, offset: 40,
+                    reason: "dimension/type \(table.dimension)/\(table.elementType) "
+                        + "≠ manifest \(manifest.dimension)/\(manifest.vectorType)")
             }
         }
         guard counts.tags <= 64 else { throw .manifest(file: SnapshotFiles.manifest, reason: "more than 64 tags") }
@@ -129,7 +134,8 @@ public final class Snapshot: @unchecked Sendable {
         switch name {
         case SnapshotFiles.userVectors, SnapshotFiles.itemVectors: .vectors
         case SnapshotFiles.userIds, SnapshotFiles.itemIds, SnapshotFiles.categories, SnapshotFiles.brands,
-            SnapshotFiles.tags: .idTable
+            SnapshotFiles.tags:
+            .idTable
         case SnapshotFiles.itemAttributes: .attributes
         case SnapshotFiles.popularity: .popularity
         case SnapshotFiles.graph: .graph
@@ -159,8 +165,10 @@ public final class Snapshot: @unchecked Sendable {
             throw .manifest(file: path, reason: "\(error)")
         }
         guard manifest.formatVersion == SnapshotManifest.currentFormatVersion else {
-            throw .manifest(file: path, reason: "format version \(manifest.formatVersion) is not supported "
-                + "(this build reads \(SnapshotManifest.currentFormatVersion))")
+            throw .manifest(
+                file: path,
+                reason: "format version \(manifest.formatVersion) is not supported "
+                    + "(this build reads \(SnapshotManifest.currentFormatVersion))")
         }
         guard manifest.dimension > 0, manifest.dimension <= 65_536 else {
             throw .manifest(file: path, reason: "dimension \(manifest.dimension) out of range 1...65536")
@@ -217,10 +225,13 @@ public final class Snapshot: @unchecked Sendable {
             throw .graph(file: SnapshotFiles.graph, reason: "\(error)")
         }
         guard graph.byteCount == graphPayload.count else {
-            throw .graph(file: SnapshotFiles.graph, reason: "graph uses \(graph.byteCount) bytes of a \(graphPayload.count)-byte section")
+            throw .graph(
+                file: SnapshotFiles.graph,
+                reason: "graph uses \(graph.byteCount) bytes of a \(graphPayload.count)-byte section")
         }
         guard graph.metric == manifest.metric else {
-            throw .graph(file: SnapshotFiles.graph, reason: "graph metric \(graph.metric) ≠ manifest \(manifest.metric)")
+            throw .graph(
+                file: SnapshotFiles.graph, reason: "graph metric \(graph.metric) ≠ manifest \(manifest.metric)")
         }
         return graph
     }

@@ -14,16 +14,21 @@ public struct SnapshotBuildOptions: Sendable {
     public var itemsMeta: String
     /// The snapshot directory to create; must not exist.
     public var output: String
+    /// How vectors are stored (`VectorCodec` layout); f32 by default.
     public var vectorType: VectorElementType = .f32
+    /// The similarity metric recorded in the manifest and used for the graph; ip by default.
     public var metric: Metric = .ip
     /// Defaults to the output directory's name.
     public var snapshotVersion: String?
     /// Opaque ranking config (must be a JSON object); nil stores `SnapshotManifest.defaultRankingConfig`.
     public var rankingConfig: JSONValue?
+    /// Free-form manifest labels (model name, training run, ...).
     public var labels: [String: String] = [:]
     /// Build the HNSW graph over the item vectors.
     public var buildIndex = true
+    /// HNSW build parameters (ignored when `buildIndex` is false).
     public var hnsw = HNSWParameters()
+    /// Worker threads for the graph build; the graph does not depend on it.
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     public init(users: String, userIds: String, items: String, itemsMeta: String, output: String) {
@@ -37,8 +42,11 @@ public struct SnapshotBuildOptions: Sendable {
 
 /// A build step and how far it got, for progress output.
 public struct SnapshotBuildProgress: Sendable {
+    /// What is being built ("item catalogue", "user vectors", "item graph", ...).
     public var stage: String
+    /// Rows done so far in this stage.
     public var done: Int
+    /// Rows in this stage.
     public var total: Int
 }
 
@@ -63,7 +71,8 @@ public enum SnapshotBuilder {
         guard !fileManager.fileExists(atPath: output) else { throw .outputExists(path: output) }
         let url = URL(fileURLWithPath: output)
         let parent = url.deletingLastPathComponent().path
-        let temporary = parent + "/." + url.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-"
+        let temporary =
+            parent + "/." + url.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-"
             + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         do {
             try fileManager.createDirectory(atPath: temporary, withIntermediateDirectories: false)
@@ -106,7 +115,8 @@ private struct BuildJob {
     }
 
     mutating func run(version: String) throws(SnapshotError) -> SnapshotManifest {
-        if case .object = options.rankingConfig ?? .object([:]) {} else {
+        if case .object = options.rankingConfig ?? .object([:]) {
+        } else {
             throw .invalidArgument(name: "ranking config", reason: "must be a JSON object")
         }
         guard !(options.hnsw.m < 2 || options.hnsw.m > 256 || options.hnsw.efConstruction < 1) else {
@@ -119,8 +129,11 @@ private struct BuildJob {
             throw .dimensionMismatch(users: users.header.columns, items: items.header.columns)
         }
         let dimension = users.header.columns
-        guard dimension <= 65_536 else { throw .npy(file: options.users, reason: "dimension \(dimension) exceeds 65536") }
-        for (reader, file) in [(users, options.users), (items, options.items)] where reader.header.rows >= Int(Int32.max) {
+        guard dimension <= 65_536 else {
+            throw .npy(file: options.users, reason: "dimension \(dimension) exceeds 65536")
+        }
+        for (reader, file) in [(users, options.users), (items, options.items)]
+        where reader.header.rows >= Int(Int32.max) {
             throw .npy(file: file, reason: "\(reader.header.rows) rows exceeds the limit of \(Int32.max - 1)")
         }
 
@@ -148,12 +161,15 @@ private struct BuildJob {
             dimension: dimension,
             metric: options.metric,
             vectorType: options.vectorType,
-            counts: .init(users: userCount, items: counts.items, categories: counts.categories,
-                          brands: counts.brands, tags: counts.tags),
+            counts: .init(
+                users: userCount, items: counts.items, categories: counts.categories,
+                brands: counts.brands, tags: counts.tags),
             build: .init(
                 hnsw: hnsw, threads: options.threads, seconds: Date().timeIntervalSince(started),
-                inputs: ["users": options.users, "userIds": options.userIds, "items": options.items,
-                         "itemsMeta": options.itemsMeta],
+                inputs: [
+                    "users": options.users, "userIds": options.userIds, "items": options.items,
+                    "itemsMeta": options.itemsMeta,
+                ],
                 ignoredItemFields: Array(ignoredFields.sorted().prefix(50))),
             ranking: options.rankingConfig ?? SnapshotManifest.defaultRankingConfig,
             labels: options.labels,
@@ -182,7 +198,8 @@ private struct BuildJob {
             table.append(id, line: line)
         }
         guard table.count == expectedRows else {
-            throw .countMismatch(file: options.userIds, count: table.count, otherFile: options.users, otherCount: expectedRows)
+            throw .countMismatch(
+                file: options.userIds, count: table.count, otherFile: options.users, otherCount: expectedRows)
         }
         report("user ids", table.count, table.count)
         try table.write(to: path(SnapshotFiles.userIds))
@@ -219,7 +236,9 @@ private struct BuildJob {
             createdAt.append(record.createdAt)
             var bits: UInt64 = 0
             for tag in record.tags {
-                if tags.existingId(for: tag) == nil, tags.count == 64 { throw .tooManyTags(file: file, line: line, tag: tag) }
+                if tags.existingId(for: tag) == nil, tags.count == 64 {
+                    throw .tooManyTags(file: file, line: line, tag: tag)
+                }
                 bits |= 1 << UInt64(tags.id(for: tag))
             }
             tagBits.append(bits)
@@ -311,9 +330,11 @@ private struct BuildJob {
                 encoded.withUnsafeMutableBytes { destination in
                     for row in 0..<rows {
                         VectorCodec.encode(
-                            UnsafeBufferPointer(rebasing: source[(row * header.columns)..<((row + 1) * header.columns)]),
+                            UnsafeBufferPointer(
+                                rebasing: source[(row * header.columns)..<((row + 1) * header.columns)]),
                             as: type,
-                            into: UnsafeMutableRawBufferPointer(rebasing: destination[(row * stride)..<((row + 1) * stride)]))
+                            into: UnsafeMutableRawBufferPointer(
+                                rebasing: destination[(row * stride)..<((row + 1) * stride)]))
                     }
                 }
             }

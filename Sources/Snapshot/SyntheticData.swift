@@ -33,7 +33,9 @@ public enum SyntheticData {
     ]
 
     /// Writes `users.npy`, `users.txt`, `items.npy` and `items.jsonl` into `directory` (created if needed).
-    public static func write(_ options: SyntheticDataOptions, to directory: String) throws(SnapshotError) -> SyntheticDataFiles {
+    public static func write(_ options: SyntheticDataOptions, to directory: String) throws(SnapshotError)
+        -> SyntheticDataFiles
+    {
         guard options.users >= 0, options.items >= 0, options.dimension > 0, options.categories > 0,
             options.brandsPerCategory > 0
         else {
@@ -93,7 +95,8 @@ public enum SyntheticData {
                 }
                 let tagList = tags.map { "\"\($0)\"" }.joined(separator: ",")
                 let price = "\(cents / 100).\(cents % 100 < 10 ? "0" : "")\(cents % 100)"
-                let line = "{\"id\":\"sku-\(index)\",\"category\":\"category-\(category)\",\"brand\":\"brand-\(category)-\(brand)\","
+                let line =
+                    "{\"id\":\"sku-\(index)\",\"category\":\"category-\(category)\",\"brand\":\"brand-\(category)-\(brand)\","
                     + "\"price\":\(price),\"in_stock\":\(inStock),\"popularity\":\(popularity),\"created_at\":\(createdAt),"
                     + "\"tags\":[\(tagList)]}\n"
                 try meta.write(Array(line.utf8))

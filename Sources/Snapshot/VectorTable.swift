@@ -39,7 +39,8 @@ public struct VectorTable: @unchecked Sendable {
         }
         let stride = VectorCodec.rowStride(dimension: dimension, type: type)
         guard section.parameters[3] == UInt64(stride) else {
-            throw .corrupt(file: section.name, offset: 56, reason: "row stride \(section.parameters[3]), expected \(stride)")
+            throw .corrupt(
+                file: section.name, offset: 56, reason: "row stride \(section.parameters[3]), expected \(stride)")
         }
         try section.expectSection(0, bytes: checkedProduct(rows, stride), "vector")
         let bytes = section.section(0).bytes

@@ -29,7 +29,8 @@ struct BuildCommand: ParsableCommand {
     @OptionGroup var encoding: SnapshotEncodingOptions
 
     func run() throws {
-        var options = SnapshotBuildOptions(users: users, userIds: userIds, items: items, itemsMeta: itemsMeta, output: out)
+        var options = SnapshotBuildOptions(
+            users: users, userIds: userIds, items: items, itemsMeta: itemsMeta, output: out)
         options.snapshotVersion = snapshotVersion
         try encoding.apply(to: &options)
         try SnapshotCommandSupport.run("build") { () throws(SnapshotError) in try encoding.build(options) }

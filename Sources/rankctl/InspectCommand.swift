@@ -21,7 +21,8 @@ struct InspectCommand: ParsableCommand {
         try SnapshotCommandSupport.run("inspect") { () throws(SnapshotError) in
             let snapshot = try Snapshot.open(directory: directory)
             if manifestOnly {
-                let text = (try? String(contentsOfFile: directory + "/" + SnapshotFiles.manifest, encoding: .utf8)) ?? ""
+                let text =
+                    (try? String(contentsOfFile: directory + "/" + SnapshotFiles.manifest, encoding: .utf8)) ?? ""
                 print(text, terminator: "")
                 return
             }
@@ -33,18 +34,25 @@ struct InspectCommand: ParsableCommand {
         let m = snapshot.manifest
         print("snapshot \(m.snapshotVersion) (format \(m.formatVersion)), created \(m.createdAt)")
         print("  dimension \(m.dimension), metric \(m.metric.rawValue), vectors \(m.vectorType.rawValue)")
-        print("  \(m.counts.users) users, \(m.counts.items) items, \(m.counts.categories) categories, "
-            + "\(m.counts.brands) brands, \(m.counts.tags) tags")
+        print(
+            "  \(m.counts.users) users, \(m.counts.items) items, \(m.counts.categories) categories, "
+                + "\(m.counts.brands) brands, \(m.counts.tags) tags")
         if let hnsw = m.build.hnsw {
             print("  hnsw m \(hnsw.m), efConstruction \(hnsw.efConstruction), seed \(hnsw.seed)")
         }
-        if !m.labels.isEmpty { print("  labels: " + m.labels.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: ", ")) }
-        if !m.build.ignoredItemFields.isEmpty { print("  ignored item fields: " + m.build.ignoredItemFields.joined(separator: ", ")) }
+        if !m.labels.isEmpty {
+            print("  labels: " + m.labels.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: ", "))
+        }
+        if !m.build.ignoredItemFields.isEmpty {
+            print("  ignored item fields: " + m.build.ignoredItemFields.joined(separator: ", "))
+        }
         print("  ranking: " + String(decoding: m.rankingConfigJSON, as: UTF8.self))
         print("files:")
         for entry in m.files {
-            print("  \(entry.name.padding(toLength: 20, withPad: " ", startingAt: 0)) "
-                + "\(SnapshotCommandSupport.byteCount(entry.size).padding(toLength: 11, withPad: " ", startingAt: 0)) xxh64 \(entry.xxh64)")
+            print(
+                "  \(entry.name.padding(toLength: 20, withPad: " ", startingAt: 0)) "
+                    + "\(SnapshotCommandSupport.byteCount(entry.size).padding(toLength: 11, withPad: " ", startingAt: 0)) xxh64 \(entry.xxh64)"
+            )
         }
         let shown = max(0, rows)
         print("users:")
@@ -59,7 +67,9 @@ struct InspectCommand: ParsableCommand {
         }
         print("categories (items):")
         for category in 0..<min(max(shown, 5), snapshot.categories.count) {
-            print("  \(snapshot.categories.id(at: category) ?? "?"): \(snapshot.popularity.itemCount(inCategory: category))")
+            print(
+                "  \(snapshot.categories.id(at: category) ?? "?"): \(snapshot.popularity.itemCount(inCategory: category))"
+            )
         }
     }
 
@@ -79,6 +89,7 @@ struct InspectCommand: ParsableCommand {
     }
 
     private func preview(_ vector: [Float]) -> String {
-        "[" + vector.prefix(4).map { String(format: "%.3f", $0) }.joined(separator: ", ") + (vector.count > 4 ? ", …]" : "]")
+        "[" + vector.prefix(4).map { String(format: "%.3f", $0) }.joined(separator: ", ")
+            + (vector.count > 4 ? ", …]" : "]")
     }
 }

@@ -20,7 +20,8 @@ enum SnapshotCommandSupport {
         guard enabled, isatty(STDERR_FILENO) == 1 else { return nil }
         return { progress in
             let percent = progress.total > 0 ? 100 * progress.done / progress.total : 100
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(progress.stage): \(progress.done)/\(progress.total) (\(percent)%)".utf8))
+            FileHandle.standardError.write(
+                Data("\r\u{1B}[K\(progress.stage): \(progress.done)/\(progress.total) (\(percent)%)".utf8))
         }
     }
 
@@ -31,7 +32,8 @@ enum SnapshotCommandSupport {
     static func parse<T: RawRepresentable & CaseIterable>(_ value: String, as _: T.Type, option: String) throws -> T
     where T.RawValue == String {
         guard let parsed = T(rawValue: value) else {
-            throw ValidationError("\(option) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(value)\"")
+            throw ValidationError(
+                "\(option) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(value)\"")
         }
         return parsed
     }
@@ -83,12 +85,15 @@ struct SnapshotEncodingOptions: ParsableArguments {
     func validate() throws {
         _ = try SnapshotCommandSupport.parse(vectorType, as: VectorElementType.self, option: "--vector-type")
         _ = try SnapshotCommandSupport.parse(metric, as: Metric.self, option: "--metric")
-        for label in labels where !label.contains("=") { throw ValidationError("--label must be KEY=VALUE, got \"\(label)\"") }
+        for label in labels where !label.contains("=") {
+            throw ValidationError("--label must be KEY=VALUE, got \"\(label)\"")
+        }
     }
 
     /// Fills the encoding part of `options`.
     func apply(to options: inout SnapshotBuildOptions) throws {
-        options.vectorType = try SnapshotCommandSupport.parse(vectorType, as: VectorElementType.self, option: "--vector-type")
+        options.vectorType = try SnapshotCommandSupport.parse(
+            vectorType, as: VectorElementType.self, option: "--vector-type")
         options.metric = try SnapshotCommandSupport.parse(metric, as: Metric.self, option: "--metric")
         options.buildIndex = !noIndex
         options.hnsw = HNSWParameters(m: hnswM, efConstruction: efConstruction, seed: hnswSeed)
@@ -111,11 +116,14 @@ struct SnapshotEncodingOptions: ParsableArguments {
     /// Builds, printing progress when allowed, and prints a one-line summary.
     func build(_ options: SnapshotBuildOptions) throws(SnapshotError) {
         let started = Date()
-        let manifest = try SnapshotBuilder.build(options, progress: SnapshotCommandSupport.progressPrinter(enabled: !quiet))
+        let manifest = try SnapshotBuilder.build(
+            options, progress: SnapshotCommandSupport.progressPrinter(enabled: !quiet))
         SnapshotCommandSupport.endProgressLine(enabled: !quiet)
         let bytes = manifest.files.reduce(0) { $0 + $1.size }
-        print("built snapshot \(manifest.snapshotVersion) at \(options.output): \(manifest.counts.users) users, "
-            + "\(manifest.counts.items) items, dim \(manifest.dimension) \(manifest.vectorType), "
-            + "\(SnapshotCommandSupport.byteCount(bytes)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+        print(
+            "built snapshot \(manifest.snapshotVersion) at \(options.output): \(manifest.counts.users) users, "
+                + "\(manifest.counts.items) items, dim \(manifest.dimension) \(manifest.vectorType), "
+                + "\(SnapshotCommandSupport.byteCount(bytes)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s"
+        )
     }
 }

@@ -20,10 +20,12 @@ struct VerifyCommand: ParsableCommand {
             try snapshot.verifyStructure()
             let graph = try snapshot.loadGraph()
             let manifest = snapshot.manifest
-            let graphText = graph.map { "graph ok (\($0.rowCount) rows, M \($0.m), \($0.maxLevel + 1) levels)" } ?? "no graph"
-            print("OK \(manifest.snapshotVersion): \(manifest.counts.users) users, \(manifest.counts.items) items, "
-                + "\(manifest.files.count) files checksummed, \(graphText); open \(Self.ms(opened.timeIntervalSince(started))), "
-                + "total \(Self.ms(Date().timeIntervalSince(started)))")
+            let graphText =
+                graph.map { "graph ok (\($0.rowCount) rows, M \($0.m), \($0.maxLevel + 1) levels)" } ?? "no graph"
+            print(
+                "OK \(manifest.snapshotVersion): \(manifest.counts.users) users, \(manifest.counts.items) items, "
+                    + "\(manifest.files.count) files checksummed, \(graphText); open \(Self.ms(opened.timeIntervalSince(started))), "
+                    + "total \(Self.ms(Date().timeIntervalSince(started)))")
         }
     }
 

@@ -169,7 +169,9 @@ import Testing
         #expect(head[0..<4] == [0xEF, 0xBE, 0xAD, 0xDE])
         #expect(head[4...].allSatisfy { $0 == 0 })
         var rest = [UInt8](repeating: 0, count: big.count + 1)
-        #expect(throws: MappedStorageError.self) { try rest.withUnsafeMutableBytes { try reader.readExactly(into: $0) } }
+        #expect(throws: MappedStorageError.self) {
+            try rest.withUnsafeMutableBytes { try reader.readExactly(into: $0) }
+        }
     }
 
     @Test func renameMovesDirectoryAndReportsFailure() throws {

@@ -8,7 +8,9 @@ import Testing
     private static let goodHeader = "{'descr': '<f4', 'fortran_order': False, 'shape': (30, 8), }"
 
     /// Builds expecting `expected`, then checks the output and temporary directory are gone.
-    private func expectBuildFails(_ fixture: SnapshotFixture, _ expected: SnapshotError, _ comment: Comment? = nil) throws {
+    private func expectBuildFails(_ fixture: SnapshotFixture, _ expected: SnapshotError, _ comment: Comment? = nil)
+        throws
+    {
         #expect(throws: expected, comment) { try fixture.build() }
         #expect(try fixture.leftovers() == [], comment)
     }
@@ -33,8 +35,10 @@ import Testing
     ])
     func rejectsMalformedNPYHeaders(header: String, reason: String) throws {
         let fixture = try SnapshotFixture()
-        try fixture.write(fixture.items, bytes: SnapshotFixture.npyBytes(
-            header: header, data: SnapshotFixture.floatBytes(fixture.itemVectors)))
+        try fixture.write(
+            fixture.items,
+            bytes: SnapshotFixture.npyBytes(
+                header: header, data: SnapshotFixture.floatBytes(fixture.itemVectors)))
         try expectBuildFails(fixture, "\(header)") { error in
             guard case .npy(let file, let message) = error else { return false }
             return file == fixture.items && message.contains(reason)
@@ -43,11 +47,14 @@ import Testing
 
     @Test func rejectsNPYWhoseHeaderLiesAboutItsLength() throws {
         let fixture = try SnapshotFixture()
-        var bytes = SnapshotFixture.npyBytes(header: Self.goodHeader, data: SnapshotFixture.floatBytes(fixture.itemVectors))
+        var bytes = SnapshotFixture.npyBytes(
+            header: Self.goodHeader, data: SnapshotFixture.floatBytes(fixture.itemVectors))
         bytes[8] = 0xFF
         bytes[9] = 0xFF
         try fixture.write(fixture.items, bytes: bytes)
-        try expectBuildFails(fixture) { if case .npy(fixture.items, let m) = $0 { m.contains("header claims") } else { false } }
+        try expectBuildFails(fixture) {
+            if case .npy(fixture.items, let m) = $0 { m.contains("header claims") } else { false }
+        }
 
         try fixture.write(fixture.items, bytes: [0x93, 0x4E, 0x55, 0x4D, 0x50])
         try expectBuildFails(fixture) { if case .npy(fixture.items, _) = $0 { true } else { false } }
@@ -64,7 +71,8 @@ import Testing
         let data = fixture.itemVectors.flatMap { $0 }.flatMap { value in
             withUnsafeBytes(of: Double(value).bitPattern.littleEndian, Array.init)
         }
-        let bytes = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 2, 0, UInt8(length & 0xFF), UInt8(length >> 8), 0, 0]
+        let bytes =
+            [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 2, 0, UInt8(length & 0xFF), UInt8(length >> 8), 0, 0]
             + Array(header.utf8) + data
         try fixture.write(fixture.items, bytes: bytes)
         try fixture.build()
@@ -81,10 +89,12 @@ import Testing
     @Test func rejectsIdCountDifferentFromRowCount() throws {
         let fixture = try SnapshotFixture()
         try fixture.write(fixture.userIds, (fixture.userIdList + ["u_extra"]).joined(separator: "\n"))
-        try expectBuildFails(fixture, .countMismatch(file: fixture.userIds, count: 41, otherFile: fixture.users, otherCount: 40))
+        try expectBuildFails(
+            fixture, .countMismatch(file: fixture.userIds, count: 41, otherFile: fixture.users, otherCount: 40))
         let short = try SnapshotFixture()
         try short.write(short.itemsMeta, short.itemLines.dropLast().joined(separator: "\n"))
-        try expectBuildFails(short, .countMismatch(file: short.itemsMeta, count: 29, otherFile: short.items, otherCount: 30))
+        try expectBuildFails(
+            short, .countMismatch(file: short.itemsMeta, count: 29, otherFile: short.items, otherCount: 30))
     }
 
     @Test func rejectsDuplicateIdsNamingBothLines() throws {
@@ -98,7 +108,8 @@ import Testing
         var lines = items.itemLines
         lines[20] = lines[2]
         // A blank line before it shifts line numbers away from row numbers.
-        try items.write(items.itemsMeta, lines[0..<5].joined(separator: "\n") + "\n\n" + lines[5...].joined(separator: "\n"))
+        try items.write(
+            items.itemsMeta, lines[0..<5].joined(separator: "\n") + "\n\n" + lines[5...].joined(separator: "\n"))
         try expectBuildFails(items, .duplicateId(file: items.itemsMeta, line: 22, id: "sku-2", firstLine: 3))
     }
 

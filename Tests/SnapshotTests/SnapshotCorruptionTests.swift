@@ -50,7 +50,8 @@ import Testing
     /// check and the file's own header validation is what must catch the damage).
     private func resyncManifestSize(_ fixture: SnapshotFixture, _ name: String) throws {
         let path = fixture.output + "/manifest.json"
-        var manifest = try JSONDecoder().decode(SnapshotManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        var manifest = try JSONDecoder().decode(
+            SnapshotManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
         let size = try FileManager.default.attributesOfItem(atPath: fixture.output + "/" + name)[.size] as! Int
         manifest.files = manifest.files.map { entry in
             var entry = entry
@@ -65,9 +66,12 @@ import Testing
         for name in try binaryFiles(fixture) {
             let path = fixture.output + "/" + name
             let original = try Data(contentsOf: URL(fileURLWithPath: path))
-            for cut in Set([0, 1, 8, 63, 64, 100, original.count / 2, original.count - 64, original.count - 1]) where cut >= 0 && cut < original.count {
+            for cut in Set([0, 1, 8, 63, 64, 100, original.count / 2, original.count - 64, original.count - 1])
+            where cut >= 0 && cut < original.count {
                 try truncate(path, to: cut)
-                #expect(throws: SnapshotError.self, "\(name) cut at \(cut)") { try Snapshot.open(directory: fixture.output) }
+                #expect(throws: SnapshotError.self, "\(name) cut at \(cut)") {
+                    try Snapshot.open(directory: fixture.output)
+                }
                 try resyncManifestSize(fixture, name)
                 #expect(throws: SnapshotError.self, "\(name) cut at \(cut), manifest resynced") {
                     try openAndCheckStructure(fixture.output)
@@ -137,7 +141,9 @@ import Testing
             let path = fixture.output + "/" + c.file
             let original = try Data(contentsOf: URL(fileURLWithPath: path))
             try writeUInt64(path, at: c.offset, c.value)
-            #expect(throws: SnapshotError.self, "\(c.file) @\(c.offset) = \(c.value)") { try openAndCheckStructure(fixture.output) }
+            #expect(throws: SnapshotError.self, "\(c.file) @\(c.offset) = \(c.value)") {
+                try openAndCheckStructure(fixture.output)
+            }
             try original.write(to: URL(fileURLWithPath: path))
         }
         try openAndCheckStructure(fixture.output)
@@ -170,7 +176,10 @@ import Testing
             ("wrong size", { $0.replacingOccurrences(of: "\"size\" : ", with: "\"size\" : 1") }),
             ("count mismatch", { $0.replacingOccurrences(of: "\"users\" : 12", with: "\"users\" : 13") }),
             ("dimension mismatch", { $0.replacingOccurrences(of: "\"dimension\" : 4", with: "\"dimension\" : 5") }),
-            ("vector type", { $0.replacingOccurrences(of: "\"vectorType\" : \"f32\"", with: "\"vectorType\" : \"i8\"") }),
+            (
+                "vector type",
+                { $0.replacingOccurrences(of: "\"vectorType\" : \"f32\"", with: "\"vectorType\" : \"i8\"") }
+            ),
             ("metric", { $0.replacingOccurrences(of: "\"metric\" : \"ip\"", with: "\"metric\" : \"hamming\"") }),
         ]
         for (what, edit) in edits {
@@ -182,7 +191,8 @@ import Testing
         var manifest = try JSONDecoder().decode(SnapshotManifest.self, from: Data(original.utf8))
         manifest.files.removeAll { $0.name == SnapshotFiles.popularity }
         try JSONEncoder().encode(manifest).write(to: URL(fileURLWithPath: path))
-        #expect(throws: SnapshotError.manifest(file: SnapshotFiles.manifest, reason: "files list lacks popularity.pop")) {
+        #expect(throws: SnapshotError.manifest(file: SnapshotFiles.manifest, reason: "files list lacks popularity.pop"))
+        {
             try Snapshot.open(directory: fixture.output)
         }
         try FileManager.default.removeItem(atPath: path)
@@ -193,7 +203,8 @@ import Testing
         let fixture = try built()
         try FileManager.default.removeItem(atPath: fixture.output + "/" + SnapshotFiles.popularity)
         #expect(throws: SnapshotError.self) { try Snapshot.open(directory: fixture.output) }
-        let maps = String(decoding: try FileHandle(forReadingAtPath: "/proc/self/maps")!.readToEnd() ?? Data(), as: UTF8.self)
+        let maps = String(
+            decoding: try FileHandle(forReadingAtPath: "/proc/self/maps")!.readToEnd() ?? Data(), as: UTF8.self)
         #expect(!maps.contains(fixture.output))
     }
 

@@ -50,7 +50,8 @@ final class SnapshotFixture {
     }
 
     var options: SnapshotBuildOptions {
-        var options = SnapshotBuildOptions(users: users, userIds: userIds, items: items, itemsMeta: itemsMeta, output: output)
+        var options = SnapshotBuildOptions(
+            users: users, userIds: userIds, items: items, itemsMeta: itemsMeta, output: output)
         options.threads = 1
         options.hnsw.efConstruction = 40
         return options

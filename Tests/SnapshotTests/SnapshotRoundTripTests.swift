@@ -117,17 +117,23 @@ import VectorIndex
     @Test func buildsAreByteIdenticalApartFromTheManifest() throws {
         let fixture = try SnapshotFixture()
         let first = try fixture.build()
-        let second = try fixture.build { $0.output = fixture.root + "/snap-v2"; $0.threads = 2 }
+        let second = try fixture.build {
+            $0.output = fixture.root + "/snap-v2"; $0.threads = 2
+        }
         #expect(first.files == second.files)
     }
 
     @Test func emptyCatalogueAndUserSetBuildAndOpen() throws {
         let fixture = try SnapshotFixture(userCount: 0, itemCount: 0)
         try SnapshotFixture.writeNPY(fixture.users, rows: [[Float]](repeating: [0], count: 0))
-        try fixture.write(fixture.users, bytes: SnapshotFixture.npyBytes(
-            header: "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 8), }", data: []))
-        try fixture.write(fixture.items, bytes: SnapshotFixture.npyBytes(
-            header: "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 8), }", data: []))
+        try fixture.write(
+            fixture.users,
+            bytes: SnapshotFixture.npyBytes(
+                header: "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 8), }", data: []))
+        try fixture.write(
+            fixture.items,
+            bytes: SnapshotFixture.npyBytes(
+                header: "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 8), }", data: []))
         try fixture.write(fixture.userIds, "")
         try fixture.write(fixture.itemsMeta, "")
         try fixture.build()

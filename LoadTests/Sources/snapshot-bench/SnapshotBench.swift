@@ -14,7 +14,8 @@ enum SnapshotBench {
     static func main() throws {
         var arguments = Array(CommandLine.arguments.dropFirst())
         func option(_ name: String, _ fallback: Int) -> Int {
-            guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1])
+            guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count,
+                let value = Int(arguments[index + 1])
             else { return fallback }
             arguments.removeSubrange(index...(index + 1))
             return value
@@ -39,9 +40,12 @@ enum SnapshotBench {
         let rssAfterOpen = residentBytes()
         let m = snapshot.manifest
         let mappedBytes = snapshot.fileSizes.reduce(0) { $0 + $1.bytes }
-        print("snapshot \(m.snapshotVersion): \(m.counts.users) users, \(m.counts.items) items, dim \(m.dimension) "
-            + "\(m.vectorType), \(mb(mappedBytes)) mapped")
-        print("open: median \(ms(median(openTimes))) (min \(ms(openTimes.min()!)), max \(ms(openTimes.max()!)), n=\(repeats))")
+        print(
+            "snapshot \(m.snapshotVersion): \(m.counts.users) users, \(m.counts.items) items, dim \(m.dimension) "
+                + "\(m.vectorType), \(mb(mappedBytes)) mapped")
+        print(
+            "open: median \(ms(median(openTimes))) (min \(ms(openTimes.min()!)), max \(ms(openTimes.max()!)), n=\(repeats))"
+        )
         print("RSS: before open \(mb(rssBefore)), after open \(mb(rssAfterOpen)) (+\(mb(rssAfterOpen - rssBefore)))")
 
         // Lookup keys: random existing user ids and the same ids with a suffix (misses). Built before
@@ -59,7 +63,9 @@ enum SnapshotBench {
                 for key in keys where table.row(for: key) != nil { found += 1 }
                 times.append((now() - start) / Double(keys.count))
             }
-            print("id lookup (\(name)): median \(String(format: "%.0f", median(times) * 1e9)) ns/op over \(keys.count) keys (found \(found))")
+            print(
+                "id lookup (\(name)): median \(String(format: "%.0f", median(times) * 1e9)) ns/op over \(keys.count) keys (found \(found))"
+            )
         }
         // The same hits through the byte-level entry point (what a decoder holding UTF-8 bytes calls),
         // keys packed into one buffer so the loop does no String work.
@@ -75,25 +81,33 @@ enum SnapshotBench {
             for _ in 0..<max(3, repeats / 2) {
                 let start = now()
                 for index in 0..<hits.count
-                where table.row(forUTF8: UnsafeRawBufferPointer(rebasing: raw[bounds[index]..<bounds[index + 1]])) != nil {
+                where table.row(forUTF8: UnsafeRawBufferPointer(rebasing: raw[bounds[index]..<bounds[index + 1]]))
+                    != nil
+                {
                     byteFound += 1
                 }
                 byteTimes.append((now() - start) / Double(hits.count))
             }
         }
-        print("id lookup (hit, row(forUTF8:)): median \(String(format: "%.0f", median(byteTimes) * 1e9)) ns/op (found \(byteFound))")
+        print(
+            "id lookup (hit, row(forUTF8:)): median \(String(format: "%.0f", median(byteTimes) * 1e9)) ns/op (found \(byteFound))"
+        )
         let rssAfterLookups = residentBytes()
 
         var start = now()
         let pages = snapshot.prefault()
         let prefaultTime = now() - start
         let rssAfterPrefault = residentBytes()
-        print("RSS after lookups \(mb(rssAfterLookups)); prefault \(pages) pages in \(ms(prefaultTime)), RSS after \(mb(rssAfterPrefault))")
+        print(
+            "RSS after lookups \(mb(rssAfterLookups)); prefault \(pages) pages in \(ms(prefaultTime)), RSS after \(mb(rssAfterPrefault))"
+        )
 
         start = now()
         try snapshot.verifyChecksums()
         let checksumTime = now() - start
-        print("verifyChecksums: \(ms(checksumTime)) (\(String(format: "%.2f", Double(mappedBytes) / checksumTime / 1e9)) GB/s, resident)")
+        print(
+            "verifyChecksums: \(ms(checksumTime)) (\(String(format: "%.2f", Double(mappedBytes) / checksumTime / 1e9)) GB/s, resident)"
+        )
         start = now()
         try snapshot.verifyStructure()
         print("verifyStructure: \(ms(now() - start))")
@@ -117,7 +131,8 @@ enum SnapshotBench {
 
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     static func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000) }
