@@ -83,4 +83,19 @@ import Testing
         let steady = report.steadyState!
         #expect(steady.count == 600 && steady.errorCount == 0 && steady.p99 <= 1001)
     }
+
+    @Test func achievedRateCountsTheTimeTheServerNeededNotTheSchedule() {
+        // 1000 calls scheduled over 1 s, the last answered at 2 s: 500 calls/s were achieved.
+        let recorder = LatencyRecorder(warmupNanos: 0)
+        for index in 0..<1000 {
+            let intended = UInt64(index) * ms
+            recorder.record(intendedNanos: intended, completedNanos: 2 * intended + ms, outcome: .status(.ok))
+        }
+        let report = RunReport(
+            startedAt: .init(), target: "t",
+            configuration: LoadConfiguration(mode: .open(rate: 1000, arrivals: .constant), durationNanos: 1000 * ms),
+            connections: 1, scenario: "s", recorder: recorder, generator: GeneratorStats(elapsedSeconds: 2))
+        #expect(report.achievedRate == 500)
+        #expect(report.targetRate == 1000)
+    }
 }
