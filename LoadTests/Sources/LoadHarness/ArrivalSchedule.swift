@@ -47,7 +47,7 @@ public struct ArrivalSchedule: Sendable, IteratorProtocol, Sequence {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -7,7 +7,8 @@ public enum LatencyHistogram {
     public static let highestMicros: UInt64 = 3_600_000_000
 
     public static func make() -> Histogram<UInt64> {
-        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestMicros, numberOfSignificantValueDigits: .three)
+        Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: highestMicros, numberOfSignificantValueDigits: .three)
     }
 }
 
@@ -83,7 +84,9 @@ public final class LatencyRecorder: Sendable {
     /// time spent waiting behind a slow server is charged to the request (wrk2's correction of
     /// coordinated omission). Dropped calls pass `completedNanos == nil`.
     public func record(intendedNanos: UInt64, completedNanos: UInt64?, outcome: CallOutcome) {
-        let latencyMicros = completedNanos.map { min(($0 &- min($0, intendedNanos)) / 1000, LatencyHistogram.highestMicros) }
+        let latencyMicros = completedNanos.map {
+            min(($0 &- min($0, intendedNanos)) / 1000, LatencyHistogram.highestMicros)
+        }
         state.withLockedValue { state in
             guard intendedNanos >= warmupNanos else {
                 state.warmupCompleted += 1

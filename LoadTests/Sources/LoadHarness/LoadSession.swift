@@ -24,7 +24,8 @@ public enum LoadSession {
         var connections: [GRPCClientConnection] = []
         for _ in 0..<count {
             do {
-                connections.append(try await GRPCClientConnection.connect(host: target.host, port: target.port, group: group))
+                connections.append(
+                    try await GRPCClientConnection.connect(host: target.host, port: target.port, group: group))
             } catch {
                 for connection in connections { await connection.close() }
                 throw LoadTestError("cannot connect to \(target): \(error)")
@@ -64,10 +65,11 @@ public enum LoadSession {
                         guard start > 0, !Task.isCancelled else { continue }
                         let elapsed = monotonicNanos() - start
                         let lastFull = (Int64(elapsed) - Int64(configuration.warmupNanos)) / 1_000_000_000 - 1
-                        progress(ProgressSample(
-                            elapsedSeconds: Double(elapsed) / 1e9, inWarmup: elapsed < configuration.warmupNanos,
-                            recorded: runner.recorder.recordedCount, inFlight: runner.currentInFlight,
-                            lastWindow: lastFull >= 0 ? runner.recorder.windowSummary(Int(lastFull)) : nil))
+                        progress(
+                            ProgressSample(
+                                elapsedSeconds: Double(elapsed) / 1e9, inWarmup: elapsed < configuration.warmupNanos,
+                                recorded: runner.recorder.recordedCount, inFlight: runner.currentInFlight,
+                                lastWindow: lastFull >= 0 ? runner.recorder.windowSummary(Int(lastFull)) : nil))
                     }
                     return nil
                 }

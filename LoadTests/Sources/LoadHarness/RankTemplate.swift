@@ -81,7 +81,9 @@ extension Scenario {
             public var maxPerCategory: Int?
             public var maxPerBrand: Int?
 
-            private enum CodingKeys: String, CodingKey, CaseIterable { case method, tradeoff, maxPerCategory, maxPerBrand }
+            private enum CodingKeys: String, CodingKey, CaseIterable {
+                case method, tradeoff, maxPerCategory, maxPerBrand
+            }
 
             init() {}
 
@@ -143,13 +145,16 @@ extension Scenario {
                     throw fail("\(field).sessionLengths[\(index)].length", "must be 0...1000, got \(entry.length)")
                 }
                 guard entry.weight > 0, entry.weight.isFinite else {
-                    throw fail("\(field).sessionLengths[\(index)].weight", "must be a positive number, got \(entry.weight)")
+                    throw fail(
+                        "\(field).sessionLengths[\(index)].weight", "must be a positive number, got \(entry.weight)")
                 }
             }
             if sessionLengths.contains(where: { $0.length > 0 }) && itemsFile == nil {
                 throw fail("\(field).itemsFile", "missing (sessions longer than 0 need item ids)")
             }
-            if let method = diversity.method, RankRequest.DiversityMethod(rawValue: method) == nil || method == "unspecified" {
+            if let method = diversity.method,
+                RankRequest.DiversityMethod(rawValue: method) == nil || method == "unspecified"
+            {
                 throw fail("\(field).diversity.method", "must be \"none\", \"mmr\" or \"dpp\", got \"\(method)\"")
             }
         }
@@ -167,14 +172,19 @@ struct RankRequestGenerator {
 
     init(_ template: Scenario.Rank, field: String, baseDirectory: String?) throws(ScenarioError) {
         self.template = template
-        users = try template.usersFile.map { path throws(ScenarioError) in
-            try Self.readIDs(path, field: "\(field).usersFile", baseDirectory: baseDirectory)
-        } ?? []
-        items = try template.itemsFile.map { path throws(ScenarioError) in
-            try Self.readIDs(path, field: "\(field).itemsFile", baseDirectory: baseDirectory)
-        } ?? []
-        zipf = users.isEmpty ? nil : ZipfSampler(
-            count: users.count, exponent: template.userDistribution == "uniform" ? 0 : template.zipfExponent)
+        users =
+            try template.usersFile.map { path throws(ScenarioError) in
+                try Self.readIDs(path, field: "\(field).usersFile", baseDirectory: baseDirectory)
+            } ?? []
+        items =
+            try template.itemsFile.map { path throws(ScenarioError) in
+                try Self.readIDs(path, field: "\(field).itemsFile", baseDirectory: baseDirectory)
+            } ?? []
+        zipf =
+            users.isEmpty
+            ? nil
+            : ZipfSampler(
+                count: users.count, exponent: template.userDistribution == "uniform" ? 0 : template.zipfExponent)
         let total = template.sessionLengths.reduce(0) { $0 + $1.weight }
         var running = 0.0
         sessionCumulative = template.sessionLengths.map { entry in
@@ -191,7 +201,8 @@ struct RankRequestGenerator {
             request.userID = "loadtest-unknown-\(random.next() % 1_000_000_000)"
         }
         let u = random.nextUnitInterval()
-        let length = template.sessionLengths[sessionCumulative.firstIndex { u <= $0 } ?? (sessionCumulative.count - 1)].length
+        let length = template.sessionLengths[sessionCumulative.firstIndex { u <= $0 } ?? (sessionCumulative.count - 1)]
+            .length
         if !items.isEmpty {
             request.recentItemIDs = (0..<length).map { _ in items[Int(random.next() % UInt64(items.count))] }
         }
@@ -224,7 +235,8 @@ struct RankRequestGenerator {
         do {
             text = try String(contentsOfFile: resolved, encoding: .utf8)
         } catch {
-            throw ScenarioError(source: "", field: field, problem: "cannot read \(resolved): \(error.localizedDescription)")
+            throw ScenarioError(
+                source: "", field: field, problem: "cannot read \(resolved): \(error.localizedDescription)")
         }
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
@@ -235,7 +247,8 @@ struct RankRequestGenerator {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                     let id = object["id"] as? String, !id.isEmpty
                 else {
-                    throw ScenarioError(source: "", field: field, problem: "\(resolved) line \(number + 1): no string \"id\"")
+                    throw ScenarioError(
+                        source: "", field: field, problem: "\(resolved) line \(number + 1): no string \"id\"")
                 }
                 ids.append(id)
             }

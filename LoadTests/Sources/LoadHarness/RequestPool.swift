@@ -35,8 +35,10 @@ public struct RequestPool: Sendable {
         for (index, template) in scenario.requests.enumerated() {
             if let rank = template.rank {
                 do {
-                    sources.append(.rank(try RankRequestGenerator(
-                        rank, field: "requests[\(index)].rank", baseDirectory: scenario.baseDirectory)))
+                    sources.append(
+                        .rank(
+                            try RankRequestGenerator(
+                                rank, field: "requests[\(index)].rank", baseDirectory: scenario.baseDirectory)))
                 } catch {
                     throw ScenarioError(source: scenario.name, field: error.field, problem: error.problem)
                 }
@@ -44,8 +46,10 @@ public struct RequestPool: Sendable {
                 let request = EchoCodec.Request(
                     text: echo.text, payload: [UInt8](repeating: 0, count: echo.payloadBytes),
                     delayMilliseconds: echo.delayMs)
-                sources.append(.fixed(PooledRequest(
-                    path: Self.echoPath, message: EchoCodec.encodeRequest(request, allocator: allocator))))
+                sources.append(
+                    .fixed(
+                        PooledRequest(
+                            path: Self.echoPath, message: EchoCodec.encodeRequest(request, allocator: allocator))))
             } else {
                 preconditionFailure("Scenario.validate admits only echo and rank templates")
             }
@@ -62,8 +66,9 @@ public struct RequestPool: Sendable {
                 requests.append(request)
             case .rank(let generator):
                 let request = generator.make(using: &random)
-                requests.append(PooledRequest(
-                    path: Self.rankPath, message: RankCodec.encodeRequest(request, allocator: allocator)))
+                requests.append(
+                    PooledRequest(
+                        path: Self.rankPath, message: RankCodec.encodeRequest(request, allocator: allocator)))
             }
         }
         self.requests = requests

@@ -150,7 +150,8 @@ extension RunReport {
         let warmup = recorder.warmupNanos
         var affected = Set<Int>()
         reloads = events.map { event in
-            let at = event.atNanos >= warmup ? Double(event.atNanos - warmup) / 1e9 : -Double(warmup - event.atNanos) / 1e9
+            let at =
+                event.atNanos >= warmup ? Double(event.atNanos - warmup) / 1e9 : -Double(warmup - event.atNanos) / 1e9
             let window = Int(at.rounded(.down))
             let span = (window + Self.reloadSpan.lowerBound)..<(window + Self.reloadSpan.upperBound)
             affected.formUnion(span)

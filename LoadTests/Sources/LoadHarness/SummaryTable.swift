@@ -7,7 +7,8 @@ public enum SummaryTable {
         var lines: [String] = []
         let load: String
         if let rate = report.targetRate {
-            load = "open loop, target \(rate1(rate)) req/s (\(report.arrivals ?? "")), achieved \(rate1(report.achievedRate)) req/s"
+            load =
+                "open loop, target \(rate1(rate)) req/s (\(report.arrivals ?? "")), achieved \(rate1(report.achievedRate)) req/s"
         } else {
             load = "closed loop, concurrency \(report.concurrency ?? 0), achieved \(rate1(report.achievedRate)) req/s"
         }
@@ -36,23 +37,26 @@ public enum SummaryTable {
                     + "\(report.generator.unfinished) unfinished at the end")
         }
         if report.targetRate != nil {
-            lines.append("generator: worst send lag \(SVGChart.durationLabel(report.generator.maxSendLagMicros))"
-                + " behind schedule (charged to latency)")
+            lines.append(
+                "generator: worst send lag \(SVGChart.durationLabel(report.generator.maxSendLagMicros))"
+                    + " behind schedule (charged to latency)")
         }
         for reload in report.reloads {
             let outcome = reload.status == "OK" ? "OK" : "\(reload.status): \(reload.message)"
             lines.append(
                 "reload at \(rate1(reload.atSeconds)) s → \(reload.version): \(outcome) in \(rate1(reload.durationMillis)) ms"
-                    + ((reload.around?.errorCount ?? 0) > 0 ? "; errors around it: " + errorList(reload.around!.errors) : ""))
+                    + ((reload.around?.errorCount ?? 0) > 0
+                        ? "; errors around it: " + errorList(reload.around!.errors) : ""))
         }
         if let steps = report.capacitySteps {
             lines.append("")
             lines.append(row(["target/s", "achieved/s", "p99", "errors", "verdict"]))
             for step in steps {
-                lines.append(row([
-                    rate1(step.targetRate), rate1(step.achievedRate), SVGChart.durationLabel(step.p99Micros),
-                    "\(step.errors)", step.passed ? "ok" : "over",
-                ]))
+                lines.append(
+                    row([
+                        rate1(step.targetRate), rate1(step.achievedRate), SVGChart.durationLabel(step.p99Micros),
+                        "\(step.errors)", step.passed ? "ok" : "over",
+                    ]))
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -71,7 +75,9 @@ public enum SummaryTable {
 
     static func row(_ cells: [String]) -> String {
         cells.enumerated().map { index, cell in
-            index == 0 ? cell.padding(toLength: 16, withPad: " ", startingAt: 0) : String(repeating: " ", count: Swift.max(0, 11 - cell.count)) + cell
+            index == 0
+                ? cell.padding(toLength: 16, withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: Swift.max(0, 11 - cell.count)) + cell
         }.joined()
     }
 

@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `loadtest`: drives rankd over real gRPC and reports latency honestly (see docs/LOADTEST.md).
@@ -99,11 +99,14 @@ struct LoadTestCommand: AsyncParsableCommand {
     func validate() throws {
         guard (rate != nil) != (concurrency != nil) || (findCapacity && rate == nil && concurrency == nil) else {
             throw ValidationError(
-                findCapacity ? "--find-capacity chooses the rates itself: drop --rate/--concurrency"
+                findCapacity
+                    ? "--find-capacity chooses the rates itself: drop --rate/--concurrency"
                     : "give exactly one of --rate R (open loop) or --concurrency C (closed loop)")
         }
         if let rate, !(rate > 0 && rate <= 10_000_000) { throw ValidationError("--rate must be in (0, 10000000]") }
-        if let concurrency, !(1...100_000).contains(concurrency) { throw ValidationError("--concurrency must be 1...100000") }
+        if let concurrency, !(1...100_000).contains(concurrency) {
+            throw ValidationError("--concurrency must be 1...100000")
+        }
         guard (1...1024).contains(connections) else { throw ValidationError("--connections must be 1...1024") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
         guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be positive") }
@@ -153,10 +156,12 @@ struct LoadTestCommand: AsyncParsableCommand {
         let connections = try await LoadSession.connect(to: target, count: connections, group: group)
         var report: RunReport
         if findCapacity {
-            report = try await searchCapacity(target: target, connections: connections, pool: pool, scenario: scenario, base: base)
+            report = try await searchCapacity(
+                target: target, connections: connections, pool: pool, scenario: scenario, base: base)
         } else {
             var configuration = base
-            configuration.mode = rate.map { .open(rate: $0, arrivals: arrivalProcess) } ?? .closed(concurrency: concurrency!)
+            configuration.mode =
+                rate.map { .open(rate: $0, arrivals: arrivalProcess) } ?? .closed(concurrency: concurrency!)
             let reloads = try await makeReloads(target: target, group: group)
             report = await LoadSession.run(
                 target: target, connections: connections, pool: pool, scenarioName: scenario.name,
@@ -194,7 +199,8 @@ struct LoadTestCommand: AsyncParsableCommand {
             onStep: { step in
                 print(
                     "step \(Int(step.targetRate)) req/s: achieved \(Int(step.achievedRate)) req/s, "
-                        + "p99 \(SummaryTable.micros(step.p99Micros)), errors \(step.errors) → \(step.passed ? "ok" : "over")")
+                        + "p99 \(SummaryTable.micros(step.p99Micros)), errors \(step.errors) → \(step.passed ? "ok" : "over")"
+                )
             })
         print("capacity at p99 ≤ \(p99): \(Int(capacity)) req/s" + (capacity == 0 ? " (even --start-rate failed)" : ""))
         var report = last!
@@ -206,14 +212,17 @@ struct LoadTestCommand: AsyncParsableCommand {
 
     private func makeReloads(target: TargetAddress, group: any EventLoopGroup) async throws -> ReloadScheduler? {
         guard let reloadEvery, let snapshots else { return nil }
-        let versions = snapshots.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let versions = snapshots.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
         guard !versions.isEmpty else { throw LoadTestError("--snapshots: give at least one version, e.g. A,B") }
         let interval = try DurationText.nanoseconds(reloadEvery, option: "--reload-every")
         guard interval >= 100_000_000 else { throw LoadTestError("--reload-every must be at least 100ms") }
         var token = ProcessInfo.processInfo.environment["RANKD_ADMIN_TOKEN"]
         if let adminTokenFile {
             do {
-                token = try String(contentsOfFile: adminTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                token = try String(contentsOfFile: adminTokenFile, encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
             } catch {
                 throw LoadTestError("--admin-token-file \(adminTokenFile): \(error.localizedDescription)")
             }

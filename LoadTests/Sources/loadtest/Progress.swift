@@ -2,7 +2,7 @@ import Foundation
 import LoadHarness
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The progress line on stderr: rewritten in place on a terminal, a plain line every five
@@ -18,7 +18,8 @@ enum Progress {
             line += sample.inWarmup ? "warm-up  " : "recorded \(sample.recorded)  "
             line += "in flight \(sample.inFlight)"
             if let window = sample.lastWindow {
-                line += "  last second: \(window.count) calls, p99 \(SummaryTable.micros(window.p99)), "
+                line +=
+                    "  last second: \(window.count) calls, p99 \(SummaryTable.micros(window.p99)), "
                     + "max \(SummaryTable.micros(window.max)), errors \(window.errorCount)"
             }
             FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))

@@ -13,7 +13,8 @@ import Testing
             recorder.record(intendedNanos: intended, completedNanos: intended + latency, outcome: .status(.ok))
         }
         return RunReport(
-            startedAt: Date(), target: "t", configuration: LoadConfiguration(
+            startedAt: Date(), target: "t",
+            configuration: LoadConfiguration(
                 mode: .open(rate: rate, arrivals: .constant), durationNanos: 1_000_000_000),
             connections: 1, scenario: "s", recorder: recorder, generator: GeneratorStats(elapsedSeconds: 1))
     }

@@ -28,12 +28,14 @@ struct EndToEndTests {
 
     @Test func openLoopRunAgainstRankdRecordsEveryScheduledCall() async throws {
         // 2 ms of server-side delay on every call: nothing can be faster than that.
-        let scenario = Scenario(name: "e2e", seed: 1, poolSize: 8, requests: [.init(weight: 1, echo: .init(delayMs: 2))])
+        let scenario = Scenario(
+            name: "e2e", seed: 1, poolSize: 8, requests: [.init(weight: 1, echo: .init(delayMs: 2))])
         let configuration = LoadConfiguration(
             mode: .open(rate: 500, arrivals: .poisson), durationNanos: 1_500_000_000, warmupNanos: 500_000_000)
         let report = try await withRankd(connections: 2) { target, connections in
             await LoadSession.run(
-                target: target, connections: connections, pool: try RequestPool(scenario: scenario), scenarioName: "e2e",
+                target: target, connections: connections, pool: try RequestPool(scenario: scenario),
+                scenarioName: "e2e",
                 configuration: configuration)
         }
 
@@ -49,7 +51,8 @@ struct EndToEndTests {
     }
 
     @Test func closedLoopKeepsConcurrencyAndStopsAtMaxRequests() async throws {
-        let configuration = LoadConfiguration(mode: .closed(concurrency: 4), durationNanos: 10_000_000_000, maxRequests: 2000)
+        let configuration = LoadConfiguration(
+            mode: .closed(concurrency: 4), durationNanos: 10_000_000_000, maxRequests: 2000)
         let begin = monotonicNanos()
         let report = try await withRankd(connections: 1) { target, connections in
             await LoadSession.run(
@@ -70,7 +73,8 @@ struct EndToEndTests {
                 intervalNanos: 300_000_000)
             return await LoadSession.run(
                 target: target, connections: [connections[0]], pool: try RequestPool(scenario: .emptyEcho),
-                scenarioName: "empty", configuration: LoadConfiguration(
+                scenarioName: "empty",
+                configuration: LoadConfiguration(
                     mode: .open(rate: 200, arrivals: .constant), durationNanos: 1_000_000_000),
                 reloads: reloads)
         }

@@ -40,7 +40,8 @@ import Testing
         for second in 0..<4 {
             for value in 1...1000 {
                 let intended = UInt64(second) * 1000 * ms + UInt64(value) * 1000
-                recorder.record(intendedNanos: intended, completedNanos: intended + UInt64(value) * 1000, outcome: .status(.ok))
+                recorder.record(
+                    intendedNanos: intended, completedNanos: intended + UInt64(value) * 1000, outcome: .status(.ok))
             }
         }
         let (total, windows) = recorder.snapshot()

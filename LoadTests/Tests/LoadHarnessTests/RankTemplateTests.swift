@@ -38,11 +38,12 @@ import Testing
             """)
         let requests = try decoded(try RequestPool(scenario: scenario))
         #expect(requests.count == 5000)
-        #expect(requests.allSatisfy {
-            $0.k == 7 && $0.candidatePool == 120 && $0.filter.excludeCategories == ["c9"] && $0.filter.inStockOnly
-                && $0.filter.maxPrice == 50 && $0.diversity.method == .dpp && $0.diversity.tradeoff == 0.5
-                && $0.diversity.maxPerCategory == 2 && $0.consent == .full
-        })
+        #expect(
+            requests.allSatisfy {
+                $0.k == 7 && $0.candidatePool == 120 && $0.filter.excludeCategories == ["c9"] && $0.filter.inStockOnly
+                    && $0.filter.maxPrice == 50 && $0.diversity.method == .dpp && $0.diversity.tradeoff == 0.5
+                    && $0.diversity.maxPerCategory == 2 && $0.consent == .full
+            })
         let unknown = requests.filter { $0.userID.hasPrefix("loadtest-unknown-") }.count
         #expect(abs(unknown - 500) < 90, "unknown users: \(unknown)")
         let explained = requests.filter(\.explain).count
@@ -68,13 +69,27 @@ import Testing
 
     @Test func badRankFieldsAndFilesAreNamed() throws {
         let cases: [(rank: String, field: String, problem: String)] = [
-            (#"{ "usersFile": "users.txt", "unknownUserShare": 1.5 }"#, "requests[0].rank.unknownUserShare", "share from 0 to 1"),
+            (
+                #"{ "usersFile": "users.txt", "unknownUserShare": 1.5 }"#, "requests[0].rank.unknownUserShare",
+                "share from 0 to 1"
+            ),
             (#"{ "usersFile": "users.txt", "k": 0 }"#, "requests[0].rank.k", "must be 1...1000"),
-            (#"{ "usersFile": "users.txt", "userDistribution": "pareto" }"#, "requests[0].rank.userDistribution", "zipf"),
-            (#"{ "usersFile": "users.txt", "sessionLengths": [ { "length": 2, "weight": 1 } ] }"#,
-             "requests[0].rank.itemsFile", "missing"),
-            (#"{ "usersFile": "users.txt", "diversity": { "method": "best" } }"#, "requests[0].rank.diversity.method", "mmr"),
-            (#"{ "usersFile": "users.txt", "filter": { "inStock": true } }"#, "requests[0].rank.filter.inStock", "unknown field"),
+            (
+                #"{ "usersFile": "users.txt", "userDistribution": "pareto" }"#, "requests[0].rank.userDistribution",
+                "zipf"
+            ),
+            (
+                #"{ "usersFile": "users.txt", "sessionLengths": [ { "length": 2, "weight": 1 } ] }"#,
+                "requests[0].rank.itemsFile", "missing"
+            ),
+            (
+                #"{ "usersFile": "users.txt", "diversity": { "method": "best" } }"#,
+                "requests[0].rank.diversity.method", "mmr"
+            ),
+            (
+                #"{ "usersFile": "users.txt", "filter": { "inStock": true } }"#, "requests[0].rank.filter.inStock",
+                "unknown field"
+            ),
         ]
         for item in cases {
             #expect(throws: ScenarioError.self) { try fixture(item.rank) }

@@ -3,7 +3,7 @@ import LoadHarness
 import Testing
 
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 @Suite struct ReportWriterTests {
@@ -14,15 +14,19 @@ import FoundationXML
             for index in 0..<50 {
                 let intended = UInt64(second) * 1000 * ms + UInt64(index) * 20 * ms
                 recorder.record(
-                    intendedNanos: intended, completedNanos: intended + UInt64(index + 1) * 100_000 * UInt64(second + 1),
+                    intendedNanos: intended,
+                    completedNanos: intended + UInt64(index + 1) * 100_000 * UInt64(second + 1),
                     outcome: index == 7 && second == 2 ? .status(.deadlineExceeded) : .status(.ok))
             }
         }
         return RunReport(
             startedAt: Date(timeIntervalSince1970: 1_700_000_000), target: "127.0.0.1:50051",
             configuration: LoadConfiguration(mode: .open(rate: 50, arrivals: .poisson), durationNanos: 5000 * ms),
-            connections: 2, scenario: "a <b> & \"c\"", recorder: recorder, generator: GeneratorStats(sent: 250, elapsedSeconds: 5),
-            reloads: [ReloadEvent(atNanos: 2500 * ms, version: "B&A", status: reloadStatus, message: "m", durationNanos: ms)])
+            connections: 2, scenario: "a <b> & \"c\"", recorder: recorder,
+            generator: GeneratorStats(sent: 250, elapsedSeconds: 5),
+            reloads: [
+                ReloadEvent(atNanos: 2500 * ms, version: "B&A", status: reloadStatus, message: "m", durationNanos: ms)
+            ])
     }
 
     @Test func jsonReportRoundTripsAndHasTheDocumentedKeys() throws {

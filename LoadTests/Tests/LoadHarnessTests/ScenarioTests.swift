@@ -33,14 +33,23 @@ import Testing
         let cases: [(json: String, field: String, problem: String)] = [
             ("{ \"requests\": [] }", "requests", "needs at least one request template"),
             ("{ }", "requests", "missing required field"),
-            ("{ \"requests\": [ { \"weight\": 0, \"echo\": {} } ] }", "requests[0].weight", "must be a positive number"),
+            (
+                "{ \"requests\": [ { \"weight\": 0, \"echo\": {} } ] }", "requests[0].weight",
+                "must be a positive number"
+            ),
             ("{ \"requests\": [ { \"echo\": {} }, { \"weight\": 1 } ] }", "requests[1]", "names no request kind"),
-            ("{ \"requests\": [ { \"echo\": { \"payloadBytes\": \"big\" } } ] }", "requests[0].echo.payloadBytes",
-             "expected a whole number"),
-            ("{ \"requests\": [ { \"echo\": { \"payloadbytes\": 3 } } ] }", "requests[0].echo.payloadbytes",
-             "unknown field"),
-            ("{ \"requests\": [ { \"echo\": { \"payloadBytes\": -1 } } ] }", "requests[0].echo.payloadBytes",
-             "must be 0..."),
+            (
+                "{ \"requests\": [ { \"echo\": { \"payloadBytes\": \"big\" } } ] }", "requests[0].echo.payloadBytes",
+                "expected a whole number"
+            ),
+            (
+                "{ \"requests\": [ { \"echo\": { \"payloadbytes\": 3 } } ] }", "requests[0].echo.payloadbytes",
+                "unknown field"
+            ),
+            (
+                "{ \"requests\": [ { \"echo\": { \"payloadBytes\": -1 } } ] }", "requests[0].echo.payloadBytes",
+                "must be 0..."
+            ),
             ("{ \"poolSize\": 0, \"requests\": [ { \"echo\": {} } ] }", "poolSize", "must be 1...1000000"),
             ("{ \"requests\": [ { \"rank\": {} } ] }", "requests[0].rank.usersFile", "missing"),
             ("{ \"requests\": [ { \"echo\": {}, \"rank\": {} } ] }", "requests[0]", "names two request kinds"),
@@ -63,7 +72,8 @@ import Testing
     }
 
     @Test func shippedScenarioFilesParse() throws {
-        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scenarios")
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../scenarios")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }
         #expect(!files.isEmpty)
         for file in files {
