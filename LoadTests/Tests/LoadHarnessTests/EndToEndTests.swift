@@ -13,14 +13,14 @@ import Testing
 struct EndToEndTests {
     /// Starts rankd, opens `count` connections, runs `body`, and tears everything down.
     private func withRankd<T>(
-        connections count: Int, _ body: (TargetAddress, [GRPCClientConnection]) async throws -> T
+        connections count: Int, _ body: (TargetAddress, [GRPCClientConnection], RankdProcess) async throws -> T
     ) async throws -> T {
         let server = try RankdProcess.start()
         defer { server.stop() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let target = try TargetAddress(parsing: server.address)
         let connections = try await LoadSession.connect(to: target, count: count, group: group)
-        let result = try await body(target, connections)
+        let result = try await body(target, connections, server)
         for connection in connections { await connection.close() }
         try await group.shutdownGracefully()
         return result
@@ -32,7 +32,7 @@ struct EndToEndTests {
             name: "e2e", seed: 1, poolSize: 8, requests: [.init(weight: 1, echo: .init(delayMs: 2))])
         let configuration = LoadConfiguration(
             mode: .open(rate: 500, arrivals: .poisson), durationNanos: 1_500_000_000, warmupNanos: 500_000_000)
-        let report = try await withRankd(connections: 2) { target, connections in
+        let report = try await withRankd(connections: 2) { target, connections, _ in
             await LoadSession.run(
                 target: target, connections: connections, pool: try RequestPool(scenario: scenario),
                 scenarioName: "e2e",
@@ -50,11 +50,41 @@ struct EndToEndTests {
         #expect(svg.contains("<polyline"))
     }
 
+    /// The point of the harness: the server stops for 400 ms. A closed loop sees that in only its
+    /// few in-flight calls, so its p99 stays low; the open loop charges every call that was due
+    /// during the stall, from its intended send time, so its p99 shows the stall.
+    @Test func serverStallShowsInOpenLoopTailButNotInClosedLoopTail() async throws {
+        func runWithStall(_ mode: LoadConfiguration.Mode) async throws -> RunReport {
+            try await withRankd(connections: 2) { target, connections, server in
+                let configuration = LoadConfiguration(
+                    mode: mode, durationNanos: 2_000_000_000, warmupNanos: 200_000_000)
+                let pool = try RequestPool(scenario: .emptyEcho)
+                async let report = LoadSession.run(
+                    target: target, connections: connections, pool: pool, scenarioName: "stall",
+                    configuration: configuration)
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+                #expect(server.process.suspend())
+                try await Task.sleep(nanoseconds: 400_000_000)
+                #expect(server.process.resume())
+                return await report
+            }
+        }
+        let open = try await runWithStall(.open(rate: 400, arrivals: .constant))
+        let closed = try await runWithStall(.closed(concurrency: 4))
+        #expect(open.latency.errors.isEmpty && closed.latency.errors.isEmpty)
+        // About 160 of the open loop's 800 calls were due during the stall.
+        #expect(open.latency.p99 >= 250_000, "open-loop p99 \(open.latency.p99) µs hides the stall")
+        #expect(open.latency.p90 >= 100_000, "open-loop p90 \(open.latency.p90) µs")
+        // The closed loop saw the stall (its max) but only in 4 of thousands of calls.
+        #expect(closed.latency.max >= 350_000, "closed-loop max \(closed.latency.max) µs")
+        #expect(closed.latency.p99 < 100_000, "closed-loop p99 \(closed.latency.p99) µs")
+    }
+
     @Test func closedLoopKeepsConcurrencyAndStopsAtMaxRequests() async throws {
         let configuration = LoadConfiguration(
             mode: .closed(concurrency: 4), durationNanos: 10_000_000_000, maxRequests: 2000)
         let begin = monotonicNanos()
-        let report = try await withRankd(connections: 1) { target, connections in
+        let report = try await withRankd(connections: 1) { target, connections, _ in
             await LoadSession.run(
                 target: target, connections: connections, pool: try RequestPool(scenario: .emptyEcho),
                 scenarioName: "empty", configuration: configuration)
@@ -67,7 +97,7 @@ struct EndToEndTests {
     }
 
     @Test func reloadAgainstAServerWithoutAdminServiceIsReportedUnimplemented() async throws {
-        let report = try await withRankd(connections: 2) { target, connections in
+        let report = try await withRankd(connections: 2) { target, connections, _ in
             let reloads = ReloadScheduler(
                 activator: AdminRPCActivator(connection: connections[1], token: "t"), versions: ["A", "B"],
                 intervalNanos: 300_000_000)
