@@ -1,7 +1,7 @@
 internal import CNGHTTP2
 import Logging
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// One client connection: bytes from NIO go into an nghttp2 server session in memory mode,
 /// frames come back out as bytes; gRPC calls are dispatched to the router's handlers on this
@@ -31,6 +31,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     private var readPending = false
     private var idleTask: Scheduled<Void>?
     private var resetTokens: Double
+    private var resetLimitHit = false
     private var resetTokensUpdated = NIODeadline.now()
     private var remoteAddress: SocketAddress?
 
@@ -148,7 +149,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("connection error", metadata: ["peer": "\(remoteAddress?.description ?? "?")", "error": "\(error)"])
+        logger.debug(
+            "connection error", metadata: ["peer": "\(remoteAddress?.description ?? "?")", "error": "\(error)"])
         closing = true
         context.close(promise: nil)
     }
@@ -185,17 +187,17 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Sends whatever nghttp2 still has queued (a GOAWAY, final responses) and closes once it is out.
+    /// Earlier writes of this read cycle may still be unflushed: the final write is flushed with them,
+    /// and its promise completes only after them, so nothing queued is lost to the close.
     private func closeAfterFlush() {
         guard !closing, let context else { return }
         closing = true
         outputBuffer.clear()
         if let session { _ = session.drainOutput { bytes in outputBuffer.writeBytes(bytes) } }
-        if outputBuffer.readableBytes > 0 {
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(outputBuffer)).whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            context.close(promise: nil)
-        }
+        pendingWrite = false
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(outputBuffer)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     // MARK: Connection management
@@ -228,12 +230,14 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             Double(configuration.streamResetBurst),
             resetTokens + elapsed * Double(configuration.streamResetRefillPerSecond))
         resetTokens -= 1
-        if resetTokens < 0, let session, !closing {
+        if resetTokens < 0, let session, !closing, !resetLimitHit {
+            resetLimitHit = true
             logger.warning(
                 "closing connection: too many stream resets (rapid reset)",
                 metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
+            // We are inside nghttp2's frame callback: only queue the GOAWAY here. When mem_recv
+            // returns, the session no longer wants to read and channelRead closes after sending it.
             session.terminate(errorCode: HTTP2ErrorCode.enhanceYourCalm)
-            closeAfterFlush()
         }
     }
 

@@ -166,7 +166,10 @@ private func withServer(
         try await withServer { _, client in
             let call = client.startCall(path: "/test.Raw/Sum")
             for index in 0..<3000 {
-                try await call.send(ByteBuffer(repeating: 0, count: index % 100)).get()
+                // Await the back-pressure future now and then, not every time: each await is a
+                // thread hop, and 3000 of them dominate the suite on a loaded machine.
+                let sent = call.send(ByteBuffer(repeating: 0, count: index % 100))
+                if index % 250 == 249 { try await sent.get() }
             }
             call.finishRequest()
             let result = try await call.result.get()
@@ -244,5 +247,52 @@ private func withServer(
             let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(string: "z"))
             #expect(String(buffer: reply) == "z")
         }
+    }
+
+    @Test func oversizedHeaderListIsResourceExhausted() async throws {
+        var configuration = GRPCServerConfiguration()
+        configuration.maxHeaderListSize = 2048
+        try await withServer(configuration: configuration) { _, client in
+            let big = [("x-padding", String(repeating: "a", count: 4000))]
+            let result = try await client.unary(path: "/test.Raw/Echo", request: ByteBuffer(), metadata: big).get()
+            #expect(result.status.code == .resourceExhausted)
+            #expect(result.status.message.contains("2048"))
+            let reply = try await client.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(string: "small"))
+            #expect(String(buffer: reply) == "small")
+        }
+    }
+
+    @Test func idleConnectionIsClosed() async throws {
+        var configuration = GRPCServerConfiguration()
+        configuration.idleTimeout = .milliseconds(300)
+        try await withServer(configuration: configuration) { server, client in
+            // A connection with no call at all is closed once the idle timeout passes.
+            for _ in 0..<250 where client.isActive {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+            #expect(!client.isActive)
+            for _ in 0..<50 where server.connectionCount > 0 {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+            #expect(server.connectionCount == 0)
+        }
+    }
+
+    @Test func metadataReachesTheHandler() async throws {
+        var router = GRPCRouter()
+        router.register(
+            service: "test.Meta", method: "Auth",
+            .unary { context, _ in .response(ByteBuffer(string: context.metadataValue("authorization") ?? "none")) })
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await GRPCServer.start(
+            host: "127.0.0.1", port: 0, router: router, group: group, logger: quietLogger)
+        let client = try await GRPCClientConnection.connect(
+            host: "127.0.0.1", port: server.localAddress!.port!, group: group)
+        let reply = try await client.unaryResponse(
+            path: "/test.Meta/Auth", request: ByteBuffer(), metadata: [("Authorization", "Bearer t0ken")])
+        #expect(String(buffer: reply) == "Bearer t0ken")
+        await client.close()
+        try await server.close()
+        try await group.shutdownGracefully()
     }
 }

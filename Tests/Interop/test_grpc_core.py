@@ -253,6 +253,34 @@ def test_protocol_violation_gets_goaway_and_other_connections_carry_on(rankd):
     assert stub.Unary(echo_pb2.EchoRequest(text="fine"), timeout=5).text == "fine"
 
 
+def test_data_on_stream_zero_gets_goaway_protocol_error(rankd):
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    _, stub = echo_stub(rankd.address)
+    sock = socket.create_connection(("127.0.0.1", rankd.port), timeout=5)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    # A DATA frame on stream 0 is a connection error of type PROTOCOL_ERROR (RFC 9113 §6.1).
+    sock.sendall(conn.data_to_send() + b"\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+    code = None
+    try:
+        while code is None:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ConnectionTerminated):
+                    code = event.error_code
+    except (ConnectionResetError, socket.timeout, h2.exceptions.ProtocolError):
+        pass
+    finally:
+        sock.close()
+    assert code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    assert stub.Unary(echo_pb2.EchoRequest(text="others fine"), timeout=5).text == "others fine"
+
+
 def test_bad_flag_fails_with_one_line_and_nonzero_exit():
     result = subprocess.run([rankd_binary(), "--listen", "nonsense"], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
