@@ -72,13 +72,21 @@ public final class GRPCClientConnection: Sendable {
     public func startCall(
         path: String, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
     ) -> GRPCClientCall {
+        startCall(path: path, metadata: metadata, timeout: timeout, firstMessage: nil, endRequest: false)
+    }
+
+    private func startCall(
+        path: String, metadata: [(String, String)], timeout: TimeAmount?, firstMessage: ByteBuffer?, endRequest: Bool
+    ) -> GRPCClientCall {
         let promise = channel.eventLoop.makePromise(of: GRPCCallResult.self)
         let id = nextCallID.withLockedValue { id in
             id += 1
             return id
         }
         let call = GRPCClientCall(id: id, handler: handler, result: promise.futureResult)
-        let request = ClientCallRequest(path: path, metadata: metadata, timeout: timeout, promise: promise, key: id)
+        let request = ClientCallRequest(
+            path: path, metadata: metadata, timeout: timeout, promise: promise, key: id, firstMessage: firstMessage,
+            endRequest: endRequest)
         handler.execute { $0.startCall(request) }
         return call
     }
@@ -87,9 +95,8 @@ public final class GRPCClientConnection: Sendable {
     public func unary(
         path: String, request: ByteBuffer, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
     ) -> EventLoopFuture<GRPCCallResult> {
-        let call = startCall(path: path, metadata: metadata, timeout: timeout)
-        call.send(request, endRequest: true)
-        return call.result
+        // HEADERS, the message and END_STREAM leave in one write (one hop to the loop, one flush).
+        startCall(path: path, metadata: metadata, timeout: timeout, firstMessage: request, endRequest: true).result
     }
 
     /// A unary call that returns the response message or throws the failure status.
@@ -155,6 +162,8 @@ struct ClientCallRequest: @unchecked Sendable {
     let timeout: TimeAmount?
     let promise: EventLoopPromise<GRPCCallResult>
     let key: UInt64
+    let firstMessage: ByteBuffer?
+    let endRequest: Bool
 }
 
 struct ClientCallSend: Sendable {

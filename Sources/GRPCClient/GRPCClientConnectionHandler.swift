@@ -157,6 +157,10 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         }
         stream.id = id
         calls[key] = stream
+        if let message = request.firstMessage {
+            GRPCMessageFramer.write(message, into: &stream.outbound)
+        }
+        stream.requestEnded = request.endRequest
         if let timeout = request.timeout {
             stream.deadlineTask = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) {
                 [self] in
