@@ -5,8 +5,10 @@ import MappedStorage
 /// Also used for the category, brand and tag dictionaries (names ↔ ids).
 ///
 /// Layout (file kind `idTable`; parameters: count, bucket count, hash seed, heap bytes):
-/// - section 0, buckets: `bucketCount` (a power of two ≥ 2·count) × 8 bytes: `row` u32 (0xFFFF_FFFF =
-///   empty) then `tag` u32 (the high 32 bits of the hash). Slot = `xxh64(utf8, seed) & (bucketCount − 1)`,
+/// - section 0, buckets: `bucketCount` (a power of two ≥ 2·count) × 16 bytes: `row` u32 (0xFFFF_FFFF =
+///   empty), `tag` u32 (the high 32 bits of the hash), then a u64 locating the id in the heap: low 40
+///   bits byte offset, high 24 bits length — so a hit reads the bucket and the heap, not the offsets.
+///   Slot = `xxh64(utf8, seed) & (bucketCount − 1)`,
 ///   linear probing.
 /// - section 1, offsets: `count + 1` u64, ascending; id of row r = heap[offsets[r] ..< offsets[r+1]].
 /// - section 2, heap: the UTF-8 bytes of all ids in row order.
@@ -35,11 +37,11 @@ public struct IdTable: @unchecked Sendable {
         }
         seed = file.parameters[2]
         let heapBytes = try file.parameter(3, "heap size", max: 1 << 48)
-        try file.expectSection(0, bytes: bucketCount * 8, "bucket")
+        try file.expectSection(0, bytes: bucketCount * 16, "bucket")
         try file.expectSection(1, bytes: (count + 1) * 8, "offset")
         try file.expectSection(2, bytes: heapBytes, "heap")
         let rows = count
-        buckets = try mappingErrors { try file.section(0).column(UInt64.self, offset: 0, count: bucketCount) }
+        buckets = try mappingErrors { try file.section(0).column(UInt64.self, offset: 0, count: 2 * bucketCount) }
         offsets = try mappingErrors { try file.section(1).column(UInt64.self, offset: 0, count: rows + 1) }
         heap = file.section(2).bytes
         mask = bucketCount - 1
@@ -73,11 +75,11 @@ public struct IdTable: @unchecked Sendable {
         var slot = Int(truncatingIfNeeded: hash) & mask
         // Bounded probing: a corrupt table with no empty bucket must not loop forever.
         for _ in 0...mask {
-            let entry = buckets[slot]
+            let entry = buckets[2 * slot]
             let row = UInt32(truncatingIfNeeded: entry)
             if row == Self.emptyRow { return nil }
-            if UInt32(truncatingIfNeeded: entry >> 32) == tag, let bytes = idBytes(at: Int(row)),
-                bytes.elementsEqual(key)
+            if UInt32(truncatingIfNeeded: entry >> 32) == tag, Int(row) < count,
+                let bytes = heapBytes(buckets[2 * slot + 1]), bytes.elementsEqual(key)
             {
                 return Int(row)
             }
@@ -86,13 +88,35 @@ public struct IdTable: @unchecked Sendable {
         return nil
     }
 
+    /// The heap bytes a bucket's location word points at, or nil if they lie outside the heap.
+    private func heapBytes(_ location: UInt64) -> UnsafeRawBufferPointer? {
+        let start = Int(location & Self.offsetMask)
+        let length = Int(location >> Self.lengthShift)
+        guard start <= heap.count, length <= heap.count - start else { return nil }
+        return UnsafeRawBufferPointer(rebasing: heap[start..<(start + length)])
+    }
+
+    static let lengthShift: UInt64 = 40
+    static let offsetMask: UInt64 = (1 << 40) - 1
+    /// Longest id the bucket's 24-bit length field can hold.
+    static let maximumIdBytes = (1 << 24) - 1
+
     /// Checks every row's offsets and that every id resolves to its own row. O(count).
     func verify(name: String) throws(SnapshotError) {
         guard offsets[0] == 0, offsets[count] == UInt64(heap.count) else {
             throw .corrupt(file: name, offset: 0, reason: "id offsets do not span the heap")
         }
         var occupied = 0
-        for slot in 0...mask where UInt32(truncatingIfNeeded: buckets[slot]) != Self.emptyRow { occupied += 1 }
+        for slot in 0...mask {
+            let row = UInt32(truncatingIfNeeded: buckets[2 * slot])
+            guard row != Self.emptyRow else { continue }
+            occupied += 1
+            guard Int(row) < count,
+                buckets[2 * slot + 1] == offsets[Int(row)] | (offsets[Int(row) + 1] &- offsets[Int(row)]) << Self.lengthShift
+            else {
+                throw .corrupt(file: name, offset: 0, reason: "bucket \(slot) does not locate row \(row)'s id")
+            }
+        }
         guard occupied == count else {
             throw .corrupt(file: name, offset: 0, reason: "hash table holds \(occupied) entries for \(count) ids")
         }
@@ -108,7 +132,7 @@ public struct IdTable: @unchecked Sendable {
 }
 
 /// Builds an `IdTable` file from ids in row order. Memory: the ids' bytes, 8 bytes per row and
-/// 8 bytes per bucket; duplicates are found while hashing, so no per-id dictionary is kept.
+/// 16 bytes per bucket; duplicates are found while hashing, so no per-id dictionary is kept.
 struct IdTableWriter {
     static let seed: UInt64 = 0x7261_6E6B_6462_0001  // fixed so tables are reproducible
 
@@ -139,7 +163,11 @@ struct IdTableWriter {
     func write(to path: String) throws(SnapshotError) {
         var bucketCount = 2
         while bucketCount < 2 * count { bucketCount <<= 1 }
-        var buckets = [UInt64](repeating: UInt64(IdTable.emptyRow), count: bucketCount)
+        for row in 0..<count where offsets[row + 1] - offsets[row] > UInt64(IdTable.maximumIdBytes) {
+            throw .invalidField(
+                file: sourceFile, line: line(of: row), field: "id", reason: "longer than \(IdTable.maximumIdBytes) bytes")
+        }
+        var buckets = [UInt64](repeating: UInt64(IdTable.emptyRow), count: 2 * bucketCount)
         let mask = bucketCount - 1
         let duplicate: (first: Int, second: Int)? = heap.withUnsafeBytes { heapBytes in
             func key(_ row: Int) -> UnsafeRawBufferPointer {
@@ -149,13 +177,14 @@ struct IdTableWriter {
                 let hash = XXHash64.hash(key(row), seed: Self.seed)
                 var slot = Int(truncatingIfNeeded: hash) & mask
                 while true {
-                    let entry = buckets[slot]
+                    let entry = buckets[2 * slot]
                     let other = UInt32(truncatingIfNeeded: entry)
                     if other == IdTable.emptyRow { break }
                     if entry >> 32 == hash >> 32, key(Int(other)).elementsEqual(key(row)) { return (Int(other), row) }
                     slot = (slot + 1) & mask
                 }
-                buckets[slot] = (hash >> 32) << 32 | UInt64(row)
+                buckets[2 * slot] = (hash >> 32) << 32 | UInt64(row)
+                buckets[2 * slot + 1] = offsets[row] | (offsets[row + 1] - offsets[row]) << IdTable.lengthShift
             }
             return nil
         }
@@ -170,7 +199,7 @@ struct IdTableWriter {
             let out = try SectionFileWriter(
                 path: path, kind: .idTable,
                 parameters: [UInt64(count), UInt64(bucketCount), Self.seed, UInt64(heap.count)],
-                sectionLengths: [bucketCount * 8, offsets.count * 8, heap.count])
+                sectionLengths: [bucketCount * 16, offsets.count * 8, heap.count])
             try out.beginSection()
             try out.writer.write(contentsOf: buckets)
             try out.beginSection()

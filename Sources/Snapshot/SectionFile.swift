@@ -5,7 +5,7 @@ import MappedStorage
 /// ```
 /// offset  size  field
 ///      0     8  magic "RNKDSNAP"
-///      8     4  format version (u32) = 1
+///      8     4  format version (u32) = 2
 ///     12     4  file kind (u32, `SnapshotFileKind`)
 ///     16     4  section count (u32)
 ///     20     4  flags (u32) = 0
@@ -17,7 +17,7 @@ import MappedStorage
 /// section's end rounded up to 64. All integers little-endian.
 enum SectionFileFormat {
     static let magic: [UInt8] = Array("RNKDSNAP".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let headerSize = 64
     static let alignment = 64
 

@@ -7,7 +7,7 @@ public import VectorIndex
 /// lowercase hex digits; checked by `Snapshot.verifyChecksums()`).
 public struct SnapshotManifest: Codable, Sendable, Equatable {
     /// The format version this build writes and reads.
-    public static let currentFormatVersion = 1
+    public static let currentFormatVersion = 2
 
     public struct Counts: Codable, Sendable, Equatable {
         public var users: Int

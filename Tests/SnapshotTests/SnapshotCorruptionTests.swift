@@ -163,13 +163,27 @@ import Testing
         #expect(throws: SnapshotError.self) { try snapshot.verifyStructure() }
     }
 
+    @Test func bucketPointingOutsideTheHeapIsAMissNotACrash() throws {
+        let fixture = try built()
+        let path = fixture.output + "/" + SnapshotFiles.itemIds
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        // Buckets start at 128, 16 bytes each: find an occupied one and aim its location word past the heap.
+        let slot = try #require((0..<64).first { bytes[128 + 16 * $0] != 0xFF })
+        let row = bytes[128 + 16 * slot..<128 + 16 * slot + 4].reversed().reduce(0) { $0 << 8 | Int($1) }
+        try writeUInt64(path, at: 128 + 16 * slot + 8, 1 << 39 | 5 << 40)
+        let snapshot = try Snapshot.open(directory: fixture.output)
+        #expect(snapshot.itemIds.row(for: "sku-\(row)") == nil)
+        #expect(snapshot.itemIds.id(at: row) == "sku-\(row)")
+        #expect(throws: SnapshotError.self) { try snapshot.verifyStructure() }
+    }
+
     @Test func manifestProblemsAreReportedByField() throws {
         let fixture = try built()
         let path = fixture.output + "/manifest.json"
         let original = try String(contentsOfFile: path, encoding: .utf8)
         let edits: [(String, (String) -> String)] = [
             ("bad JSON", { String($0.dropLast(5)) }),
-            ("format version", { $0.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 2") }),
+            ("format version", { $0.replacingOccurrences(of: "\"formatVersion\" : 2", with: "\"formatVersion\" : 3") }),
             ("missing field", { $0.replacingOccurrences(of: "\"dimension\"", with: "\"dimensionX\"") }),
             ("unknown file", { $0.replacingOccurrences(of: "\"tags.ids\"", with: "\"../tags.ids\"") }),
             ("listed twice", { $0.replacingOccurrences(of: "\"popularity.pop\"", with: "\"brands.ids\"") }),
