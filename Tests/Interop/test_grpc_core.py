@@ -291,3 +291,38 @@ def test_unusable_port_fails_with_one_line_and_nonzero_exit(rankd):
     result = subprocess.run([rankd_binary(), "--listen", rankd.address], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "cannot listen on" in result.stderr
+
+
+def test_config_file_is_applied_and_flags_win(tmp_path):
+    config = tmp_path / "rankd.json"
+    config.write_text('{"maxReceiveMessageSize": 1000, "enableTestServices": true, "logLevel": "warning"}')
+    server = RankdProcess("--config", str(config)).start()
+    try:
+        _, stub = echo_stub(server.address)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Unary(echo_pb2.EchoRequest(payload=b"x" * 2000), timeout=5)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "1000" in info.value.details()
+    finally:
+        server.stop()
+    server = RankdProcess("--config", str(config), "--max-receive-message-size", "100000").start()
+    try:
+        _, stub = echo_stub(server.address)
+        assert len(stub.Unary(echo_pb2.EchoRequest(payload=b"x" * 2000), timeout=5).payload) == 2000
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("content, named", [
+    ('{"maxConcurrentStreams": "many"}', "maxConcurrentStreams"),
+    ('{"idleTimeoutSeconds": -5}', "--idle-timeout"),
+    ('{"listen": 5}', "listen"),
+    ("not json", "not valid JSON"),
+])
+def test_bad_config_file_fails_naming_the_problem(tmp_path, content, named):
+    config = tmp_path / "rankd.json"
+    config.write_text(content)
+    result = subprocess.run([rankd_binary(), "--config", str(config), "--listen", "127.0.0.1:0"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert named in result.stderr
