@@ -82,6 +82,24 @@ public final class RankingEngine: Sendable {
             return try call.run()
         }
     }
+
+    /// ``rank(_:remainingNanoseconds:now:)`` that also reports where the time went.
+    public func rankMeasured(
+        _ request: RankRequest, remainingNanoseconds: Int64? = nil
+    ) throws(RankError) -> (RankResponse, RankStageTimings) {
+        let now = Int64(Date().timeIntervalSince1970)
+        guard let serving = registry.current() else {
+            throw .unavailable("no snapshot is active yet")
+        }
+        return try scratchPool.withScratch { (scratch) throws(RankError) -> (RankResponse, RankStageTimings) in
+            var call = RankCall(
+                request: request, serving: serving, options: options, scratch: scratch,
+                remainingNanoseconds: remainingNanoseconds, now: now)
+            call.measure = true
+            let response = try call.run()
+            return (response, call.timings)
+        }
+    }
 }
 
 /// One call's state, so the steps can share it without long parameter lists.

@@ -64,88 +64,92 @@ struct Random: RandomNumberGenerator {
     }
 }
 
-let options = Options(Array(CommandLine.arguments.dropFirst()))
-let loadStarted = ContinuousClock.now
-let serving: ServingSnapshot
-do {
-    serving = try ServingSnapshot.load(directory: options.snapshot, verifyChecksums: false)
-} catch {
-    fail("\(error)")
-}
-print(
-    "loaded \(serving.version) (\(serving.snapshot.itemIds.count) items, \(serving.snapshot.userIds.count) users, dim \(serving.snapshot.dimension)) in \(ContinuousClock.now - loadStarted)"
-)
-let engine = RankingEngine(registry: SnapshotRegistry(serving))
-let snapshot = serving.snapshot
-
-var random = Random(state: options.seed)
-var encoded: [ByteBuffer] = []
-encoded.reserveCapacity(options.requests)
-for _ in 0..<options.requests {
-    var request = RankRequest()
-    request.k = options.k
-    request.candidatePool = options.pool
-    request.diversity.method = options.method
-    if Double.random(in: 0..<1, using: &random) < options.unknown {
-        request.userID = "unknown-\(random.next() % 1_000_000)"
-    } else {
-        request.userID = snapshot.userIds.id(at: Int(random.next() % UInt64(snapshot.userIds.count))) ?? ""
+@MainActor func run() {
+    let options = Options(Array(CommandLine.arguments.dropFirst()))
+    let loadStarted = ContinuousClock.now
+    let serving: ServingSnapshot
+    do {
+        serving = try ServingSnapshot.load(directory: options.snapshot, verifyChecksums: false)
+    } catch {
+        fail("\(error)")
     }
-    if Double.random(in: 0..<1, using: &random) < options.session {
-        request.recentItemIDs = (0..<Int.random(in: 1...5, using: &random)).compactMap { _ in
-            snapshot.itemIds.id(at: Int(random.next() % UInt64(snapshot.itemIds.count)))
+    print(
+        "loaded \(serving.version) (\(serving.snapshot.itemIds.count) items, \(serving.snapshot.userIds.count) users, dim \(serving.snapshot.dimension)) in \(ContinuousClock.now - loadStarted)"
+    )
+    let engine = RankingEngine(registry: SnapshotRegistry(serving))
+    let snapshot = serving.snapshot
+
+    var random = Random(state: options.seed)
+    var encoded: [ByteBuffer] = []
+    encoded.reserveCapacity(options.requests)
+    for _ in 0..<options.requests {
+        var request = RankRequest()
+        request.k = options.k
+        request.candidatePool = options.pool
+        request.diversity.method = options.method
+        if Double.random(in: 0..<1, using: &random) < options.unknown {
+            request.userID = "unknown-\(random.next() % 1_000_000)"
+        } else {
+            request.userID = snapshot.userIds.id(at: Int(random.next() % UInt64(snapshot.userIds.count))) ?? ""
+        }
+        if Double.random(in: 0..<1, using: &random) < options.session {
+            request.recentItemIDs = (0..<Int.random(in: 1...5, using: &random)).compactMap { _ in
+                snapshot.itemIds.id(at: Int(random.next() % UInt64(snapshot.itemIds.count)))
+            }
+        }
+        encoded.append(RankCodec.encodeRequest(request))
+    }
+
+    var stages: [String: [Double]] = [:]
+    func add(_ name: String, _ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        stages[name, default: []].append(Double(seconds) * 1e6 + Double(attoseconds) / 1e12)
+    }
+
+    // Warm up scratch buffers and caches, then measure.
+    for buffer in encoded.prefix(500) {
+        _ = try? engine.rank(RankCodec.decodeRequest(buffer))
+    }
+    let clock = ContinuousClock()
+    var errors = 0
+    let started = clock.now
+    for buffer in encoded {
+        let t0 = clock.now
+        guard let request = try? RankCodec.decodeRequest(buffer) else { fail("decode failed") }
+        let t1 = clock.now
+        do {
+            let (response, timings) = try engine.rankMeasured(request)
+            let t2 = clock.now
+            _ = RankCodec.encodeResponse(response)
+            let t3 = clock.now
+            add("decode", t1 - t0)
+            add("resolve", timings.resolve)
+            add("retrieve", timings.retrieve)
+            add("rerank", timings.rerank)
+            add("describe", timings.describe)
+            add("encode", t3 - t2)
+            add("total", t3 - t0)
+        } catch {
+            errors += 1
         }
     }
-    encoded.append(RankCodec.encodeRequest(request))
-}
+    let elapsed = clock.now - started
 
-var stages: [String: [Double]] = [:]
-func add(_ name: String, _ duration: Duration) {
-    let (seconds, attoseconds) = duration.components
-    stages[name, default: []].append(Double(seconds) * 1e6 + Double(attoseconds) / 1e12)
-}
-
-// Warm up scratch buffers and caches, then measure.
-for buffer in encoded.prefix(500) {
-    _ = try? engine.rank(RankCodec.decodeRequest(buffer))
-}
-let clock = ContinuousClock()
-var errors = 0
-let started = clock.now
-for buffer in encoded {
-    let t0 = clock.now
-    guard let request = try? RankCodec.decodeRequest(buffer) else { fail("decode failed") }
-    let t1 = clock.now
-    do {
-        let (response, timings) = try engine.rankMeasured(request)
-        let t2 = clock.now
-        _ = RankCodec.encodeResponse(response)
-        let t3 = clock.now
-        add("decode", t1 - t0)
-        add("resolve", timings.resolve)
-        add("retrieve", timings.retrieve)
-        add("rerank", timings.rerank)
-        add("describe", timings.describe)
-        add("encode", t3 - t2)
-        add("total", t3 - t0)
-    } catch {
-        errors += 1
+    func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+    print(
+        "\(options.requests) requests (k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown)), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
+    )
+    print("| stage | p50 µs | p90 µs | p99 µs | max µs |")
+    print("|---|---:|---:|---:|---:|")
+    for name in ["decode", "resolve", "retrieve", "rerank", "describe", "encode", "total"] {
+        let sorted = (stages[name] ?? [0]).sorted()
+        print(
+            String(
+                format: "| %@ | %.1f | %.1f | %.1f | %.1f |", name, percentile(sorted, 0.5), percentile(sorted, 0.9),
+                percentile(sorted, 0.99), sorted.last ?? 0))
     }
 }
-let elapsed = clock.now - started
 
-func percentile(_ sorted: [Double], _ p: Double) -> Double {
-    sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-}
-print(
-    "\(options.requests) requests (k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown)), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
-)
-print("| stage | p50 µs | p90 µs | p99 µs | max µs |")
-print("|---|---:|---:|---:|---:|")
-for name in ["decode", "resolve", "retrieve", "rerank", "describe", "encode", "total"] {
-    let sorted = (stages[name] ?? [0]).sorted()
-    print(
-        String(
-            format: "| %@ | %.1f | %.1f | %.1f | %.1f |", name, percentile(sorted, 0.5), percentile(sorted, 0.9),
-            percentile(sorted, 0.99), sorted.last ?? 0))
-}
+run()
