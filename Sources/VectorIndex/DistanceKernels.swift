@@ -74,12 +74,12 @@ enum InnerProductKernel<Elements: ElementLoader>: RowKernel {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
         var i = 0
         while i + 32 <= dimension {
-            a0.addProduct(loadQuery16(query, i), Elements.load16(row, i))
-            a1.addProduct(loadQuery16(query, i + 16), Elements.load16(row, i + 16))
+            a0 += loadQuery16(query, i) * Elements.load16(row, i)
+            a1 += loadQuery16(query, i + 16) * Elements.load16(row, i + 16)
             i += 32
         }
         if i + 16 <= dimension {
-            a0.addProduct(loadQuery16(query, i), Elements.load16(row, i))
+            a0 += loadQuery16(query, i) * Elements.load16(row, i)
             i += 16
         }
         var sum = (a0 + a1).sum()
@@ -101,8 +101,8 @@ enum CosineKernel<Elements: ElementLoader>: RowKernel {
         var i = 0
         while i + 16 <= dimension {
             let x = Elements.load16(row, i)
-            dot.addProduct(loadQuery16(query, i), x)
-            norm.addProduct(x, x)
+            dot += loadQuery16(query, i) * x
+            norm += x * x
             i += 16
         }
         var d = dot.sum(), n = norm.sum()
@@ -126,7 +126,7 @@ enum NegativeSquaredL2Kernel<Elements: ElementLoader>: RowKernel {
         var i = 0
         while i + 16 <= dimension {
             let d = loadQuery16(query, i) - Elements.load16(row, i) * scale
-            acc.addProduct(d, d)
+            acc += d * d
             i += 16
         }
         var sum = acc.sum()

@@ -12,6 +12,20 @@ public enum ExactSearch {
         vectors: VectorMatrix, metric: Metric, query: UnsafeBufferPointer<Float>, k: Int, filter: Filter,
         rows: UnsafeBufferPointer<Int32>? = nil, scratch: SearchScratch, into results: inout [SearchResult]
     ) throws(VectorIndexError) {
+        if filter is AcceptAllRows {
+            try specialisedSearch(vectors: vectors, metric: metric, query: query, k: k, filter: AcceptAllRows(),
+                                  rows: rows, scratch: scratch, into: &results)
+        } else {
+            try specialisedSearch(vectors: vectors, metric: metric, query: query, k: k, filter: AnyRowFilter(filter),
+                                  rows: rows, scratch: scratch, into: &results)
+        }
+    }
+
+    /// Called only with `AcceptAllRows` and `AnyRowFilter`, so the scan is specialised per kernel in this module.
+    static func specialisedSearch<Filter: RowFilter>(
+        vectors: VectorMatrix, metric: Metric, query: UnsafeBufferPointer<Float>, k: Int, filter: Filter,
+        rows: UnsafeBufferPointer<Int32>?, scratch: SearchScratch, into results: inout [SearchResult]
+    ) throws(VectorIndexError) {
         try validate(query: query, k: k, dimension: vectors.dimension)
         if let rows {
             for row in rows where row < 0 || Int(row) >= vectors.count {

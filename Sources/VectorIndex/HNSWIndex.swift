@@ -63,6 +63,18 @@ public struct HNSWIndex: @unchecked Sendable {
         candidates: CandidateRows = .all(estimatedPassCount: nil), scratch: SearchScratch,
         into results: inout [SearchResult]
     ) throws(VectorIndexError) -> SearchPath {
+        // The walk and scan loops are specialised inside this module for these two concrete filter types, so the
+        // kernels are inlined; a caller's filter type costs one dynamic call per scored row, not a generic loop.
+        if filter is AcceptAllRows {
+            return try specialisedSearch(query, k, ef, AcceptAllRows(), candidates, scratch, &results)
+        }
+        return try specialisedSearch(query, k, ef, AnyRowFilter(filter), candidates, scratch, &results)
+    }
+
+    private func specialisedSearch<Filter: RowFilter>(
+        _ query: UnsafeBufferPointer<Float>, _ k: Int, _ ef: Int, _ filter: Filter, _ candidates: CandidateRows,
+        _ scratch: SearchScratch, _ results: inout [SearchResult]
+    ) throws(VectorIndexError) -> SearchPath {
         try ExactSearch.validate(query: query, k: k, dimension: vectors.dimension)
         let beam = max(ef, k)
         switch candidates {
@@ -112,8 +124,8 @@ public struct HNSWIndex: @unchecked Sendable {
         _ query: UnsafeBufferPointer<Float>, _ k: Int, _ filter: Filter, _ rows: UnsafeBufferPointer<Int32>?,
         _ scratch: SearchScratch, _ results: inout [SearchResult]
     ) throws(VectorIndexError) {
-        try ExactSearch.search(vectors: vectors, metric: metric, query: query, k: k, filter: filter, rows: rows,
-                               scratch: scratch, into: &results)
+        try ExactSearch.specialisedSearch(vectors: vectors, metric: metric, query: query, k: k, filter: filter,
+                                          rows: rows, scratch: scratch, into: &results)
     }
 
     /// Cost model, in kernel evaluations: a filtered walk scores about `beam × 2M` rows per `beam` passing results,

@@ -42,6 +42,15 @@ public struct AcceptAllRows: RowFilter, Sendable {
     @inlinable public func accepts(_ row: Int32) -> Bool { true }
 }
 
+/// A caller's filter behind one concrete type, so the search loops are compiled once per kernel in this module.
+struct AnyRowFilter: RowFilter {
+    let base: any RowFilter
+
+    init(_ base: some RowFilter) { self.base = base }
+
+    func accepts(_ row: Int32) -> Bool { base.accepts(row) }
+}
+
 /// Errors for malformed input: bad buffers, malformed or corrupted graph bytes, mismatched queries.
 /// Each case names the field, row or offset at fault.
 public enum VectorIndexError: Error, Equatable, Sendable, CustomStringConvertible {

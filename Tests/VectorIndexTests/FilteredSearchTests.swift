@@ -9,8 +9,8 @@ struct RowSetFilter: RowFilter {
 }
 
 @Suite struct FilteredSearchTests {
-    static let dimension = 24
-    static let rows = Fixtures.clusteredRows(count: 3000, dimension: dimension, seed: 21)
+    static let dimension = 16
+    static let rows = Fixtures.clusteredRows(count: 2000, dimension: dimension, seed: 21)
     static let fixture = try! IndexFixture(rows: rows, metric: .ip)
     static let queries = Fixtures.queries(count: 25, dimension: dimension, seed: 22)
 
@@ -51,7 +51,7 @@ struct RowSetFilter: RowFilter {
         return total / Double(queries.count)
     }
 
-    @Test(arguments: [1500, 300, 30, 3, 1])
+    @Test(arguments: [1000, 200, 20, 2, 1])
     func filteredWalkWithoutEstimateStaysCorrect(passCount: Int) throws {
         let recall = try Self.check(passes: Self.passSet(passCount, seed: UInt64(passCount))) { _ in
             .all(estimatedPassCount: nil)
@@ -59,7 +59,7 @@ struct RowSetFilter: RowFilter {
         #expect(recall >= 0.95, "pass count \(passCount): recall \(recall)")
     }
 
-    @Test(arguments: [1500, 300, 30, 3, 1])
+    @Test(arguments: [1000, 200, 20, 2, 1])
     func filteredSearchWithEstimateOrRowListStaysCorrect(passCount: Int) throws {
         let passes = Self.passSet(passCount, seed: UInt64(passCount) + 100)
         let estimated = try Self.check(passes: passes) { _ in .all(estimatedPassCount: passCount) }
@@ -105,8 +105,8 @@ struct RowSetFilter: RowFilter {
 
     @Test func exactSearchRejectsRowOutsideMatrix() throws {
         var results: [SearchResult] = []
-        #expect(throws: VectorIndexError.invalidArgument(name: "rows[]", value: 3000, reason: "row out of range")) {
-            try [Int32(3000)].withUnsafeBufferPointer { rows in
+        #expect(throws: VectorIndexError.invalidArgument(name: "rows[]", value: 2000, reason: "row out of range")) {
+            try [Int32(2000)].withUnsafeBufferPointer { rows in
                 try Self.queries[1].withUnsafeBufferPointer {
                     try ExactSearch.search(vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
                                            filter: AcceptAllRows(), rows: rows, scratch: SearchScratch(), into: &results)

@@ -77,7 +77,7 @@ final class IndexFixture: @unchecked Sendable {  // immutable after init
     let payload: [UInt8]
 
     init(rows: [[Float]], metric: Metric, type: VectorElementType = .f32,
-         parameters: HNSWParameters = HNSWParameters(m: 12, efConstruction: 80), threads: Int = 2) throws {
+         parameters: HNSWParameters = HNSWParameters(m: 12, efConstruction: 60), threads: Int = 2) throws {
         self.rows = rows
         self.metric = metric
         let encoded = Fixtures.encode(rows, as: type)

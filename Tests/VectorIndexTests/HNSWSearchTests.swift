@@ -3,7 +3,7 @@ import TestSupport
 @testable import VectorIndex
 
 @Suite struct HNSWSearchTests {
-    static let dimension = 24
+    static let dimension = 16
 
     /// Mean recall@10 of the HNSW walk against the exact oracle on clustered, norm-varying data.
     static func meanRecall(_ fixture: IndexFixture, ef: Int, queries: [[Float]]) throws -> Double {
@@ -23,7 +23,7 @@ import TestSupport
 
     @Test(arguments: Metric.allCases)
     func recallAtTenReachesNinetyFivePercent(metric: Metric) throws {
-        let rows = Fixtures.clusteredRows(count: 2000, dimension: Self.dimension, seed: 1)
+        let rows = Fixtures.clusteredRows(count: 1200, dimension: Self.dimension, seed: 1)
         let fixture = try IndexFixture(rows: rows, metric: metric)
         let queries = Fixtures.queries(count: 50, dimension: Self.dimension, seed: 2)
         let recall = try Self.meanRecall(fixture, ef: 64, queries: queries)
@@ -32,7 +32,7 @@ import TestSupport
 
     @Test(arguments: [VectorElementType.f16, .i8])
     func quantisedRowsKeepRecall(type: VectorElementType) throws {
-        let rows = Fixtures.clusteredRows(count: 1500, dimension: Self.dimension, seed: 3)
+        let rows = Fixtures.clusteredRows(count: 1000, dimension: Self.dimension, seed: 3)
         let fixture = try IndexFixture(rows: rows, metric: .ip, type: type)
         // The oracle runs on the decoded rows, so recall measures the graph, not the quantisation.
         var decoded = rows
@@ -92,7 +92,7 @@ import TestSupport
     }
 
     @Test func rebuildIsByteIdenticalForAnyThreadCount() throws {
-        let rows = Fixtures.clusteredRows(count: 1200, dimension: 16, seed: 9)
+        let rows = Fixtures.clusteredRows(count: 500, dimension: 16, seed: 9)
         let parameters = HNSWParameters(m: 8, efConstruction: 40, seed: 3)
         let one = try IndexFixture(rows: rows, metric: .ip, parameters: parameters, threads: 1)
         let again = try IndexFixture(rows: rows, metric: .ip, parameters: parameters, threads: 1)
