@@ -43,6 +43,8 @@ public struct AcceptAllRows: RowFilter, Sendable {
 }
 
 /// A caller's filter behind one concrete type, so the search loops are compiled once per kernel in this module.
+/// A filter of at most three words (a class reference, a buffer pointer and count) sits inline in the existential;
+/// a larger struct is boxed, costing one heap allocation per search — keep engine filters small.
 struct AnyRowFilter: RowFilter {
     let base: any RowFilter
 

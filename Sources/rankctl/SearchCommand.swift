@@ -192,11 +192,20 @@ struct SearchCommand: ParsableCommand {
 
 /// Accepts rows whose category is allowed; knows its pass count and posting list (the sorted passing rows), as the
 /// engine will from the snapshot's per-category counts and posting lists.
-struct CategoryFilter: RowFilter, @unchecked Sendable {
+/// A class so the search's type-erased filter holds one reference inline: a filter value larger than three words
+/// would be boxed — one heap allocation per search.
+final class CategoryFilter: RowFilter, @unchecked Sendable {
     let category: [Int32]?
     let allowed: [Bool]
     let posting: [Int32]
     let passCount: Int
+
+    init(category: [Int32]?, allowed: [Bool], posting: [Int32], passCount: Int) {
+        self.category = category
+        self.allowed = allowed
+        self.posting = posting
+        self.passCount = passCount
+    }
 
     func accepts(_ row: Int32) -> Bool {
         guard let category else { return true }
