@@ -1,12 +1,13 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Snapshot
 import VectorIndex
 
 /// `rankctl search`: batch nearest-item search for benchmarking retrieval.
 ///
-/// Reads item vectors from a raw `.npy` (`--items`; float32, C order) and an HNSW graph file (`--graph`, built and
-/// written first when absent), searches every query of `--queries`, writes the item row numbers of the hits as an
+/// Reads item vectors and graph from a snapshot (`--snapshot`), or from a raw `.npy` (`--items`; float32, C order) and
+/// an HNSW graph file (`--graph`, built and written first when absent), searches every query of `--queries`, writes the item row numbers of the hits as an
 /// int64 `.npy` of shape [queries, k] (-1 where fewer than k passed the filter) and prints queries/second.
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,8 +15,11 @@ struct SearchCommand: ParsableCommand {
         abstract: "Batch-search item vectors (HNSW or exact); write hit rows as .npy and print queries/second."
     )
 
-    @Option(help: "Item vectors, float32 .npy of shape [items, dimension].")
-    var items: String
+    @Option(help: "Snapshot directory: item vectors, graph and categories (instead of --items).")
+    var snapshot: String?
+
+    @Option(help: "Item vectors, float32 .npy of shape [items, dimension] (instead of --snapshot).")
+    var items: String?
 
     @Option(help: "HNSW graph file for --items; built (and written here) when it does not exist.")
     var graph: String?
@@ -56,8 +60,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Per-item category ids, int64 or int32 .npy of shape [items] (needed by --filter-category).")
     var categories: String?
 
-    @Option(help: "Keep only items of this category (repeatable).")
-    var filterCategory: [Int] = []
+    @Option(help: "Keep only items of this category (repeatable): a category id with --snapshot, an integer with --categories.")
+    var filterCategory: [String] = []
 
     @Flag(help: "Do not give the search the filter's pass count (forces the filtered graph walk).")
     var noEstimate = false
@@ -74,40 +78,66 @@ struct SearchCommand: ParsableCommand {
         guard let space = InnerProductGraphSpace(rawValue: ipSpace) else {
             throw ValidationError("--ip-space must be hybrid, plain or extraDimension")
         }
-        let itemArray = try NPYArray(path: items)
         let queryArray = try NPYArray(path: queries)
-        guard itemArray.shape.count == 2, queryArray.shape.count == 2, itemArray.shape[1] == queryArray.shape[1] else {
-            throw ValidationError("--items and --queries must be 2-D with the same dimension")
-        }
-        let (rows, dimension) = (itemArray.shape[0], itemArray.shape[1])
-        let itemFloats = try itemArray.floats(name: items)
         let queryFloats = try queryArray.floats(name: queries)
-
-        let rowStride = VectorCodec.rowStride(dimension: dimension, type: type)
-        let vectorBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(rows * rowStride, 1), alignment: 64)
-        defer { vectorBytes.deallocate() }
-        itemFloats.withUnsafeBufferPointer { source in
-            for row in 0..<rows {
-                VectorCodec.encode(
-                    UnsafeBufferPointer(rebasing: source[(row * dimension)..<((row + 1) * dimension)]), as: type,
-                    into: UnsafeMutableRawBufferPointer(rebasing: vectorBytes[(row * rowStride)..<((row + 1) * rowStride)]))
+        guard queryArray.shape.count == 2 else { throw ValidationError("--queries must be 2-D") }
+        // Storage behind `matrix` and the graph for --items; the snapshot's mapping for --snapshot.
+        var owned: [UnsafeMutableRawBufferPointer] = []
+        defer { owned.forEach { $0.deallocate() } }
+        let opened: Snapshot?
+        let matrix: VectorMatrix
+        let index: HNSWIndex?
+        let filter: CategoryFilter
+        switch (snapshot, items) {
+        case (let directory?, nil):
+            do {
+                let snapshot = try Snapshot.open(directory: directory)
+                opened = snapshot
+                matrix = snapshot.itemVectors.matrix
+                index = try exact ? nil : snapshot.loadGraph().map { try HNSWIndex(vectors: matrix, graph: $0) }
+                if !exact && index == nil { throw ValidationError("\(directory) has no HNSW graph; use --exact") }
+                filter = try snapshotCategoryFilter(snapshot)
+            } catch let error as SnapshotError {
+                throw ValidationError("\(directory): \(error)")
             }
-        }
-        let matrix = try VectorMatrix(bytes: UnsafeRawBufferPointer(vectorBytes), count: rows, dimension: dimension,
+        case (nil, let items?):
+            opened = nil
+            let itemArray = try NPYArray(path: items)
+            guard itemArray.shape.count == 2 else { throw ValidationError("--items must be 2-D") }
+            let (rows, dimension) = (itemArray.shape[0], itemArray.shape[1])
+            let itemFloats = try itemArray.floats(name: items)
+            let rowStride = VectorCodec.rowStride(dimension: dimension, type: type)
+            let vectorBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(rows * rowStride, 1), alignment: 64)
+            owned.append(vectorBytes)
+            itemFloats.withUnsafeBufferPointer { source in
+                for row in 0..<rows {
+                    VectorCodec.encode(
+                        UnsafeBufferPointer(rebasing: source[(row * dimension)..<((row + 1) * dimension)]), as: type,
+                        into: UnsafeMutableRawBufferPointer(rebasing: vectorBytes[(row * rowStride)..<((row + 1) * rowStride)]))
+                }
+            }
+            matrix = try VectorMatrix(bytes: UnsafeRawBufferPointer(vectorBytes), count: rows, dimension: dimension,
                                       type: type)
-
-        let filter = try categoryFilter(rows: rows)
-        var payload: [UInt8] = []
-        if !exact {
-            payload = try loadOrBuildGraph(matrix: matrix, metric: metric, space: space)
+            filter = try categoryFilter(rows: rows)
+            if exact {
+                index = nil
+            } else {
+                let payload = try loadOrBuildGraph(matrix: matrix, metric: metric, space: space)
+                let graphBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(payload.count, 1), alignment: 64)
+                owned.append(graphBytes)
+                graphBytes.copyBytes(from: payload)
+                index = try HNSWIndex(
+                    vectors: matrix,
+                    graph: HNSWGraph(bytes: UnsafeRawBufferPointer(rebasing: graphBytes[0..<payload.count]), rowCount: rows))
+            }
+        default:
+            throw ValidationError("give exactly one of --snapshot and --items")
         }
-        let graphBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(payload.count, 1), alignment: 64)
-        defer { graphBytes.deallocate() }
-        graphBytes.copyBytes(from: payload)
-        let index: HNSWIndex? = exact ? nil : try HNSWIndex(
-            vectors: matrix, graph: HNSWGraph(bytes: UnsafeRawBufferPointer(rebasing: graphBytes[0..<payload.count]),
-                                              rowCount: rows))
-        let searchMetric = index?.metric ?? metric
+        let (rows, dimension, rowStride) = (matrix.count, matrix.dimension, matrix.rowStride)
+        guard queryArray.shape[1] == dimension else {
+            throw ValidationError("--queries has \(queryArray.shape[1]) dimensions, the items \(dimension)")
+        }
+        let searchMetric = index?.metric ?? opened?.metric ?? metric
 
         let queryCount = queryArray.shape[0]
         var hits = [Int64](repeating: -1, count: queryCount * k)
@@ -179,14 +209,27 @@ struct SearchCommand: ParsableCommand {
     private func categoryFilter(rows: Int) throws -> CategoryFilter {
         guard !filterCategory.isEmpty else { return CategoryFilter(category: nil, allowed: [], posting: [], passCount: rows) }
         guard let categories else { throw ValidationError("--filter-category needs --categories") }
+        let wanted = try filterCategory.map { text -> Int in
+            guard let value = Int(text), value >= 0 else { throw ValidationError("--filter-category \(text): not a category number") }
+            return value
+        }
         let column = try NPYArray(path: categories).integers(name: categories)
         guard column.count == rows else { throw ValidationError("--categories must have one entry per item") }
-        let largest = max(Int(column.max() ?? 0), filterCategory.max() ?? 0)
-        var allowed = [Bool](repeating: false, count: Int(largest) + 1)
-        for c in filterCategory where c >= 0 { allowed[c] = true }
-        let category = column.map { Int32(truncatingIfNeeded: $0) }
-        let posting = (0..<rows).filter { column[$0] >= 0 && allowed[Int(column[$0])] }.map(Int32.init)
-        return CategoryFilter(category: category, allowed: allowed, posting: posting, passCount: posting.count)
+        return CategoryFilter(category: column.map { Int32(truncatingIfNeeded: $0) }, wanted: wanted)
+    }
+
+    private func snapshotCategoryFilter(_ snapshot: Snapshot) throws -> CategoryFilter {
+        let rows = snapshot.itemVectors.count
+        guard !filterCategory.isEmpty else { return CategoryFilter(category: nil, allowed: [], posting: [], passCount: rows) }
+        let wanted = try filterCategory.map { name -> Int in
+            guard let row = snapshot.categories.row(for: name) else {
+                throw ValidationError("--filter-category \(name): no such category in the snapshot")
+            }
+            return row
+        }
+        let column = snapshot.attributes.category
+        let category = (0..<rows).map { column[$0] == ItemAttributes.none ? Int32(-1) : Int32(truncatingIfNeeded: column[$0]) }
+        return CategoryFilter(category: category, wanted: wanted)
     }
 }
 
@@ -205,6 +248,14 @@ final class CategoryFilter: RowFilter, @unchecked Sendable {
         self.allowed = allowed
         self.posting = posting
         self.passCount = passCount
+    }
+
+    /// A filter passing rows whose category is one of `wanted`.
+    convenience init(category: [Int32], wanted: [Int]) {
+        var allowed = [Bool](repeating: false, count: max(Int(category.max() ?? 0), wanted.max() ?? 0) + 1)
+        for c in wanted { allowed[c] = true }
+        let posting = category.indices.filter { category[$0] >= 0 && allowed[Int(category[$0])] }.map(Int32.init)
+        self.init(category: category, allowed: allowed, posting: posting, passCount: posting.count)
     }
 
     func accepts(_ row: Int32) -> Bool {
