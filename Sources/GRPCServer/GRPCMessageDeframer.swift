@@ -49,7 +49,8 @@ public struct GRPCMessageDeframer {
                     .unimplemented,
                     "compressed messages are not supported: send with grpc-encoding identity (no compression)")
             default:
-                throw GRPCStatus(.invalidArgument, "invalid gRPC message prefix: compressed flag is \(flag), not 0 or 1")
+                throw GRPCStatus(
+                    .invalidArgument, "invalid gRPC message prefix: compressed flag is \(flag), not 0 or 1")
             }
             guard Int(length) <= maxMessageSize else {
                 throw GRPCStatus(

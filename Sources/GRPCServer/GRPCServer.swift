@@ -1,6 +1,6 @@
 public import Logging
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 import NIOPosix
 
 /// A gRPC server: SwiftNIO accepts connections and moves bytes, one nghttp2 session per

@@ -1,5 +1,5 @@
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// The server side of one HTTP/2 stream carrying one gRPC call.
 ///
