@@ -45,6 +45,12 @@ struct MethodParameters {
         return window + 1
     }
 
+    /// `(1−θ)·log d²` for an item conditioned on nothing (d² = 1 + jitter): the DPP score of an
+    /// item is at most `θ·rel` plus this. Computed once per call rather than once per visit.
+    var freshDiversityTerm: Float {
+        diversityWeight > 0 ? diversityWeight * logf(1 + Self.jitter) : 0
+    }
+
     /// The DPP step score for a residual: `θ·rel + (1−θ)·log d²`, redundant items last.
     @inline(__always)
     func dppScore(relevance: Float, residual: Float) -> Float {
@@ -57,7 +63,8 @@ struct MethodParameters {
 }
 
 extension RerankScratch {
-    /// Sets the method parameters, the relevance order and every candidate's initial score.
+    /// Sets the method parameters, the sort keys of the relevance order and every candidate's
+    /// initial score. O(n).
     func beginDiversity(_ c: CandidateSet, _ method: DiversityMethod) {
         let n = c.count
         switch method {
@@ -84,221 +91,133 @@ extension RerankScratch {
         seen.prepare(count: n, value: 0)
         // Locals: stored properties of a class pay a dynamic exclusivity check per access.
         let (parameters, normalized, cachedScore, keys) = (parameters, normalized, cachedScore, sortKeys)
-        let initialResidual = 1 + MethodParameters.jitter
+        // Every candidate starts with the residual 1 + jitter: one logarithm for all of them.
+        let freshTerm = parameters.freshDiversityTerm
         for i in 0..<n {
             switch parameters.kind {
             case .none: cachedScore[i] = normalized[i]
             case .mmr: cachedScore[i] = parameters.relevanceWeight * normalized[i]
-            case .dpp, .windowedDPP:
-                cachedScore[i] = parameters.dppScore(relevance: normalized[i], residual: initialResidual)
+            case .dpp, .windowedDPP: cachedScore[i] = parameters.relevanceWeight * normalized[i] + freshTerm
             }
             // Decreasing relevance, then index: for a non-negative Float the bit pattern orders
-            // like the value. Equal relevance is settled by row where it matters (selectBest).
+            // like the value. Equal relevance is settled by row where it matters (the scan).
             let bits = UInt64(max(normalized[i], 0).bitPattern)
             keys[i] = (UInt64(UInt32.max) - bits) << 32 | UInt64(i)
         }
-        heapSort(keys.base, count: n)
-        let order = order
-        for o in 0..<n { order[o] = Int32(truncatingIfNeeded: keys[o]) }
     }
 
     /// Fills positions 0 ..< k: pins where reserved, otherwise the best-scoring eligible item.
     /// Returns why the list stopped early, or nil. `tracking` records, for explanations, the best
     /// item a rule held back at each position.
-    func fill(_ c: CandidateSet, _ request: RerankRequest, tracking: Bool) -> Shortfall? {
+    func fill(_ c: CandidateSet, _ request: RerankRequest, tracking: Bool, _ s: inout SelectionState) -> Shortfall? {
         let k = request.k
         for p in 0..<k {
             let pinned = slots[p]
             if pinned >= 0 {
                 let index = Int(pinned)
-                refresh(index)
+                s.refresh(index)
                 traces[p].score = normalized[index]
-                recordDiversity(index, position: p)
-                place(c, index, position: p, pinned: true)
+                recordDiversity(s, index, position: p)
+                place(&s, index, position: p, pinned: true)
                 continue
             }
-            var selected = selectBest(c, position: p, request.rules, tracking: tracking)
-            if selected == nil, releasePins(after: p, c, request.rules) {
+            var selected = selectBest(&s, c, position: p, request.rules, tracking: tracking)
+            if selected == nil, releasePins(after: p, c, request.rules, &s) {
                 // The pins beyond this point can no longer be reached at their positions; their
                 // items (when retrieved) and the room they held under the caps are free again.
-                selected = selectBest(c, position: p, request.rules, tracking: tracking)
+                selected = selectBest(&s, c, position: p, request.rules, tracking: tracking)
             }
             guard let index = selected else {
-                for i in 0..<count where state[i] == CandidateState.available { return .blockedByRules }
+                for i in 0..<count where s.state[i] == CandidateState.available { return .blockedByRules }
                 return .candidatesExhausted
             }
             slots[p] = Int32(index)
-            chargeCaps(c, index, request.rules)
-            place(c, index, position: p, pinned: false)
+            s.chargeCaps(index)
+            place(&s, index, position: p, pinned: false)
         }
         return nil
     }
 
     /// Drops every pin after `position` as `.listEndedBeforePosition`, returning its item to the
     /// pool and its room to the caps. Returns whether there was any.
-    private func releasePins(after position: Int, _ c: CandidateSet, _ rules: RerankRules) -> Bool {
+    private func releasePins(
+        after position: Int, _ c: CandidateSet, _ rules: RerankRules, _ s: inout SelectionState
+    ) -> Bool {
         var released = false
         for q in (position + 1)..<kLimit where slots[q] >= 0 {
             let index = Int(slots[q])
             slots[q] = -1
-            state[index] = c.roles[index] == .pinOnly ? CandidateState.pinOnly : CandidateState.available
-            chargeCaps(c, index, rules, by: -1)
+            s.state[index] = c.roles[index] == .pinOnly ? CandidateState.pinOnly : CandidateState.available
+            s.chargeCaps(index, by: -1)
             droppedPins.append(DroppedPin(pin: rules.pins[Int(traces[q].pinIndex)], reason: .listEndedBeforePosition))
             traces[q].pinIndex = -1
             released = true
         }
+        // Released items and items under a cap that has room again were unlinked from the order.
+        if released { s.order.relinkAll() }
         return released
     }
 
-    /// Candidate `i`'s exact current score.
-    @inline(__always)
-    private func exactScore(_ i: Int) -> Float {
-        switch parameters.kind {
-        case .none: return normalized[i]
-        case .mmr, .dpp:
-            refresh(i)
-            return cachedScore[i]
-        case .windowedDPP:
-            return parameters.dppScore(relevance: normalized[i], residual: residual[i])
-        }
-    }
-
     /// The eligible candidate with the highest score (ties: lower row), or nil when none is left.
-    /// Visits candidates in relevance order and skips those whose upper bound cannot win, so most
-    /// are never re-scored. Records in `traces[position]` what the explanation needs.
-    private func selectBest(_ c: CandidateSet, position p: Int, _ rules: RerankRules, tracking: Bool) -> Int? {
-        let spreadActive = rules.spread != nil
-        if let spread = rules.spread { collectSpreadBlocked(c, position: p, spread) }
-        let categoryCap = Int32(clamping: rules.maxPerCategory ?? Int(Int32.max))
-        let brandCap = Int32(clamping: rules.maxPerBrand ?? Int(Int32.max))
-        let (state, order, normalized, categoryCount, brandCount) = (
-            state, order, normalized, categoryCount, brandCount
-        )
-        let (seen, cachedScore, residual, parameters) = (seen, cachedScore, residual, parameters)
-        let blockedCategories = blockedCategories
-        let (rows, categories) = (c.rows, c.categories)
-        /// The highest score a candidate could have given its relevance alone; candidates are
-        /// visited in relevance order, so once this loses, every later one loses too.
-        @inline(__always) func relevanceBound(_ relevance: Float) -> Float {
-            switch parameters.kind {
-            case .none: return relevance
-            // A cosine is ≥ −1, so the MMR penalty is ≥ −(1−λ).
-            case .mmr: return parameters.relevanceWeight * relevance + parameters.diversityWeight
-            case .dpp, .windowedDPP:
-                return parameters.dppScore(relevance: relevance, residual: 1 + MethodParameters.jitter)
-            }
-        }
-        /// An upper bound on candidate `i`'s current score: the cached score for the lazy
-        /// methods, and `log x ≤ x − 1` for the windowed DPP, whose residuals are current.
-        @inline(__always) func upperBound(_ i: Int) -> Float {
-            switch parameters.kind {
-            case .none: return normalized[i]
-            case .mmr:
-                // The penalty over an empty list is 0, but a first similarity can be negative:
-                // only from the first refresh on does the cached score only fall.
-                return seen[i] == 0 ? relevanceBound(normalized[i]) : cachedScore[i]
-            case .dpp: return cachedScore[i]
-            case .windowedDPP:
-                guard parameters.diversityWeight > 0 else { return parameters.relevanceWeight * normalized[i] }
-                let r = max(residual[i], MethodParameters.minimumResidual)
-                let weighted = parameters.relevanceWeight * normalized[i]
-                let base =
-                    r < MethodParameters.redundantResidual ? weighted - MethodParameters.redundancyPenalty : weighted
-                return base + parameters.diversityWeight * (r - 1)
-            }
-        }
-        var best = -1
-        var bestScore = -Float.infinity
-        var bestRow = Int32.max
-        var relevant = -1
-        var blocked = -1
-        var blockedScore = -Float.infinity
-        var blockedRow = Int32.max
-        var blockedRule: BlockingRule? = nil
-        for o in 0..<count {
-            let i = Int(order[o])
-            guard state[i] == CandidateState.available else { continue }
-            let floor = tracking ? min(bestScore, blockedScore) : bestScore
-            if relevanceBound(normalized[i]) < floor { break }
-            let row = rows[i]
-            var rule: BlockingRule? = nil
-            if categoryCount[i] >= categoryCap {
-                rule = .categoryCap(category: categories[i], limit: Int(categoryCap))
-            } else if brandCount[i] >= brandCap {
-                rule = .brandCap(brand: c.brands[i], limit: Int(brandCap))
-            } else if spreadActive, blockedCategories.contains(categories[i]), let spread = rules.spread {
-                rule = .spread(category: categories[i], maxPerWindow: spread.maxPerWindow, window: spread.window)
-            }
-            if let rule {
-                guard tracking else { continue }
-                let bound = upperBound(i)
-                if bound < blockedScore || (bound == blockedScore && row > blockedRow) { continue }
-                let s = exactScore(i)
-                if s > blockedScore || (s == blockedScore && row < blockedRow) {
-                    (blocked, blockedScore, blockedRow, blockedRule) = (i, s, row, rule)
-                }
-                continue
-            }
-            if relevant < 0 || (normalized[i] == normalized[relevant] && row < rows[relevant]) { relevant = i }
-            let bound = upperBound(i)
-            if bound < bestScore || (bound == bestScore && row > bestRow) { continue }
-            let s = exactScore(i)
-            if s > bestScore || (s == bestScore && row < bestRow) {
-                (best, bestScore, bestRow) = (i, s, row)
-            }
-        }
-        guard best >= 0 else { return nil }
-        traces[p].score = bestScore
-        traces[p].mostRelevant = Int32(relevant)
-        traces[p].blocked = Int32(blocked)
-        traces[p].blockedScore = blockedScore
-        traces[p].blockedRule = blockedRule
-        recordDiversity(best, position: p)
-        return best
+    /// Records in `traces[position]` what the explanation needs.
+    private func selectBest(
+        _ s: inout SelectionState, _ c: CandidateSet, position p: Int, _ rules: RerankRules, tracking: Bool
+    ) -> Int? {
+        if let spread = rules.spread { markSpreadBlocked(&s, position: p, spread) }
+        let pick = s.scan(c, rules, tracking: tracking)
+        guard pick.best >= 0 else { return nil }
+        traces[p].score = pick.bestScore
+        traces[p].mostRelevant = Int32(pick.relevant)
+        traces[p].blocked = Int32(pick.blocked)
+        traces[p].blockedScore = pick.blockedScore
+        traces[p].blockedRule = pick.blockedRule
+        recordDiversity(s, pick.best, position: p)
+        return pick.best
     }
 
-    private func recordDiversity(_ index: Int, position p: Int) {
+    private func recordDiversity(_ s: SelectionState, _ index: Int, position p: Int) {
         switch parameters.kind {
         case .none: break
         case .mmr:
-            traces[p].similarity = chosenCount == 0 ? 0 : maxSimilarity[index]
-            traces[p].mostSimilar = chosenCount == 0 ? -1 : mostSimilar[index]
+            traces[p].similarity = s.chosenCount == 0 ? 0 : s.maxSimilarity[index]
+            traces[p].mostSimilar = s.chosenCount == 0 ? -1 : s.mostSimilar[index]
         case .dpp, .windowedDPP:
-            traces[p].similarity = residual[index]
+            traces[p].similarity = s.residual[index]
         }
     }
 
-    /// The categories that the spread rule forbids at `position`, into `blockedCategories`.
-    private func collectSpreadBlocked(_ c: CandidateSet, position p: Int, _ spread: SpreadRule) {
-        blockedCategories.removeAll(keepingCapacity: true)
+    /// Marks the category slots that the spread rule forbids at `position` (`spreadMark` equal to
+    /// the new `spreadEpoch`). O(window²).
+    private func markSpreadBlocked(_ s: inout SelectionState, position p: Int, _ spread: SpreadRule) {
+        s.spreadEpoch &+= 1
         let low = max(0, p - spread.window + 1)
         let high = min(kLimit - 1, p + spread.window - 1)
         for q in low...high where q != p && slots[q] >= 0 {
-            let category = c.categories[Int(slots[q])]
-            if !blockedCategories.contains(category), spreadBlocks(c, category, at: p, spread) {
-                blockedCategories.append(category)
+            let category = s.categorySlot[Int(slots[q])]
+            if s.spreadMark[Int(category)] != s.spreadEpoch, spreadBlocks(s, category, at: p, spread) {
+                s.spreadMark[Int(category)] = s.spreadEpoch
             }
         }
     }
 
     /// Appends candidate `index` at `position` and adds it to the diversity state.
-    private func place(_ c: CandidateSet, _ index: Int, position p: Int, pinned: Bool) {
+    private func place(_ s: inout SelectionState, _ index: Int, position p: Int, pinned: Bool) {
         ranked.append(
-            RankedItem(row: c.rows[index], candidateIndex: Int32(index), score: traces[p].score, isPinned: pinned))
-        let state = state
-        state[index] = CandidateState.placed
-        // A row supplied twice must not appear twice.
-        let row = c.rows[index]
-        let rows = c.rows
-        for i in 0..<count where rows[i] == row && state[i] == CandidateState.available {
-            state[i] = CandidateState.placed
+            RankedItem(row: s.rows[index], candidateIndex: Int32(index), score: traces[p].score, isPinned: pinned))
+        s.state[index] = CandidateState.placed
+        if hasDuplicateRows {
+            // A row supplied twice must not appear twice.
+            let row = s.rows[index]
+            for i in 0..<count where s.rows[i] == row && s.state[i] == CandidateState.available {
+                s.state[i] = CandidateState.placed
+            }
         }
         switch parameters.kind {
         case .none, .mmr: break
-        case .dpp: appendPivot(chosen: index)
-        case .windowedDPP: extendWindowedFactor(chosen: index)
+        case .dpp: s.appendPivot(chosen: index)
+        case .windowedDPP: extendWindowedFactor(s, chosen: index)
         }
-        chosenItems[chosenCount] = Int32(index)
-        chosenCount += 1
+        s.chosenItems[s.chosenCount] = Int32(index)
+        s.chosenCount += 1
     }
 }

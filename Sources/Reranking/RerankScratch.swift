@@ -41,27 +41,22 @@ public final class RerankScratch {
     /// One per `ranked` item when the last call asked for explanations, else empty.
     public internal(set) var explanations: [RerankExplanation] = []
 
-    // Per candidate.
+    // Per candidate (see `SelectionState` for what each holds).
     var state = ScratchBuffer<UInt8>(filler: 0)
     var boosted = ScratchBuffer<Float>(filler: 0)
     var normalized = ScratchBuffer<Float>(filler: 0)
-    var categoryCount = ScratchBuffer<Int32>(filler: 0)
-    var brandCount = ScratchBuffer<Int32>(filler: 0)
-    /// Candidate indices by decreasing normalised relevance (ties: lower row first).
-    var order = ScratchBuffer<Int32>(filler: 0)
+    var rows = ScratchBuffer<Int32>(filler: 0)
+    var categorySlot = ScratchBuffer<Int32>(filler: 0)
+    var brandSlot = ScratchBuffer<Int32>(filler: 0)
+    /// Sort keys (a heap during the call), sorted positions and their live links: `RelevanceOrder`.
     var sortKeys = ScratchBuffer<UInt64>(filler: 0)
-    /// MMR: largest cosine to the chosen items seen so far, and which item it was.
+    var order = ScratchBuffer<Int32>(filler: 0)
+    var orderNext = ScratchBuffer<Int32>(filler: 0)
     var maxSimilarity = ScratchBuffer<Float>(filler: 0)
     var mostSimilar = ScratchBuffer<Int32>(filler: -1)
-    /// DPP: residual variance d² given the conditioning items.
     var residual = ScratchBuffer<Float>(filler: 0)
-    /// MMR and full DPP are evaluated lazily: how many chosen items a candidate's state accounts
-    /// for, and its score then — an upper bound on its current score, because the MMR penalty
-    /// only grows and the DPP residual only shrinks as items are chosen.
     var seen = ScratchBuffer<Int32>(filler: 0)
     var cachedScore = ScratchBuffer<Float>(filler: 0)
-    /// DPP: the incremental Cholesky factor, row-major, `factorWidth` floats per candidate; column
-    /// slot `t` belongs to chosen item `columnItem[t]`, whose pivot (diagonal) is `pivots[t]`.
     var factor = ScratchBuffer<Float>(filler: 0)
     var factorWidth = 0
     var columnItem = ScratchBuffer<Int32>(filler: -1)
@@ -69,8 +64,17 @@ public final class RerankScratch {
     /// Sliding-window DPP: column slots in age order, and the unused ones.
     var activeColumns: [Int] = []
     var freeColumns: [Int] = []
-    /// Chosen candidates in list order.
     var chosenItems = ScratchBuffer<Int32>(filler: -1)
+    // Per category / brand slot.
+    var categoryUsed = ScratchBuffer<Int32>(filler: 0)
+    var brandUsed = ScratchBuffer<Int32>(filler: 0)
+    var spreadMark = ScratchBuffer<Int32>(filler: 0)
+    // Id → dense slot maps of the call.
+    var rowIds = DenseIdMap()
+    var categoryIds = DenseIdMap()
+    var brandIds = DenseIdMap()
+    /// Whether some row is supplied twice (placing it must then retire its twin).
+    var hasDuplicateRows = false
     // Per position.
     var slots = ScratchBuffer<Int32>(filler: -1)
     var traces = ScratchBuffer<PositionTrace>(filler: PositionTrace())
@@ -78,14 +82,11 @@ public final class RerankScratch {
     var excludedRows: [Int32] = []
     var deniedCategories: [Int32] = []
     var deniedBrands: [Int32] = []
-    var blockedCategories: [Int32] = []
     var pinPositions: [Int] = []
 
     // The call in progress.
     var count = 0
     var dimension = 0
-    var vectorBase: UnsafePointer<Float>? = nil
-    var chosenCount = 0
     var kLimit = 0
     var parameters = MethodParameters()
 
@@ -96,7 +97,6 @@ public final class RerankScratch {
         excludedRows.reserveCapacity(64)
         deniedCategories.reserveCapacity(16)
         deniedBrands.reserveCapacity(16)
-        blockedCategories.reserveCapacity(16)
         pinPositions.reserveCapacity(16)
         activeColumns.reserveCapacity(k + 1)
         freeColumns.reserveCapacity(k + 1)
@@ -107,10 +107,12 @@ public final class RerankScratch {
         state.free()
         boosted.free()
         normalized.free()
-        categoryCount.free()
-        brandCount.free()
-        order.free()
+        rows.free()
+        categorySlot.free()
+        brandSlot.free()
         sortKeys.free()
+        order.free()
+        orderNext.free()
         maxSimilarity.free()
         mostSimilar.free()
         residual.free()
@@ -120,6 +122,12 @@ public final class RerankScratch {
         columnItem.free()
         pivots.free()
         chosenItems.free()
+        categoryUsed.free()
+        brandUsed.free()
+        spreadMark.free()
+        rowIds.free()
+        categoryIds.free()
+        brandIds.free()
         slots.free()
         traces.free()
     }
@@ -128,10 +136,12 @@ public final class RerankScratch {
         state.reserve(n)
         boosted.reserve(n)
         normalized.reserve(n)
-        categoryCount.reserve(n)
-        brandCount.reserve(n)
-        order.reserve(n)
+        rows.reserve(n)
+        categorySlot.reserve(n)
+        brandSlot.reserve(n)
         sortKeys.reserve(n)
+        order.reserve(n)
+        orderNext.reserve(n)
         maxSimilarity.reserve(n)
         mostSimilar.reserve(n)
         residual.reserve(n)
@@ -141,6 +151,9 @@ public final class RerankScratch {
         columnItem.reserve(columnCount)
         pivots.reserve(columnCount)
         chosenItems.reserve(k)
+        categoryUsed.reserve(n)
+        brandUsed.reserve(n)
+        spreadMark.reserve(n)
         slots.reserve(k)
         traces.reserve(k)
     }
@@ -157,17 +170,18 @@ public final class RerankScratch {
     ///   - request: k, method, rules and the current time.
     ///   - explain: names and query origin for human reasons; `nil` (the fast path) skips them.
     /// - Throws: `RerankError` for an out-of-range parameter or a non-finite relevance.
-    /// - Complexity: O(n log n + k·n) plus, for MMR and DPP, at most O(k·n·d) (plus O(k²·n) for
-    ///   DPP) — usually far less, as candidates that cannot win a position are not re-scored; with
-    ///   a DPP window every step costs O(n·(d + w)). n = candidates, d = dimension.
+    /// - Complexity: O(n + k·log n) for the order and rules (candidates are sorted only as far as
+    ///   the selection looks) plus O(k·n) scanning at worst, and for MMR and DPP at most O(k·n·d)
+    ///   (plus O(k²·n) for DPP) — usually far less, as candidates that cannot win a position are
+    ///   not re-scored; with a DPP window every step costs O(n·(d + w)). n = candidates,
+    ///   d = dimension.
     @discardableResult
     public func rerank(
         _ candidates: CandidateSet, _ request: RerankRequest, explain: ExplanationContext? = nil
     ) throws(RerankError) -> RerankOutcome {
         try request.validate()
-        for (i, score) in candidates.relevance.enumerated() where !score.isFinite {
-            throw .nonFiniteRelevance(row: candidates.rows[i])
-        }
+        let nonFinite = candidates.relevance.withUnsafeBufferPointer { $0.firstIndex { !$0.isFinite } }
+        if let nonFinite { throw .nonFiniteRelevance(row: candidates.rows[nonFinite]) }
         ranked.removeAll(keepingCapacity: true)
         droppedPins.removeAll(keepingCapacity: true)
         explanations.removeAll(keepingCapacity: true)
@@ -175,24 +189,44 @@ public final class RerankScratch {
         let k = request.k
         count = n
         kLimit = k
-        dimension = candidates.dimension
-        chosenCount = 0
         factorWidth = MethodParameters.factorWidth(request.method, k: k)
         reserve(candidates: n, k: k, columns: factorWidth)
 
+        prepareRules(request.rules)
+        classifyAndBoost(candidates, request)
+        beginDiversity(candidates, request.method)
         let shortfall = candidates.vectors.withUnsafeBufferPointer { vectors in
-            vectorBase = vectors.baseAddress
-            defer { vectorBase = nil }
-            prepareRules(request.rules)
-            classifyAndBoost(candidates, request)
-            reservePins(candidates, request.rules, k: k)
-            beginDiversity(candidates, request.method)
-            return fill(candidates, request, tracking: explain != nil)
+            var selection = selectionState(vectors: vectors.baseAddress, request.rules)
+            reservePins(candidates, request.rules, k: k, &selection)
+            return fill(candidates, request, tracking: explain != nil, &selection)
         }
         if let explain {
             buildExplanations(candidates, request, context: explain)
         }
         return RerankOutcome(count: ranked.count, shortfall: shortfall, droppedPinCount: droppedPins.count)
+    }
+
+    /// Pointer views of the call's buffers; heapifies the relevance order. O(n).
+    private func selectionState(vectors: UnsafePointer<Float>?, _ rules: RerankRules) -> SelectionState {
+        let freshOffset: Float
+        switch parameters.kind {
+        case .none: freshOffset = 0
+        // A cosine is ≥ −1, so the MMR penalty is ≥ −(1−λ).
+        case .mmr: freshOffset = parameters.diversityWeight
+        // θ·rel + (1−θ)·log d² with the residual of an item conditioned on nothing.
+        case .dpp, .windowedDPP: freshOffset = parameters.freshDiversityTerm
+        }
+        return SelectionState(
+            count: count, dimension: dimension, factorWidth: factorWidth, parameters: parameters, vectors: vectors,
+            rows: rows.base, state: state.base, normalized: normalized.base, categorySlot: categorySlot.base,
+            brandSlot: brandSlot.base, seen: seen.base, cachedScore: cachedScore.base,
+            maxSimilarity: maxSimilarity.base, mostSimilar: mostSimilar.base, residual: residual.base,
+            factor: factor.base, pivots: pivots.base, chosenItems: chosenItems.base, categoryUsed: categoryUsed.base,
+            brandUsed: brandUsed.base, spreadMark: spreadMark.base,
+            categoryCap: Int32(clamping: rules.maxPerCategory ?? Int(Int32.max)),
+            brandCap: Int32(clamping: rules.maxPerBrand ?? Int(Int32.max)),
+            order: RelevanceOrder(keys: sortKeys.base, order: order.base, next: orderNext.base, count: count),
+            freshOffset: freshOffset)
     }
 
     // MARK: Rules
@@ -232,32 +266,47 @@ public final class RerankScratch {
             rows: excludedRows, categories: deniedCategories, brands: deniedBrands, outOfStock: rules.excludeOutOfStock)
     }
 
-    /// Sets each candidate's state, applies boosts and normalises relevance to [0, 1] over the
-    /// eligible retrieved candidates (min–max; all 1 when they are equal).
+    /// Sets each candidate's state, applies boosts, normalises relevance to [0, 1] over the
+    /// eligible retrieved candidates (min–max; all 1 when they are equal), and gives categories
+    /// and brands dense slots for the caps (only when a rule needs them). O(n).
     private func classifyAndBoost(_ c: CandidateSet, _ request: RerankRequest) {
         let n = c.count
-        state.prepare(count: n, value: CandidateState.available)
-        categoryCount.prepare(count: n, value: 0)
-        brandCount.prepare(count: n, value: 0)
+        dimension = c.dimension
+        let rules = request.rules
+        let needCategories = rules.maxPerCategory != nil || rules.spread != nil
+        let needBrands = rules.maxPerBrand != nil
         // Locals: stored properties of a class pay a dynamic exclusivity check per access.
-        let (state, boosted, normalized) = (state, boosted, normalized)
-        let exclusions = exclusions(request.rules)
-        let (roles, relevance) = (c.roles, c.relevance)
-        let boosts = request.rules.boosts
+        var (rowMap, categoryMap, brandMap) = (rowIds, categoryIds, brandIds)
+        rowMap.reset(expected: n)
+        categoryMap.reset(expected: needCategories ? n : 0)
+        brandMap.reset(expected: needBrands ? n : 0)
+        let (state, boosted, normalized, rowOf) = (state, boosted, normalized, rows)
+        let (categorySlot, brandSlot) = (categorySlot, brandSlot)
+        let exclusions = exclusions(rules)
+        let (roles, relevance, candidateRows) = (c.roles, c.relevance, c.rows)
+        let (categories, brands) = (c.categories, c.brands)
+        let boosts = rules.boosts
+        var duplicates = false
         var low = Float.infinity
         var high = -Float.infinity
         for i in 0..<n {
+            var st = CandidateState.available
             if exclusions.reason(c, i) != nil {
-                state[i] = CandidateState.excluded
+                st = CandidateState.excluded
             } else if roles[i] == .pinOnly {
-                state[i] = CandidateState.pinOnly
+                st = CandidateState.pinOnly
             }
+            state[i] = st
+            rowOf[i] = candidateRows[i]
+            if !rowMap.slot(for: candidateRows[i]).inserted { duplicates = true }
+            categorySlot[i] = needCategories ? categoryMap.slot(for: categories[i]).slot : 0
+            brandSlot[i] = needBrands ? brandMap.slot(for: brands[i]).slot : 0
             var value = relevance[i]
             if !boosts.isEmpty {
                 value = Self.boostedRelevance(value, c, i, boosts, now: request.now)
             }
             boosted[i] = value
-            if state[i] == CandidateState.available {
+            if st == CandidateState.available {
                 low = min(low, value)
                 high = max(high, value)
             }
@@ -267,6 +316,12 @@ public final class RerankScratch {
         for i in 0..<n {
             normalized[i] = scale == 0 ? 1 : (boosted[i] - low) * scale
         }
+        (rowIds, categoryIds, brandIds) = (rowMap, categoryMap, brandMap)
+        hasDuplicateRows = duplicates
+        let categoryCount = max(categoryMap.count, 1)
+        categoryUsed.prepare(count: categoryCount, value: 0)
+        spreadMark.prepare(count: categoryCount, value: 0)
+        brandUsed.prepare(count: max(brandMap.count, 1), value: 0)
     }
 
     static func boostedRelevance(_ raw: Float, _ c: CandidateSet, _ i: Int, _ boosts: [Boost], now: Int64) -> Float {
@@ -285,10 +340,11 @@ public final class RerankScratch {
 
     /// Validates pins, puts the valid ones in `slots`, and charges them to the caps up front so
     /// free items can never take the room a later pin needs.
-    private func reservePins(_ c: CandidateSet, _ rules: RerankRules, k: Int) {
+    private func reservePins(_ c: CandidateSet, _ rules: RerankRules, k: Int, _ s: inout SelectionState) {
         slots.prepare(count: k, value: -1)
         traces.prepare(count: k, value: PositionTrace())
         pinPositions.removeAll(keepingCapacity: true)
+        guard !rules.pins.isEmpty else { return }
         for (pinIndex, pin) in rules.pins.enumerated() {
             guard pin.position >= 0, pin.position < k else {
                 droppedPins.append(DroppedPin(pin: pin, reason: .positionOutOfRange))
@@ -319,7 +375,7 @@ public final class RerankScratch {
         for p in pinPositions {
             let index = Int(slots[p])
             slots[p] = -1
-            if let rule = blockingRule(c, index, position: p, rules) {
+            if let rule = blockingRule(c, index, position: p, rules, s) {
                 state[index] = c.roles[index] == .pinOnly ? CandidateState.pinOnly : CandidateState.available
                 let pin = rules.pins[Int(traces[p].pinIndex)]
                 traces[p].pinIndex = -1
@@ -327,50 +383,38 @@ public final class RerankScratch {
                 continue
             }
             slots[p] = Int32(index)
-            chargeCaps(c, index, rules)
-        }
-    }
-
-    /// Counts item `index` (`by` = 1) or stops counting it (`by` = −1) against the category and
-    /// brand caps of every candidate sharing them. O(n).
-    func chargeCaps(_ c: CandidateSet, _ index: Int, _ rules: RerankRules, by delta: Int32 = 1) {
-        if rules.maxPerCategory != nil {
-            let (categories, counts) = (c.categories, categoryCount)
-            let category = categories[index]
-            for i in 0..<c.count where categories[i] == category { counts[i] += delta }
-        }
-        if rules.maxPerBrand != nil {
-            let (brands, counts) = (c.brands, brandCount)
-            let brand = brands[index]
-            for i in 0..<c.count where brands[i] == brand { counts[i] += delta }
+            s.chargeCaps(index)
         }
     }
 
     /// The rule that forbids candidate `index` at `position` given the filled slots, if any.
-    private func blockingRule(_ c: CandidateSet, _ index: Int, position: Int, _ rules: RerankRules) -> BlockingRule? {
-        if let cap = rules.maxPerCategory, categoryCount[index] >= cap {
+    private func blockingRule(
+        _ c: CandidateSet, _ index: Int, position: Int, _ rules: RerankRules, _ s: SelectionState
+    ) -> BlockingRule? {
+        if let cap = rules.maxPerCategory, s.categoryUsed[Int(s.categorySlot[index])] >= cap {
             return .categoryCap(category: c.categories[index], limit: cap)
         }
-        if let cap = rules.maxPerBrand, brandCount[index] >= cap {
+        if let cap = rules.maxPerBrand, s.brandUsed[Int(s.brandSlot[index])] >= cap {
             return .brandCap(brand: c.brands[index], limit: cap)
         }
-        if let spread = rules.spread, spreadBlocks(c, c.categories[index], at: position, spread) {
+        if let spread = rules.spread, spreadBlocks(s, s.categorySlot[index], at: position, spread) {
             return .spread(category: c.categories[index], maxPerWindow: spread.maxPerWindow, window: spread.window)
         }
         return nil
     }
 
-    /// True when one more `category` item at `position` would put more than `maxPerWindow` of
-    /// them in some window of `window` consecutive filled positions. O(window).
-    func spreadBlocks(_ c: CandidateSet, _ category: Int32, at position: Int, _ spread: SpreadRule) -> Bool {
+    /// True when one more item of category slot `category` at `position` would put more than
+    /// `maxPerWindow` of them in some window of `window` consecutive filled positions. O(window).
+    func spreadBlocks(_ s: SelectionState, _ category: Int32, at position: Int, _ spread: SpreadRule) -> Bool {
         let w = spread.window
         let k = kLimit
+        let slots = slots
         let low = max(0, position - w + 1)
         let high = min(k - 1, position + w - 1)
         @inline(__always) func counts(_ q: Int) -> Int {
             guard q != position, q <= high else { return 0 }
-            let s = slots[q]
-            return s >= 0 && c.categories[Int(s)] == category ? 1 : 0
+            let filled = slots[q]
+            return filled >= 0 && s.categorySlot[Int(filled)] == category ? 1 : 0
         }
         // Slide a window of w positions over [low, high]; every window start s ≤ position with
         // s + w − 1 ≥ position contains `position`.

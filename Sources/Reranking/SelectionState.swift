@@ -1,0 +1,244 @@
+/// The per-candidate state of one `rerank` call as plain pointer views into `RerankScratch`'s
+/// buffers (which stay put for the whole call), so the loops that run once per candidate and
+/// step pay neither the dynamic exclusivity checks of class properties nor array bounds checks.
+///
+/// Built by `RerankScratch.rerank` after the buffers are sized; owns no memory.
+struct SelectionState {
+    let count: Int
+    let dimension: Int
+    /// Floats per candidate row of the DPP Cholesky factor.
+    let factorWidth: Int
+    let parameters: MethodParameters
+    /// `count × dimension` unit vectors (nil only for an empty candidate set).
+    let vectors: UnsafePointer<Float>?
+
+    // Per candidate.
+    let rows: UnsafeMutablePointer<Int32>
+    let state: UnsafeMutablePointer<UInt8>
+    let normalized: UnsafeMutablePointer<Float>
+    /// Dense ids of the candidate's category and brand (see `DenseIdMap`), for the caps and spread.
+    let categorySlot: UnsafeMutablePointer<Int32>
+    let brandSlot: UnsafeMutablePointer<Int32>
+    /// MMR and full DPP are evaluated lazily: how many chosen items a candidate's state accounts
+    /// for, and its score then — an upper bound on its current score, because the MMR penalty
+    /// only grows and the DPP residual only shrinks as items are chosen.
+    let seen: UnsafeMutablePointer<Int32>
+    let cachedScore: UnsafeMutablePointer<Float>
+    /// MMR: largest cosine to the chosen items seen so far, and which item it was.
+    let maxSimilarity: UnsafeMutablePointer<Float>
+    let mostSimilar: UnsafeMutablePointer<Int32>
+    /// DPP: residual variance d² given the conditioning items.
+    let residual: UnsafeMutablePointer<Float>
+    /// DPP: the Cholesky factor, `factorWidth` floats per candidate; column `t` belongs to chosen
+    /// item `chosenItems[t]` (full DPP), whose pivot is `pivots[t]`.
+    let factor: UnsafeMutablePointer<Float>
+    let pivots: UnsafeMutablePointer<Float>
+    /// Chosen candidates in list order.
+    let chosenItems: UnsafeMutablePointer<Int32>
+
+    // Per category / brand slot.
+    let categoryUsed: UnsafeMutablePointer<Int32>
+    let brandUsed: UnsafeMutablePointer<Int32>
+    /// Equal to `spreadEpoch` when the spread rule forbids the category at the current position.
+    let spreadMark: UnsafeMutablePointer<Int32>
+    /// The caps (`Int32.max` when absent).
+    let categoryCap: Int32
+    let brandCap: Int32
+
+    var order: RelevanceOrder
+    var chosenCount = 0
+    var spreadEpoch: Int32 = 0
+    /// The MMR / DPP score of an item with no diversity information yet (`relevanceBound` offset).
+    let freshOffset: Float
+
+    /// What one scan found: the best eligible candidate and, for explanations, the most relevant
+    /// one and the best one a rule held back.
+    struct Pick {
+        var best = -1
+        var bestScore = -Float.infinity
+        var relevant = -1
+        var blocked = -1
+        var blockedScore = -Float.infinity
+        var blockedRule: BlockingRule? = nil
+    }
+
+    /// Counts item `index` (`by` = 1) or stops counting it (`by` = −1) against its category's and
+    /// brand's caps. O(1).
+    @inline(__always)
+    func chargeCaps(_ index: Int, by delta: Int32 = 1) {
+        categoryUsed[Int(categorySlot[index])] &+= delta
+        brandUsed[Int(brandSlot[index])] &+= delta
+    }
+
+    /// The highest score a candidate could have given its relevance alone; candidates are
+    /// visited in relevance order, so once this loses, every later one loses too.
+    @inline(__always)
+    func relevanceBound(_ relevance: Float) -> Float {
+        switch parameters.kind {
+        case .none: return relevance
+        case .mmr, .dpp, .windowedDPP: return parameters.relevanceWeight * relevance + freshOffset
+        }
+    }
+
+    /// An upper bound on candidate `i`'s current score: the cached score for the lazy methods,
+    /// and `log x ≤ x − 1` for the windowed DPP, whose residuals are current.
+    @inline(__always)
+    func upperBound(_ i: Int) -> Float {
+        switch parameters.kind {
+        case .none: return normalized[i]
+        case .mmr:
+            // The penalty over an empty list is 0, but a first similarity can be negative:
+            // only from the first refresh on does the cached score only fall.
+            return seen[i] == 0 ? relevanceBound(normalized[i]) : cachedScore[i]
+        case .dpp: return cachedScore[i]
+        case .windowedDPP:
+            guard parameters.diversityWeight > 0 else { return parameters.relevanceWeight * normalized[i] }
+            let r = max(residual[i], MethodParameters.minimumResidual)
+            let weighted = parameters.relevanceWeight * normalized[i]
+            let base = r < MethodParameters.redundantResidual ? weighted - MethodParameters.redundancyPenalty : weighted
+            return base + parameters.diversityWeight * (r - 1)
+        }
+    }
+
+    /// Candidate `i`'s exact current score.
+    @inline(__always)
+    func exactScore(_ i: Int) -> Float {
+        switch parameters.kind {
+        case .none: return normalized[i]
+        case .mmr, .dpp:
+            refresh(i)
+            return cachedScore[i]
+        case .windowedDPP:
+            return parameters.dppScore(relevance: normalized[i], residual: residual[i])
+        }
+    }
+
+    /// The eligible candidate with the highest score (ties: lower row), visiting candidates in
+    /// relevance order and re-scoring only those whose upper bound can still win. Placed,
+    /// excluded, pin-reserved and (without `tracking`) capped candidates are unlinked from the
+    /// order as they are met, so no later step walks over them again. `tracking` also finds the
+    /// best candidate a rule held back, which explanations report.
+    mutating func scan(_ c: CandidateSet, _ rules: RerankRules, tracking: Bool) -> Pick {
+        var pick = Pick()
+        var bestRow = Int32.max
+        var blockedRow = Int32.max
+        let spreadActive = rules.spread != nil
+        var previous = -1
+        var o = order.head
+        while true {
+            if o == order.sortedCount, !order.extend() { break }
+            let i = Int(order.order[o])
+            let following = Int(order.next[o])
+            guard state[i] == CandidateState.available else {
+                // Placed, excluded, pin-only or reserved for a pin: never a free pick again
+                // (released pins relink the whole order).
+                order.unlink(o, after: previous)
+                o = following
+                continue
+            }
+            let floor = tracking ? min(pick.bestScore, pick.blockedScore) : pick.bestScore
+            if relevanceBound(normalized[i]) < floor { break }
+            let row = rows[i]
+            let categoryFull = categoryUsed[Int(categorySlot[i])] >= categoryCap
+            let brandFull = brandUsed[Int(brandSlot[i])] >= brandCap
+            let spreadBlocked = spreadActive && spreadMark[Int(categorySlot[i])] == spreadEpoch
+            if categoryFull || brandFull || spreadBlocked {
+                if tracking {
+                    let bound = upperBound(i)
+                    if !(bound < pick.blockedScore || (bound == pick.blockedScore && row > blockedRow)) {
+                        let s = exactScore(i)
+                        if s > pick.blockedScore || (s == pick.blockedScore && row < blockedRow) {
+                            let rule: BlockingRule
+                            if categoryFull {
+                                rule = .categoryCap(category: c.categories[i], limit: Int(categoryCap))
+                            } else if brandFull {
+                                rule = .brandCap(brand: c.brands[i], limit: Int(brandCap))
+                            } else {
+                                let spread = rules.spread!
+                                rule = .spread(
+                                    category: c.categories[i], maxPerWindow: spread.maxPerWindow, window: spread.window)
+                            }
+                            (pick.blocked, pick.blockedScore, blockedRow, pick.blockedRule) = (i, s, row, rule)
+                        }
+                    }
+                    previous = o
+                } else if categoryFull || brandFull {
+                    // Caps only fill up within a call (released pins relink the order).
+                    order.unlink(o, after: previous)
+                } else {
+                    previous = o
+                }
+                o = following
+                continue
+            }
+            if pick.relevant < 0 || (normalized[i] == normalized[pick.relevant] && row < rows[pick.relevant]) {
+                pick.relevant = i
+            }
+            let bound = upperBound(i)
+            if !(bound < pick.bestScore || (bound == pick.bestScore && row > bestRow)) {
+                let s = exactScore(i)
+                if s > pick.bestScore || (s == pick.bestScore && row < bestRow) {
+                    (pick.best, pick.bestScore, bestRow) = (i, s, row)
+                }
+            }
+            previous = o
+            o = following
+        }
+        return pick
+    }
+
+    /// Brings candidate `i`'s MMR or full-DPP state up to date with every chosen item and
+    /// recomputes its cached score. O((chosen since last refresh) · (d + k)).
+    @inline(__always)
+    func refresh(_ i: Int) {
+        let from = Int(seen[i])
+        let chosen = chosenCount
+        guard from < chosen, let vectors else { return }
+        let d = dimension
+        let candidate = vectors + i * d
+        switch parameters.kind {
+        case .none, .windowedDPP:
+            return
+        case .mmr:
+            var largest = maxSimilarity[i]
+            var source = mostSimilar[i]
+            for t in from..<chosen {
+                let j = chosenItems[t]
+                let similarity = VectorKernels.dot(candidate, vectors + Int(j) * d, count: d)
+                if similarity > largest {
+                    largest = similarity
+                    source = j
+                }
+            }
+            maxSimilarity[i] = largest
+            mostSimilar[i] = source
+            cachedScore[i] = parameters.relevanceWeight * normalized[i] - parameters.diversityWeight * largest
+        case .dpp:
+            // Chen et al. 2018, Algorithm 1, one row at a time: for each chosen item j (column t),
+            // e = (S_ij − ⟨c_j, c_i⟩) / d_j, c_i[t] = e, d²_i −= e².
+            let width = factorWidth
+            let row = factor + i * width
+            var r = residual[i]
+            for t in from..<chosen {
+                let j = Int(chosenItems[t])
+                var e = VectorKernels.dot(candidate, vectors + j * d, count: d)
+                if t > 0 { e -= VectorKernels.dot(factor + j * width, row, count: t) }
+                e /= pivots[t]
+                row[t] = e
+                r -= e * e
+            }
+            residual[i] = r
+            cachedScore[i] = parameters.dppScore(relevance: normalized[i], residual: r)
+        }
+        seen[i] = Int32(truncatingIfNeeded: chosen)
+    }
+
+    /// Full DPP: chosen item `j` (already refreshed) becomes column `chosenCount`; its pivot is
+    /// the square root of its residual.
+    func appendPivot(chosen j: Int) {
+        let t = chosenCount
+        let pivot = max(residual[j], MethodParameters.minimumResidual).squareRoot()
+        factor[j * factorWidth + t] = pivot
+        pivots[t] = pivot
+    }
+}
