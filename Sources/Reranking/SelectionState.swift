@@ -51,8 +51,8 @@ struct SelectionState {
     /// The MMR / DPP score of an item with no diversity information yet (`relevanceBound` offset).
     let freshOffset: Float
 
-    /// What one scan found: the best eligible candidate and, for explanations, the most relevant
-    /// one and the best one a rule held back.
+    /// What one scan found: the best eligible candidate and, when tracking for explanations, the
+    /// most relevant eligible one and the best one a rule held back.
     struct Pick {
         var best = -1
         var bestScore = -Float.infinity
@@ -139,12 +139,19 @@ struct SelectionState {
             let floor = tracking ? min(pick.bestScore, pick.blockedScore) : pick.bestScore
             if relevanceBound(normalized[i]) < floor { break }
             let row = rows[i]
+            let bound = upperBound(i)
+            if !tracking, bound < pick.bestScore || (bound == pick.bestScore && row > bestRow) {
+                // Cannot win, whatever the rules say: most visits end here, before the rules
+                // are looked at.
+                previous = o
+                o = following
+                continue
+            }
             let categoryFull = categoryUsed[Int(categorySlot[i])] >= categoryCap
             let brandFull = brandUsed[Int(brandSlot[i])] >= brandCap
             let spreadBlocked = spreadActive && spreadMark[Int(categorySlot[i])] == spreadEpoch
             if categoryFull || brandFull || spreadBlocked {
                 if tracking {
-                    let bound = upperBound(i)
                     if !(bound < pick.blockedScore || (bound == pick.blockedScore && row > blockedRow)) {
                         let s = exactScore(i)
                         if s > pick.blockedScore || (s == pick.blockedScore && row < blockedRow) {
@@ -171,10 +178,11 @@ struct SelectionState {
                 o = following
                 continue
             }
-            if pick.relevant < 0 || (normalized[i] == normalized[pick.relevant] && row < rows[pick.relevant]) {
+            if tracking,
+                pick.relevant < 0 || (normalized[i] == normalized[pick.relevant] && row < rows[pick.relevant])
+            {
                 pick.relevant = i
             }
-            let bound = upperBound(i)
             if !(bound < pick.bestScore || (bound == pick.bestScore && row > bestRow)) {
                 let s = exactScore(i)
                 if s > pick.bestScore || (s == pick.bestScore && row < bestRow) {
