@@ -18,6 +18,8 @@ public enum MappedStorageError: Error, Equatable, Sendable, CustomStringConverti
     case writeFailed(path: String, errno: Int32)
     /// `rename(2)` failed.
     case renameFailed(from: String, to: String, errno: Int32)
+    /// Creating, listing or removing a directory (or a file in one) failed.
+    case directoryFailed(path: String, operation: String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -32,6 +34,8 @@ public enum MappedStorageError: Error, Equatable, Sendable, CustomStringConverti
         case .writeFailed(let path, let code): "\(path): write failed: \(errnoDescription(code))"
         case .renameFailed(let from, let to, let code):
             "cannot rename \(from) to \(to): \(errnoDescription(code))"
+        case .directoryFailed(let path, let operation, let code):
+            "\(path): cannot \(operation): \(errnoDescription(code))"
         }
     }
 }

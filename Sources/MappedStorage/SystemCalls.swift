@@ -73,4 +73,52 @@ enum System {
     }
 
     static var pageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
+
+    static func makeDirectory(_ path: String) -> Int32 {
+        mkdir(path, 0o755)
+    }
+
+    static func removeDirectory(_ path: String) -> Int32 {
+        rmdir(path)
+    }
+
+    static func unlink(_ path: String) -> Int32 {
+        Glibc.unlink(path)
+    }
+
+    /// `lstat(2)`: (isDirectory, isRegular, size, modification time in ns) or nil with errno set.
+    static func lstat(_ path: String) -> (isDirectory: Bool, isRegular: Bool, size: Int, modifiedNanos: Int64)? {
+        var info = Glibc.stat()
+        guard Glibc.lstat(path, &info) == 0 else { return nil }
+        let mode = info.st_mode & S_IFMT
+        let nanos = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        return (mode == S_IFDIR, mode == S_IFREG, Int(info.st_size), nanos)
+    }
+
+    /// Entry names of a directory except `.` and `..`, or nil with errno set.
+    static func directoryEntries(_ path: String) -> [String]? {
+        guard let directory = opendir(path) else { return nil }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Bytes available to an unprivileged user on the file system holding `path`, or nil.
+    static func availableBytes(_ path: String) -> Int? {
+        var info = Glibc.statvfs()
+        // statvfs(2) shares its name with its struct, which Swift cannot call: use fstatvfs.
+        let fd = openReadOnly(path)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let result = fstatvfs(fd, &info)
+        guard result == 0 else { return nil }
+        let (bytes, overflow) = Int(info.f_bavail).multipliedReportingOverflow(by: Int(info.f_frsize))
+        return overflow ? Int.max : bytes
+    }
 }

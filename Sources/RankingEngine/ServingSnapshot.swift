@@ -1,5 +1,6 @@
 import Foundation
 public import Snapshot
+import Synchronization
 public import VectorIndex
 
 /// A snapshot ready to serve: the mapped files plus what is derived from them once, at
@@ -13,14 +14,27 @@ public final class ServingSnapshot: Sendable {
     public let index: HNSWIndex?
     public let config: RankingConfig
 
+    /// Bytes of the snapshot's mapped files.
+    public let mappedBytes: Int
+
     /// The snapshot's version name.
     public var version: String { snapshot.manifest.snapshotVersion }
+
+    private static let liveCount = Atomic<Int>(0)
+    private static let liveBytes = Atomic<Int>(0)
+
+    /// Serving snapshots alive in this process (so still mapped): the active one plus any old one
+    /// that in-flight requests still hold. A reload that leaks mappings shows up here.
+    public static var mappedSnapshots: (count: Int, bytes: Int) {
+        (liveCount.load(ordering: .relaxed), liveBytes.load(ordering: .relaxed))
+    }
 
     /// Derives the serving state of an opened snapshot.
     ///
     /// - Throws: ``ServingSnapshotError`` when the ranking config or the graph is unusable.
     public init(snapshot: Snapshot) throws(ServingSnapshotError) {
         self.snapshot = snapshot
+        mappedBytes = snapshot.fileSizes.reduce(0) { $0 + $1.bytes }
         do {
             config = try RankingConfig.decode(snapshot.manifest.rankingConfigJSON)
         } catch {
@@ -35,11 +49,22 @@ public final class ServingSnapshot: Sendable {
         } catch {
             throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): graph: \(error)")
         }
+        Self.liveCount.add(1, ordering: .relaxed)
+        Self.liveBytes.add(mappedBytes, ordering: .relaxed)
+    }
+
+    deinit {
+        Self.liveCount.subtract(1, ordering: .relaxed)
+        Self.liveBytes.subtract(mappedBytes, ordering: .relaxed)
     }
 
     /// Opens, fully verifies (checksums and structure), derives and pre-faults the snapshot in
     /// `directory`: everything that must happen before it may serve, off the request path.
-    public static func load(directory: String, verifyChecksums: Bool = true) throws(ServingSnapshotError)
+    /// `prefault: false` validates without making the pages resident (publish-time validation of a
+    /// snapshot that is not activated yet).
+    public static func load(
+        directory: String, verifyChecksums: Bool = true, prefault: Bool = true
+    ) throws(ServingSnapshotError)
         -> ServingSnapshot
     {
         let snapshot: Snapshot
@@ -51,7 +76,7 @@ public final class ServingSnapshot: Sendable {
             throw ServingSnapshotError("\(error)")
         }
         let serving = try ServingSnapshot(snapshot: snapshot)
-        _ = snapshot.prefault()
+        if prefault { _ = snapshot.prefault() }
         return serving
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// The active snapshot: one reference that requests read once at their start and a publisher
@@ -27,4 +28,31 @@ public final class SnapshotRegistry: Sendable {
             return previous
         }
     }
+
+    /// Drops `replaced` off the request path: waits (on a background thread, polling every
+    /// millisecond for up to `timeout`) until no in-flight request holds it, then releases it
+    /// there, so the `munmap` of a large snapshot never runs on an event loop. After the timeout
+    /// the last request to finish releases it instead.
+    public static func releaseWhenIdle(_ replaced: consuming ServingSnapshot, timeout: Duration = .seconds(30)) {
+        let holder = ReleaseHolder(replaced)
+        Thread.detachNewThread {
+            let deadline = ContinuousClock.now + timeout
+            while !holder.isUnique, ContinuousClock.now < deadline {
+                usleep(1000)
+            }
+            holder.release()
+        }
+    }
+}
+
+/// Owns the last registry-side reference to a replaced snapshot until it is released.
+private final class ReleaseHolder: @unchecked Sendable {
+    // Touched only by the releasing thread after init.
+    private var snapshot: ServingSnapshot?
+
+    init(_ snapshot: consuming ServingSnapshot) { self.snapshot = snapshot }
+
+    var isUnique: Bool { isKnownUniquelyReferenced(&snapshot) }
+
+    func release() { snapshot = nil }
 }

@@ -9,11 +9,15 @@ public import RankingEngine
 public enum RankerService {
     public static let serviceName = "ranking.v1.Ranker"
 
-    /// Registers `Rank` on `router`.
-    public static func register(in router: inout GRPCRouter, engine: RankingEngine, logger: Logger) {
+    /// Registers `Rank` on `router`. With `auth`, every call must carry its bearer token
+    /// (`--rank-token-file`); by default Rank needs none.
+    public static func register(
+        in router: inout GRPCRouter, engine: RankingEngine, logger: Logger, auth: BearerTokenAuth? = nil
+    ) {
         router.register(
             service: serviceName, method: "Rank",
             .unary { context, buffer in
+                if let auth, let refused = auth.check(context) { return .failure(refused) }
                 let request: RankRequest
                 do throws(GRPCStatus) {
                     request = try RankCodec.decodeRequest(buffer)

@@ -143,7 +143,8 @@ public final class Snapshot: @unchecked Sendable {
         }
     }
 
-    static func readManifest(directory: String) throws(SnapshotError) -> SnapshotManifest {
+    /// Reads and checks `manifest.json` in `directory` (see ``SnapshotManifest/parse(_:file:)``).
+    public static func readManifest(directory: String) throws(SnapshotError) -> SnapshotManifest {
         let path = directory + "/" + SnapshotFiles.manifest
         let data: Data
         do {
@@ -151,29 +152,7 @@ public final class Snapshot: @unchecked Sendable {
         } catch {
             throw .manifest(file: path, reason: "cannot read: \(error.localizedDescription)")
         }
-        let manifest: SnapshotManifest
-        do {
-            manifest = try JSONDecoder().decode(SnapshotManifest.self, from: data)
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw .manifest(file: path, reason: "missing field \"\(key.stringValue)\"")
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
-            let DecodingError.dataCorrupted(context)
-        {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw .manifest(file: path, reason: "field \"\(field)\": \(context.debugDescription)")
-        } catch {
-            throw .manifest(file: path, reason: "\(error)")
-        }
-        guard manifest.formatVersion == SnapshotManifest.currentFormatVersion else {
-            throw .manifest(
-                file: path,
-                reason: "format version \(manifest.formatVersion) is not supported "
-                    + "(this build reads \(SnapshotManifest.currentFormatVersion))")
-        }
-        guard manifest.dimension > 0, manifest.dimension <= 65_536 else {
-            throw .manifest(file: path, reason: "dimension \(manifest.dimension) out of range 1...65536")
-        }
-        return manifest
+        return try SnapshotManifest.parse(data, file: path)
     }
 
     // MARK: - Activation support

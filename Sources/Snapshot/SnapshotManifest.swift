@@ -61,6 +61,35 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
         (try? JSONEncoder().encode(ranking)) ?? Data("{}".utf8)
     }
 
+    /// Decodes manifest bytes and checks what every reader relies on: the format version and the
+    /// dimension range. `file` names the source in errors.
+    /// - Throws: `SnapshotError.manifest` naming the missing or bad field.
+    public static func parse(_ data: Data, file: String) throws(SnapshotError) -> SnapshotManifest {
+        let manifest: SnapshotManifest
+        do {
+            manifest = try JSONDecoder().decode(SnapshotManifest.self, from: data)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw .manifest(file: file, reason: "missing field \"\(key.stringValue)\"")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+            let DecodingError.dataCorrupted(context)
+        {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw .manifest(file: file, reason: "field \"\(field)\": \(context.debugDescription)")
+        } catch {
+            throw .manifest(file: file, reason: "\(error)")
+        }
+        guard manifest.formatVersion == SnapshotManifest.currentFormatVersion else {
+            throw .manifest(
+                file: file,
+                reason: "format version \(manifest.formatVersion) is not supported "
+                    + "(this build reads \(SnapshotManifest.currentFormatVersion))")
+        }
+        guard manifest.dimension > 0, manifest.dimension <= 65_536 else {
+            throw .manifest(file: file, reason: "dimension \(manifest.dimension) out of range 1...65536")
+        }
+        return manifest
+    }
+
     /// The ranking config stored when the build is given none.
     public static let defaultRankingConfig: JSONValue = .object([
         "k": .number(20),

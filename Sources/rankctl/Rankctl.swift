@@ -8,6 +8,9 @@ struct Rankctl: AsyncParsableCommand {
         commandName: "rankctl",
         abstract: "Build, verify and publish rankd snapshots; query a running rankd.",
         // Each subcommand lives in its own file, named for the command.
-        subcommands: [BuildCommand.self, VerifyCommand.self, InspectCommand.self, SynthCommand.self, SearchCommand.self, RankCommand.self]
+        subcommands: [
+            BuildCommand.self, VerifyCommand.self, InspectCommand.self, SynthCommand.self, SearchCommand.self,
+            RankCommand.self, PublishCommand.self, ActivateCommand.self, RollbackCommand.self, StatusCommand.self,
+        ]
     )
 }

@@ -28,6 +28,33 @@ struct Rankd: AsyncParsableCommand {
     @Option(help: "Serve this snapshot directory (built by `rankctl build` or `rankctl synth`).")
     var snapshot: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Snapshot root: serve its persisted active version (else its newest complete one) and accept publishes into it.",
+            valueName: "dir"))
+    var snapshotRoot: String?
+
+    @Option(help: "File holding the bearer token for the admin RPCs (or set RANKD_ADMIN_TOKEN).")
+    var adminTokenFile: String?
+
+    @Option(help: "File holding a bearer token that Rank calls must carry (or RANKD_RANK_TOKEN; default: none needed).")
+    var rankTokenFile: String?
+
+    @Option(help: "Snapshot versions kept in the root besides the active one and the rollback target (default 3).")
+    var retain: Int?
+
+    @Option(help: "Largest snapshot a publish may upload, in bytes (default 68719476736).")
+    var maxPublishBytes: Int?
+
+    @Flag(help: "Allow activating a snapshot whose embedding dimension differs from the active one.")
+    var allowDimensionChange = false
+
+    @Flag(help: "Directory mode: activate every new complete version that appears in the snapshot root.")
+    var watchRoot = false
+
+    @Option(help: "Directory mode: seconds between scans of the snapshot root (default 2).")
+    var watchInterval: Double?
+
     @Option(help: "Event loop threads (default: one per core).")
     var threads: Int?
 
@@ -71,9 +98,36 @@ struct Rankd: AsyncParsableCommand {
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
         let registry = SnapshotRegistry()
         let engine = RankingEngine(registry: registry)
+        let directory = snapshot ?? file.snapshot
+        let rootDirectory = snapshotRoot ?? file.snapshotRoot
+        guard directory == nil || rootDirectory == nil else {
+            throw ValidationError("--snapshot and --snapshot-root are exclusive: a root serves its own versions")
+        }
+        let store = try rootDirectory.map { root in
+            try openStore(root: root, file: file, registry: registry, health: health, logger: logger)
+        }
         var router = GRPCRouter()
         HealthService.register(in: &router, status: health)
-        RankerService.register(in: &router, engine: engine, logger: logger)
+        let rankToken = try readToken(
+            file: rankTokenFile ?? file.rankTokenFile, environment: "RANKD_RANK_TOKEN", flag: "--rank-token-file")
+        RankerService.register(
+            in: &router, engine: engine, logger: logger,
+            auth: rankToken.map {
+                BearerTokenAuth(token: $0, scope: "Rank calls", howToConfigure: "--rank-token-file or RANKD_RANK_TOKEN")
+            })
+        if let store {
+            let adminToken = try readToken(
+                file: adminTokenFile ?? file.adminTokenFile, environment: "RANKD_ADMIN_TOKEN",
+                flag: "--admin-token-file")
+            if adminToken == nil {
+                logger.warning("no admin token (--admin-token-file or RANKD_ADMIN_TOKEN): admin RPCs are refused")
+            }
+            SnapshotAdminService.register(
+                in: &router, store: store,
+                auth: BearerTokenAuth(
+                    token: adminToken, scope: "admin RPCs", howToConfigure: "--admin-token-file or RANKD_ADMIN_TOKEN"),
+                logger: logger)
+        }
         if enableTestServices || file.enableTestServices == true {
             EchoService.register(in: &router)
         }
@@ -94,7 +148,23 @@ struct Rankd: AsyncParsableCommand {
             metadata: ["address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)"])
 
         // Listen first (health says NOT_SERVING), then load: probes see the server come up.
-        if let directory = snapshot ?? file.snapshot {
+        if let store {
+            health.set(.serving)
+            if store.activateAtStartup(log: { logger.error("\($0)") }) == nil {
+                logger.warning(
+                    "snapshot root has no version that can serve: Rank answers UNAVAILABLE until one is published and activated",
+                    metadata: ["root": "\(store.root)"])
+            }
+            if watchRoot || file.watchRoot == true {
+                let seconds = watchInterval ?? file.watchIntervalSeconds ?? 2
+                guard seconds > 0 else { throw ValidationError("--watch-interval must be positive") }
+                SnapshotWatcher(
+                    store: store, interval: .milliseconds(Int64(seconds * 1000)),
+                    log: { logger.error("\($0)") }
+                ).start()
+                logger.info("directory mode: watching the snapshot root", metadata: ["interval_s": "\(seconds)"])
+            }
+        } else if let directory {
             let started = ContinuousClock.now
             do {
                 let serving = try ServingSnapshot.load(directory: directory)
@@ -123,6 +193,55 @@ struct Rankd: AsyncParsableCommand {
         try await server.shutdownGracefully()
         try await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// Opens the snapshot root; every activation (startup, admin, directory mode) is logged and
+    /// marks Rank SERVING. Health never leaves SERVING during a reload: the old snapshot serves
+    /// until the swap.
+    private func openStore(
+        root: String, file: ConfigFile, registry: SnapshotRegistry, health: HealthStatus, logger: Logger
+    ) throws -> SnapshotStore {
+        var options = SnapshotStoreOptions()
+        if let value = retain ?? file.retain {
+            guard value >= 0 else { throw ValidationError("--retain must be at least 0") }
+            options.retain = value
+        }
+        if let value = maxPublishBytes ?? file.maxPublishBytes {
+            guard value > 0 else { throw ValidationError("--max-publish-bytes must be positive") }
+            options.maxPublishBytes = value
+        }
+        options.allowDimensionChange = allowDimensionChange || file.allowDimensionChange == true
+        do {
+            return try SnapshotStore(root: root, registry: registry, options: options) { result, how in
+                if let serving = registry.current() {
+                    logger.info(
+                        "snapshot active",
+                        metadata: [
+                            "version": "\(result.activeVersion)", "previous": "\(result.previousVersion)",
+                            "by": "\(how)",
+                            "items": "\(serving.snapshot.itemIds.count)", "users": "\(serving.snapshot.userIds.count)",
+                            "dimension": "\(serving.snapshot.dimension)", "load_ms": "\(Int(result.loadMilliseconds))",
+                        ])
+                }
+                health.set(.serving, for: RankerService.serviceName)
+            }
+        } catch {
+            throw StartupError("cannot open snapshot root \(root): \(error.message)")
+        }
+    }
+
+    /// A bearer token from `file` (surrounding whitespace trimmed), else from the environment.
+    private func readToken(file path: String?, environment: String, flag: String) throws -> String? {
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("\(flag) \(path): cannot read the file")
+            }
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("\(flag) \(path): the file is empty") }
+            return token
+        }
+        let token = ProcessInfo.processInfo.environment[environment]?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return token?.isEmpty == false ? token : nil
     }
 
     private func apply(_ file: ConfigFile, to configuration: inout GRPCServerConfiguration) throws {

@@ -10,9 +10,24 @@ import NIOCore
 ///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
 ///   "idleTimeoutSeconds": 300, "drainTimeoutSeconds": 10, "logLevel": "info" }
 /// ```
+///
+/// With a snapshot root instead of `snapshot` (docs/OPERATIONS.md, "Publishing and hot reload"):
+///
+/// ```json
+/// { "snapshotRoot": "/var/lib/rankd/snapshots", "adminTokenFile": "/etc/rankd/admin-token", "retain": 3,
+///   "maxPublishBytes": 68719476736, "allowDimensionChange": false, "watchRoot": false, "watchIntervalSeconds": 2 }
+/// ```
 struct ConfigFile: Decodable {
     var listen: String?
     var snapshot: String?
+    var snapshotRoot: String?
+    var adminTokenFile: String?
+    var rankTokenFile: String?
+    var retain: Int?
+    var maxPublishBytes: Int?
+    var allowDimensionChange: Bool?
+    var watchRoot: Bool?
+    var watchIntervalSeconds: Double?
     var threads: Int?
     var maxReceiveMessageSize: Int?
     var maxConcurrentStreams: Int?

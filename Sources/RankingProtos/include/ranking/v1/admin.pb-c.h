@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 
+typedef struct Ranking__V1__PublishFile Ranking__V1__PublishFile;
 typedef struct Ranking__V1__PublishHeader Ranking__V1__PublishHeader;
 typedef struct Ranking__V1__FileChunk Ranking__V1__FileChunk;
 typedef struct Ranking__V1__PublishRequest Ranking__V1__PublishRequest;
@@ -24,6 +25,7 @@ typedef struct Ranking__V1__ActivateResponse Ranking__V1__ActivateResponse;
 typedef struct Ranking__V1__RollbackRequest Ranking__V1__RollbackRequest;
 typedef struct Ranking__V1__RollbackResponse Ranking__V1__RollbackResponse;
 typedef struct Ranking__V1__StatusRequest Ranking__V1__StatusRequest;
+typedef struct Ranking__V1__RetainedVersion Ranking__V1__RetainedVersion;
 typedef struct Ranking__V1__StatusResponse Ranking__V1__StatusResponse;
 
 
@@ -32,28 +34,60 @@ typedef struct Ranking__V1__StatusResponse Ranking__V1__StatusResponse;
 
 /* --- messages --- */
 
+/*
+ * One file of the snapshot as the publisher sees it; must agree with the manifest's files list.
+ */
+struct  Ranking__V1__PublishFile
+{
+  ProtobufCMessage base;
+  char *name;
+  uint64_t size;
+  /*
+   * xxHash64 (seed 0), 16 lowercase hex digits, as in manifest.json.
+   */
+  char *xxh64;
+};
+#define RANKING__V1__PUBLISH_FILE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__publish_file__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
 struct  Ranking__V1__PublishHeader
 {
   ProtobufCMessage base;
   /*
-   * Snapshot version name (the directory name in the snapshot root).
+   * Snapshot version name (the directory name in the snapshot root); must equal the manifest's
+   * snapshotVersion.
    */
   char *version;
+  /*
+   * The exact bytes of manifest.json (written last, after every file is complete).
+   */
+  ProtobufCBinaryData manifest;
+  /*
+   * Every binary file that follows in chunks.
+   */
+  size_t n_files;
+  Ranking__V1__PublishFile **files;
+  /*
+   * Activate the version once it is published.
+   */
+  protobuf_c_boolean activate;
 };
 #define RANKING__V1__PUBLISH_HEADER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__publish_header__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, {0,NULL}, 0,NULL, 0 }
 
 
 struct  Ranking__V1__FileChunk
 {
   ProtobufCMessage base;
   /*
-   * Path of the file inside the snapshot directory.
+   * Name of the file inside the snapshot directory (one of the header's files).
    */
   char *path;
   /*
-   * Byte offset of `data` within the file.
+   * Byte offset of `data` within the file: chunks of one file arrive in order, without gaps.
    */
   uint64_t offset;
   ProtobufCBinaryData data;
@@ -88,10 +122,26 @@ struct  Ranking__V1__PublishResponse
 {
   ProtobufCMessage base;
   char *version;
+  /*
+   * True when an identical version was already in the root (nothing was written).
+   */
+  protobuf_c_boolean already_present;
+  /*
+   * Bytes received and written (0 when already present).
+   */
+  uint64_t bytes_written;
+  /*
+   * Set when the header asked for activation and it succeeded.
+   */
+  char *active_version;
+  /*
+   * Milliseconds spent validating the staged snapshot (open, checksums, structure, graph).
+   */
+  double validate_ms;
 };
 #define RANKING__V1__PUBLISH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__publish_response__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Ranking__V1__ActivateRequest
@@ -108,10 +158,18 @@ struct  Ranking__V1__ActivateResponse
 {
   ProtobufCMessage base;
   char *active_version;
+  /*
+   * The version that was active before (empty if none).
+   */
+  char *previous_version;
+  /*
+   * Milliseconds from the start of loading to the swap (open, verify, derive, pre-fault).
+   */
+  double load_ms;
 };
 #define RANKING__V1__ACTIVATE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__activate_response__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Ranking__V1__RollbackRequest
@@ -127,10 +185,12 @@ struct  Ranking__V1__RollbackResponse
 {
   ProtobufCMessage base;
   char *active_version;
+  char *previous_version;
+  double load_ms;
 };
 #define RANKING__V1__ROLLBACK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rollback_response__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Ranking__V1__StatusRequest
@@ -142,16 +202,86 @@ struct  Ranking__V1__StatusRequest
      }
 
 
+struct  Ranking__V1__RetainedVersion
+{
+  ProtobufCMessage base;
+  char *version;
+  uint64_t bytes;
+  uint64_t items;
+  uint64_t users;
+  uint32_t dimension;
+  char *created_at;
+};
+#define RANKING__V1__RETAINED_VERSION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__retained_version__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+
+
 struct  Ranking__V1__StatusResponse
 {
   ProtobufCMessage base;
   char *active_version;
+  /*
+   * When the active version was activated, Unix milliseconds (0 if none).
+   */
+  int64_t activated_at_unix_ms;
+  /*
+   * How: "startup", "activate", "rollback", "publish" or "watch".
+   */
+  char *activated_by;
+  /*
+   * Versions in the snapshot root, newest first.
+   */
+  size_t n_retained;
+  Ranking__V1__RetainedVersion **retained;
+  /*
+   * The version Rollback would return to (empty if none).
+   */
+  char *rollback_version;
+  uint64_t items;
+  uint64_t users;
+  uint32_t dimension;
+  /*
+   * Bytes of the active snapshot's mapped files.
+   */
+  uint64_t bytes_mapped;
+  /*
+   * Snapshots still mapped (the active one plus any old one that in-flight requests still hold).
+   */
+  uint32_t mapped_snapshots;
+  /*
+   * Bytes mapped by all of them.
+   */
+  uint64_t bytes_mapped_total;
+  /*
+   * How many versions the root keeps (beyond the active and rollback target).
+   */
+  uint32_t retain;
 };
 #define RANKING__V1__STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__status_response__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
 
 
+/* Ranking__V1__PublishFile methods */
+void   ranking__v1__publish_file__init
+                     (Ranking__V1__PublishFile         *message);
+size_t ranking__v1__publish_file__get_packed_size
+                     (const Ranking__V1__PublishFile   *message);
+size_t ranking__v1__publish_file__pack
+                     (const Ranking__V1__PublishFile   *message,
+                      uint8_t             *out);
+size_t ranking__v1__publish_file__pack_to_buffer
+                     (const Ranking__V1__PublishFile   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__PublishFile *
+       ranking__v1__publish_file__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__publish_file__free_unpacked
+                     (Ranking__V1__PublishFile *message,
+                      ProtobufCAllocator *allocator);
 /* Ranking__V1__PublishHeader methods */
 void   ranking__v1__publish_header__init
                      (Ranking__V1__PublishHeader         *message);
@@ -323,6 +453,25 @@ Ranking__V1__StatusRequest *
 void   ranking__v1__status_request__free_unpacked
                      (Ranking__V1__StatusRequest *message,
                       ProtobufCAllocator *allocator);
+/* Ranking__V1__RetainedVersion methods */
+void   ranking__v1__retained_version__init
+                     (Ranking__V1__RetainedVersion         *message);
+size_t ranking__v1__retained_version__get_packed_size
+                     (const Ranking__V1__RetainedVersion   *message);
+size_t ranking__v1__retained_version__pack
+                     (const Ranking__V1__RetainedVersion   *message,
+                      uint8_t             *out);
+size_t ranking__v1__retained_version__pack_to_buffer
+                     (const Ranking__V1__RetainedVersion   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RetainedVersion *
+       ranking__v1__retained_version__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__retained_version__free_unpacked
+                     (Ranking__V1__RetainedVersion *message,
+                      ProtobufCAllocator *allocator);
 /* Ranking__V1__StatusResponse methods */
 void   ranking__v1__status_response__init
                      (Ranking__V1__StatusResponse         *message);
@@ -344,6 +493,9 @@ void   ranking__v1__status_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Ranking__V1__PublishFile_Closure)
+                 (const Ranking__V1__PublishFile *message,
+                  void *closure_data);
 typedef void (*Ranking__V1__PublishHeader_Closure)
                  (const Ranking__V1__PublishHeader *message,
                   void *closure_data);
@@ -370,6 +522,9 @@ typedef void (*Ranking__V1__RollbackResponse_Closure)
                   void *closure_data);
 typedef void (*Ranking__V1__StatusRequest_Closure)
                  (const Ranking__V1__StatusRequest *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__RetainedVersion_Closure)
+                 (const Ranking__V1__RetainedVersion *message,
                   void *closure_data);
 typedef void (*Ranking__V1__StatusResponse_Closure)
                  (const Ranking__V1__StatusResponse *message,
@@ -428,6 +583,7 @@ void ranking__v1__snapshot_admin__status(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor ranking__v1__publish_file__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__publish_header__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__file_chunk__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__publish_request__descriptor;
@@ -437,6 +593,7 @@ extern const ProtobufCMessageDescriptor ranking__v1__activate_response__descript
 extern const ProtobufCMessageDescriptor ranking__v1__rollback_request__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rollback_response__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__status_request__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__retained_version__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__status_response__descriptor;
 extern const ProtobufCServiceDescriptor ranking__v1__snapshot_admin__descriptor;
 

@@ -7,6 +7,51 @@
 #endif
 
 #include "ranking/v1/admin.pb-c.h"
+void   ranking__v1__publish_file__init
+                     (Ranking__V1__PublishFile         *message)
+{
+  static const Ranking__V1__PublishFile init_value = RANKING__V1__PUBLISH_FILE__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__publish_file__get_packed_size
+                     (const Ranking__V1__PublishFile *message)
+{
+  assert(message->base.descriptor == &ranking__v1__publish_file__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__publish_file__pack
+                     (const Ranking__V1__PublishFile *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__publish_file__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__publish_file__pack_to_buffer
+                     (const Ranking__V1__PublishFile *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__publish_file__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__PublishFile *
+       ranking__v1__publish_file__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__PublishFile *)
+     protobuf_c_message_unpack (&ranking__v1__publish_file__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__publish_file__free_unpacked
+                     (Ranking__V1__PublishFile *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__publish_file__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ranking__v1__publish_header__init
                      (Ranking__V1__PublishHeader         *message)
 {
@@ -412,6 +457,51 @@ void   ranking__v1__status_request__free_unpacked
   assert(message->base.descriptor == &ranking__v1__status_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ranking__v1__retained_version__init
+                     (Ranking__V1__RetainedVersion         *message)
+{
+  static const Ranking__V1__RetainedVersion init_value = RANKING__V1__RETAINED_VERSION__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__retained_version__get_packed_size
+                     (const Ranking__V1__RetainedVersion *message)
+{
+  assert(message->base.descriptor == &ranking__v1__retained_version__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__retained_version__pack
+                     (const Ranking__V1__RetainedVersion *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__retained_version__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__retained_version__pack_to_buffer
+                     (const Ranking__V1__RetainedVersion *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__retained_version__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RetainedVersion *
+       ranking__v1__retained_version__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RetainedVersion *)
+     protobuf_c_message_unpack (&ranking__v1__retained_version__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__retained_version__free_unpacked
+                     (Ranking__V1__RetainedVersion *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__retained_version__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ranking__v1__status_response__init
                      (Ranking__V1__StatusResponse         *message)
 {
@@ -457,7 +547,71 @@ void   ranking__v1__status_response__free_unpacked
   assert(message->base.descriptor == &ranking__v1__status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor ranking__v1__publish_header__field_descriptors[1] =
+static const ProtobufCFieldDescriptor ranking__v1__publish_file__field_descriptors[3] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishFile, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishFile, size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "xxh64",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishFile, xxh64),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__publish_file__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = size */
+  2,   /* field[2] = xxh64 */
+};
+static const ProtobufCIntRange ranking__v1__publish_file__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ranking__v1__publish_file__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.PublishFile",
+  "PublishFile",
+  "Ranking__V1__PublishFile",
+  "ranking.v1",
+  sizeof(Ranking__V1__PublishFile),
+  3,
+  ranking__v1__publish_file__field_descriptors,
+  ranking__v1__publish_file__field_indices_by_name,
+  1,  ranking__v1__publish_file__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__publish_file__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__publish_header__field_descriptors[4] =
 {
   {
     "version",
@@ -471,14 +625,53 @@ static const ProtobufCFieldDescriptor ranking__v1__publish_header__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "manifest",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishHeader, manifest),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "files",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__PublishHeader, n_files),
+    offsetof(Ranking__V1__PublishHeader, files),
+    &ranking__v1__publish_file__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "activate",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishHeader, activate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__publish_header__field_indices_by_name[] = {
+  3,   /* field[3] = activate */
+  2,   /* field[2] = files */
+  1,   /* field[1] = manifest */
   0,   /* field[0] = version */
 };
 static const ProtobufCIntRange ranking__v1__publish_header__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor ranking__v1__publish_header__descriptor =
 {
@@ -488,7 +681,7 @@ const ProtobufCMessageDescriptor ranking__v1__publish_header__descriptor =
   "Ranking__V1__PublishHeader",
   "ranking.v1",
   sizeof(Ranking__V1__PublishHeader),
-  1,
+  4,
   ranking__v1__publish_header__field_descriptors,
   ranking__v1__publish_header__field_indices_by_name,
   1,  ranking__v1__publish_header__number_ranges,
@@ -610,7 +803,7 @@ const ProtobufCMessageDescriptor ranking__v1__publish_request__descriptor =
   (ProtobufCMessageInit) ranking__v1__publish_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__publish_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor ranking__v1__publish_response__field_descriptors[5] =
 {
   {
     "version",
@@ -624,14 +817,66 @@ static const ProtobufCFieldDescriptor ranking__v1__publish_response__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "already_present",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishResponse, already_present),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_written",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishResponse, bytes_written),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "active_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishResponse, active_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "validate_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__PublishResponse, validate_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__publish_response__field_indices_by_name[] = {
+  3,   /* field[3] = active_version */
+  1,   /* field[1] = already_present */
+  2,   /* field[2] = bytes_written */
+  4,   /* field[4] = validate_ms */
   0,   /* field[0] = version */
 };
 static const ProtobufCIntRange ranking__v1__publish_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor ranking__v1__publish_response__descriptor =
 {
@@ -641,7 +886,7 @@ const ProtobufCMessageDescriptor ranking__v1__publish_response__descriptor =
   "Ranking__V1__PublishResponse",
   "ranking.v1",
   sizeof(Ranking__V1__PublishResponse),
-  1,
+  5,
   ranking__v1__publish_response__field_descriptors,
   ranking__v1__publish_response__field_indices_by_name,
   1,  ranking__v1__publish_response__number_ranges,
@@ -686,7 +931,7 @@ const ProtobufCMessageDescriptor ranking__v1__activate_request__descriptor =
   (ProtobufCMessageInit) ranking__v1__activate_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__activate_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor ranking__v1__activate_response__field_descriptors[3] =
 {
   {
     "active_version",
@@ -700,14 +945,40 @@ static const ProtobufCFieldDescriptor ranking__v1__activate_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "previous_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__ActivateResponse, previous_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "load_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__ActivateResponse, load_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__activate_response__field_indices_by_name[] = {
   0,   /* field[0] = active_version */
+  2,   /* field[2] = load_ms */
+  1,   /* field[1] = previous_version */
 };
 static const ProtobufCIntRange ranking__v1__activate_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor ranking__v1__activate_response__descriptor =
 {
@@ -717,7 +988,7 @@ const ProtobufCMessageDescriptor ranking__v1__activate_response__descriptor =
   "Ranking__V1__ActivateResponse",
   "ranking.v1",
   sizeof(Ranking__V1__ActivateResponse),
-  1,
+  3,
   ranking__v1__activate_response__field_descriptors,
   ranking__v1__activate_response__field_indices_by_name,
   1,  ranking__v1__activate_response__number_ranges,
@@ -742,7 +1013,7 @@ const ProtobufCMessageDescriptor ranking__v1__rollback_request__descriptor =
   (ProtobufCMessageInit) ranking__v1__rollback_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__rollback_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor ranking__v1__rollback_response__field_descriptors[3] =
 {
   {
     "active_version",
@@ -756,14 +1027,40 @@ static const ProtobufCFieldDescriptor ranking__v1__rollback_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "previous_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RollbackResponse, previous_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "load_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RollbackResponse, load_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__rollback_response__field_indices_by_name[] = {
   0,   /* field[0] = active_version */
+  2,   /* field[2] = load_ms */
+  1,   /* field[1] = previous_version */
 };
 static const ProtobufCIntRange ranking__v1__rollback_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor ranking__v1__rollback_response__descriptor =
 {
@@ -773,7 +1070,7 @@ const ProtobufCMessageDescriptor ranking__v1__rollback_response__descriptor =
   "Ranking__V1__RollbackResponse",
   "ranking.v1",
   sizeof(Ranking__V1__RollbackResponse),
-  1,
+  3,
   ranking__v1__rollback_response__field_descriptors,
   ranking__v1__rollback_response__field_indices_by_name,
   1,  ranking__v1__rollback_response__number_ranges,
@@ -798,7 +1095,110 @@ const ProtobufCMessageDescriptor ranking__v1__status_request__descriptor =
   (ProtobufCMessageInit) ranking__v1__status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__status_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor ranking__v1__retained_version__field_descriptors[6] =
+{
+  {
+    "version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RetainedVersion, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RetainedVersion, bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "items",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RetainedVersion, items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "users",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RetainedVersion, users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dimension",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RetainedVersion, dimension),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RetainedVersion, created_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__retained_version__field_indices_by_name[] = {
+  1,   /* field[1] = bytes */
+  5,   /* field[5] = created_at */
+  4,   /* field[4] = dimension */
+  2,   /* field[2] = items */
+  3,   /* field[3] = users */
+  0,   /* field[0] = version */
+};
+static const ProtobufCIntRange ranking__v1__retained_version__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor ranking__v1__retained_version__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RetainedVersion",
+  "RetainedVersion",
+  "Ranking__V1__RetainedVersion",
+  "ranking.v1",
+  sizeof(Ranking__V1__RetainedVersion),
+  6,
+  ranking__v1__retained_version__field_descriptors,
+  ranking__v1__retained_version__field_indices_by_name,
+  1,  ranking__v1__retained_version__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__retained_version__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__status_response__field_descriptors[12] =
 {
   {
     "active_version",
@@ -812,14 +1212,157 @@ static const ProtobufCFieldDescriptor ranking__v1__status_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "activated_at_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, activated_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "activated_by",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, activated_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "retained",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__StatusResponse, n_retained),
+    offsetof(Ranking__V1__StatusResponse, retained),
+    &ranking__v1__retained_version__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rollback_version",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, rollback_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "items",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "users",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dimension",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, dimension),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_mapped",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, bytes_mapped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mapped_snapshots",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, mapped_snapshots),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_mapped_total",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, bytes_mapped_total),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "retain",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, retain),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__status_response__field_indices_by_name[] = {
+  1,   /* field[1] = activated_at_unix_ms */
+  2,   /* field[2] = activated_by */
   0,   /* field[0] = active_version */
+  8,   /* field[8] = bytes_mapped */
+  10,   /* field[10] = bytes_mapped_total */
+  7,   /* field[7] = dimension */
+  5,   /* field[5] = items */
+  9,   /* field[9] = mapped_snapshots */
+  11,   /* field[11] = retain */
+  3,   /* field[3] = retained */
+  4,   /* field[4] = rollback_version */
+  6,   /* field[6] = users */
 };
 static const ProtobufCIntRange ranking__v1__status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor ranking__v1__status_response__descriptor =
 {
@@ -829,7 +1372,7 @@ const ProtobufCMessageDescriptor ranking__v1__status_response__descriptor =
   "Ranking__V1__StatusResponse",
   "ranking.v1",
   sizeof(Ranking__V1__StatusResponse),
-  1,
+  12,
   ranking__v1__status_response__field_descriptors,
   ranking__v1__status_response__field_indices_by_name,
   1,  ranking__v1__status_response__number_ranges,

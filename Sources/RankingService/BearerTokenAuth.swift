@@ -1,0 +1,56 @@
+public import GRPCServer
+
+/// Checks `authorization: Bearer <token>` metadata against one configured token.
+///
+/// The comparison takes time that depends only on the configured token's length, never on how
+/// many leading bytes of a guess are right. Immutable and `Sendable`.
+public struct BearerTokenAuth: Sendable {
+    private let token: [UInt8]?
+    /// What the calls it guards are called in messages ("admin RPCs", "Rank").
+    private let scope: String
+    /// How an operator configures the token, for the message when none is.
+    private let howToConfigure: String
+
+    /// - Parameters:
+    ///   - token: the accepted token; `nil` or empty refuses every call (`PERMISSION_DENIED`).
+    public init(token: String?, scope: String, howToConfigure: String) {
+        self.token = token.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        self.scope = scope
+        self.howToConfigure = howToConfigure
+    }
+
+    /// Whether a token is configured.
+    public var isConfigured: Bool { token != nil }
+
+    /// `nil` when the call may proceed; otherwise the status to fail it with: `UNAUTHENTICATED`
+    /// when the metadata is missing or not a bearer token, `PERMISSION_DENIED` when the token is
+    /// wrong or none is configured.
+    public func check(_ context: ServerCallContext) -> GRPCStatus? {
+        guard let token else {
+            return GRPCStatus(
+                .permissionDenied, "\(scope) are disabled: rankd has no token for them (\(howToConfigure))")
+        }
+        guard let header = context.metadataValue("authorization") else {
+            return GRPCStatus(.unauthenticated, "\(scope) need 'authorization: Bearer <token>' metadata")
+        }
+        let scheme = "bearer "
+        guard header.utf8.count > scheme.utf8.count, header.lowercased().hasPrefix(scheme) else {
+            return GRPCStatus(.unauthenticated, "authorization metadata must be 'Bearer <token>'")
+        }
+        let presented = Array(header.utf8.dropFirst(scheme.utf8.count))
+        guard Self.constantTimeEqual(presented, token) else {
+            return GRPCStatus(.permissionDenied, "wrong token for \(scope)")
+        }
+        return nil
+    }
+
+    /// Compares in time that depends on `secret.count` only.
+    static func constantTimeEqual(_ presented: [UInt8], _ secret: [UInt8]) -> Bool {
+        var difference = UInt64(truncatingIfNeeded: presented.count ^ secret.count)
+        for index in 0..<secret.count {
+            let byte = index < presented.count ? presented[index] : 0
+            difference |= UInt64(byte ^ secret[index])
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,203 @@
+import Dispatch
+public import GRPCServer
+public import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import RankingAPI
+public import RankingEngine
+
+/// `ranking.v1.SnapshotAdmin`: Publish, Activate, Rollback, Status over a ``SnapshotStore``.
+///
+/// Every method checks the bearer token first (nothing is read or written for a refused call).
+/// Disk writes, validation and activation run on dispatch queues, never on the event loop that
+/// received the call: the loop decodes, hands off, and sends the answer when the work completes.
+public enum SnapshotAdminService {
+    public static let serviceName = "ranking.v1.SnapshotAdmin"
+
+    /// Registers the four methods on `router`.
+    public static func register(
+        in router: inout GRPCRouter, store: SnapshotStore, auth: BearerTokenAuth, logger: Logger
+    ) {
+        router.register(
+            service: serviceName, method: "Publish",
+            .clientStreaming { context in
+                PublishCall(context: context, store: store, rejected: auth.check(context), logger: logger)
+            })
+        router.register(
+            service: serviceName, method: "Activate",
+            .unary { context, buffer in
+                if let refused = auth.check(context) { return .failure(refused) }
+                let version: String
+                do throws(GRPCStatus) {
+                    version = try AdminCodec.decodeActivateRequest(buffer)
+                } catch {
+                    return .failure(error)
+                }
+                return offLoop(context) { () throws(SnapshotStoreError) in
+                    let result = try store.activate(version)
+                    logger.info(
+                        "snapshot activated",
+                        metadata: [
+                            "version": "\(result.activeVersion)", "previous": "\(result.previousVersion)",
+                            "load_ms": "\(Int(result.loadMilliseconds))", "by": "activate",
+                        ])
+                    return AdminCodec.encodeActivation(result)
+                }
+            })
+        router.register(
+            service: serviceName, method: "Rollback",
+            .unary { context, buffer in
+                if let refused = auth.check(context) { return .failure(refused) }
+                do throws(GRPCStatus) {
+                    try AdminCodec.decodeEmptyRequest(buffer, rollback: true)
+                } catch {
+                    return .failure(error)
+                }
+                return offLoop(context) { () throws(SnapshotStoreError) in
+                    let result = try store.rollback()
+                    logger.info(
+                        "snapshot rolled back",
+                        metadata: ["version": "\(result.activeVersion)", "previous": "\(result.previousVersion)"])
+                    return AdminCodec.encodeActivation(result, rollback: true)
+                }
+            })
+        router.register(
+            service: serviceName, method: "Status",
+            .unary { context, buffer in
+                if let refused = auth.check(context) { return .failure(refused) }
+                do throws(GRPCStatus) {
+                    try AdminCodec.decodeEmptyRequest(buffer, rollback: false)
+                } catch {
+                    return .failure(error)
+                }
+                return offLoop(context) { () throws(SnapshotStoreError) in AdminCodec.encodeStatus(store.status()) }
+            })
+    }
+
+    /// The gRPC status for a store error (see the error model in DESIGN.md).
+    static func status(for error: SnapshotStoreError) -> GRPCStatus {
+        let code: GRPCStatus.Code =
+            switch error.code {
+            case .invalidArgument: .invalidArgument
+            case .notFound: .notFound
+            case .alreadyExists: .alreadyExists
+            case .failedPrecondition: .failedPrecondition
+            case .resourceExhausted: .resourceExhausted
+            case .aborted: .aborted
+            case .internalError: .internal
+            }
+        return GRPCStatus(code, error.message)
+    }
+
+    /// Runs `work` on a global queue and completes the call with its result on the call's loop.
+    private static func offLoop(
+        _ context: ServerCallContext, _ work: @escaping @Sendable () throws(SnapshotStoreError) -> ByteBuffer
+    ) -> UnaryResult {
+        let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
+        DispatchQueue.global().async {
+            do throws(SnapshotStoreError) {
+                promise.succeed(try work())
+            } catch {
+                promise.fail(status(for: error))
+            }
+        }
+        return .future(promise.futureResult)
+    }
+}
+
+/// One `Publish` call. Messages arrive on the event loop; decoding happens there, everything that
+/// touches the disk runs in order on the call's own serial queue. At most `maxQueuedChunks`
+/// chunks wait for that queue: past that the loop waits for the disk (back-pressure the client
+/// feels through HTTP/2 flow control) rather than buffering the whole snapshot in memory.
+final class PublishCall: ClientStreamingCall {
+    private let context: ServerCallContext
+    private let store: SnapshotStore
+    private let logger: Logger
+    private let rejected: GRPCStatus?
+    private let queue = DispatchQueue(label: "rankd.publish")
+    private static let maxQueuedChunks = 16
+    private let queued = DispatchSemaphore(value: PublishCall.maxQueuedChunks)
+    /// The first failure seen on the queue; later messages fail the call with it.
+    private let failure = NIOLockedValueBox<GRPCStatus?>(nil)
+    /// Touched only on `queue`.
+    private let session = NIOLockedValueBox<PublishSession?>(nil)
+    private var sawHeader = false
+    private let started = NIODeadline.now()
+
+    init(context: ServerCallContext, store: SnapshotStore, rejected: GRPCStatus?, logger: Logger) {
+        self.context = context
+        self.store = store
+        self.rejected = rejected
+        self.logger = logger
+    }
+
+    func receive(_ message: ByteBuffer) throws(GRPCStatus) {
+        if let rejected { throw rejected }
+        if let failed = failure.withLockedValue({ $0 }) { throw failed }
+        switch try AdminCodec.decodePublishRequest(message) {
+        case .header(let header):
+            guard !sawHeader else { throw GRPCStatus(.invalidArgument, "Publish: a second header arrived") }
+            sawHeader = true
+            let (store, session, failure) = (self.store, self.session, self.failure)
+            queue.async {
+                do throws(SnapshotStoreError) {
+                    let begun = try store.beginPublish(header)
+                    session.withLockedValue { $0 = begun }
+                } catch {
+                    failure.withLockedValue { $0 = $0 ?? SnapshotAdminService.status(for: error) }
+                }
+            }
+        case .chunk(let chunk):
+            guard sawHeader else { throw GRPCStatus(.invalidArgument, "Publish: the first message must be the header") }
+            queued.wait()
+            let (session, failure, queued) = (self.session, self.failure, self.queued)
+            queue.async {
+                defer { queued.signal() }
+                guard failure.withLockedValue({ $0 }) == nil, let open = session.withLockedValue({ $0 }) else { return }
+                do throws(SnapshotStoreError) {
+                    try open.write(chunk)
+                } catch {
+                    failure.withLockedValue { $0 = $0 ?? SnapshotAdminService.status(for: error) }
+                }
+            }
+        }
+    }
+
+    func finish() -> UnaryResult {
+        if let rejected { return .failure(rejected) }
+        guard sawHeader else { return .failure(GRPCStatus(.invalidArgument, "Publish: no header was sent")) }
+        let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
+        let (session, failure, logger, started) = (self.session, self.failure, self.logger, self.started)
+        queue.async {
+            if let failed = failure.withLockedValue({ $0 }) {
+                session.withLockedValue { $0?.abort() }
+                return promise.fail(failed)
+            }
+            guard let open = session.withLockedValue({ $0 }) else {
+                return promise.fail(GRPCStatus(.internal, "Publish: no session after a successful header"))
+            }
+            do throws(SnapshotStoreError) {
+                let result = try open.commit()
+                let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+                logger.info(
+                    "snapshot published",
+                    metadata: [
+                        "version": "\(result.version)", "bytes": "\(result.bytesWritten)",
+                        "already_present": "\(result.alreadyPresent)", "seconds": "\(seconds)",
+                        "validate_ms": "\(Int(result.validateMilliseconds))",
+                        "activated": "\(!result.activeVersion.isEmpty)",
+                    ])
+                promise.succeed(AdminCodec.encodePublishResponse(result))
+            } catch {
+                logger.warning("publish refused", metadata: ["version": "\(open.header.version)", "error": "\(error)"])
+                promise.fail(SnapshotAdminService.status(for: error))
+            }
+        }
+        return .future(promise.futureResult)
+    }
+
+    func cancel() {
+        let session = self.session
+        queue.async { session.withLockedValue { $0?.abort() } }
+    }
+}

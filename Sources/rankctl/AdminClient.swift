@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import GRPCClient
+import GRPCServer
+import NIOCore
+import NIOPosix
+
+/// Options every admin command shares: where rankd is and the admin token.
+struct AdminConnectionOptions: ParsableArguments {
+    @Option(help: "rankd address, host:port.")
+    var server = "127.0.0.1:50051"
+
+    @Option(help: "File holding the admin bearer token (default: the RANKD_ADMIN_TOKEN environment variable).")
+    var tokenFile: String?
+
+    @Option(help: "Deadline in seconds.")
+    var timeout = 600
+
+    /// The token from `--token-file` (trimmed) or `RANKD_ADMIN_TOKEN`.
+    func token() throws -> String {
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else {
+                throw ValidationError("--token-file \(tokenFile): cannot read the file")
+            }
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("--token-file \(tokenFile): the file is empty") }
+            return token
+        }
+        guard let token = ProcessInfo.processInfo.environment["RANKD_ADMIN_TOKEN"], !token.isEmpty else {
+            throw ValidationError("no admin token: pass --token-file PATH or set RANKD_ADMIN_TOKEN")
+        }
+        return token
+    }
+
+    /// `authorization` metadata for the calls.
+    func metadata() throws -> [(String, String)] { [("authorization", "Bearer \(try token())")] }
+
+    /// Connects to `server`.
+    func connect() async throws -> GRPCClientConnection {
+        let (host, port) = try parseAddress(server)
+        do {
+            return try await GRPCClientConnection.connect(
+                host: host, port: port, group: MultiThreadedEventLoopGroup.singleton)
+        } catch {
+            throw CommandFailure("cannot connect to \(server): \(error)")
+        }
+    }
+
+    /// One unary admin call: the response message, or a `CommandFailure` naming the status.
+    func unary(_ method: String, request: ByteBuffer) async throws -> ByteBuffer {
+        let metadata = try metadata()
+        let connection = try await connect()
+        let result = try await connection.unary(
+            path: "/ranking.v1.SnapshotAdmin/\(method)", request: request, metadata: metadata,
+            timeout: .seconds(Int64(timeout))
+        ).get()
+        await connection.close()
+        do {
+            return try result.unaryResponse()
+        } catch {
+            throw CommandFailure("\(method) failed: \(error)")
+        }
+    }
+}

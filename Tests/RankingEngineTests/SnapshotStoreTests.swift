@@ -1,0 +1,284 @@
+import Foundation
+import RankingModel
+import Snapshot
+import Testing
+
+@testable import RankingEngine
+
+/// A scratch directory with small seeded snapshots built on demand, and a snapshot root.
+final class StoreFixture {
+    let directory: String
+    var root: String { directory + "/root" }
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "store-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// Builds snapshot `version` (seeded by `seed`, `dimension`-wide) outside the root.
+    func build(_ version: String, seed: UInt64 = 1, dimension: Int = 8) throws -> String {
+        var data = SyntheticDataOptions()
+        data.users = 30
+        data.items = 120
+        data.dimension = dimension
+        data.categories = 3
+        data.seed = seed
+        let name = "\(version)-\(seed)-\(dimension)"
+        let files = try SyntheticData.write(data, to: directory + "/in-" + name)
+        var options = SnapshotBuildOptions(
+            users: files.users, userIds: files.userIds, items: files.items, itemsMeta: files.itemsMeta,
+            output: directory + "/built-" + name)
+        options.snapshotVersion = version
+        options.threads = 1
+        options.hnsw.efConstruction = 20
+        try SnapshotBuilder.build(options)
+        return options.output
+    }
+
+    func store(retain: Int = 3, registry: SnapshotRegistry = SnapshotRegistry()) throws -> SnapshotStore {
+        var options = SnapshotStoreOptions()
+        options.retain = retain
+        return try SnapshotStore(root: root, registry: registry, options: options)
+    }
+
+    /// The header a publisher sends for the snapshot in `built`.
+    func header(_ built: String, activate: Bool = false) throws -> PublishHeader {
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: built + "/manifest.json")))
+        let manifest = try SnapshotManifest.parse(Data(bytes), file: "manifest.json")
+        return PublishHeader(
+            version: manifest.snapshotVersion, manifest: bytes,
+            files: manifest.files.map { PublishFileInfo(name: $0.name, size: $0.size, xxh64: $0.xxh64) },
+            activate: activate)
+    }
+
+    /// Publishes `built` in 1 KiB chunks; `alter` may change the header and the chunks sent.
+    @discardableResult
+    func publish(
+        _ built: String, to store: SnapshotStore, activate: Bool = false,
+        header alterHeader: (inout PublishHeader) -> Void = { _ in },
+        chunks alterChunks: (inout [PublishChunk]) -> Void = { _ in }
+    ) throws -> PublishResult {
+        var header = try header(built, activate: activate)
+        alterHeader(&header)
+        var chunks: [PublishChunk] = []
+        for file in header.files {
+            guard let data = FileManager.default.contents(atPath: built + "/" + file.name) else { continue }
+            var offset = 0
+            while offset < data.count {
+                let end = min(offset + 1024, data.count)
+                chunks.append(PublishChunk(path: file.name, offset: offset, data: Array(data[offset..<end])))
+                offset = end
+            }
+        }
+        alterChunks(&chunks)
+        let session = try store.beginPublish(header)
+        for chunk in chunks { try session.write(chunk) }
+        return try session.commit()
+    }
+
+    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: root + "/" + name) }
+
+    func stagingEntries() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: root + "/.staging")
+    }
+}
+
+/// Expects `body` to throw a store error with `code` whose message contains `fragment`.
+func expectStoreError(
+    _ code: SnapshotStoreError.Code, containing fragment: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) {
+    do {
+        try body()
+        Issue.record("expected \(code) error containing '\(fragment)'", sourceLocation: sourceLocation)
+    } catch let error as SnapshotStoreError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.message.contains(fragment), "\(error.message)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("SnapshotStore")
+struct SnapshotStoreTests {
+    @Test func cleansStagingLeftoversAtOpen() throws {
+        let fixture = try StoreFixture()
+        let leftover = fixture.root + "/.staging/v9.dead/v9"
+        try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
+        try Data("partial".utf8).write(to: URL(fileURLWithPath: leftover + "/item_vectors.vec"))
+        let store = try fixture.store()
+        #expect(try fixture.stagingEntries().isEmpty)
+        #expect(store.completeVersions().isEmpty)
+    }
+
+    @Test func publishActivateAndRestartComesBackOnPersistedVersion() throws {
+        let fixture = try StoreFixture()
+        let registry = SnapshotRegistry()
+        let store = try fixture.store(registry: registry)
+        let first = try fixture.publish(try fixture.build("v1", seed: 1), to: store, activate: true)
+        #expect(first.activeVersion == "v1" && !first.alreadyPresent && first.bytesWritten > 0)
+        try fixture.publish(try fixture.build("v2", seed: 2), to: store)
+        _ = try store.activate("v2")
+        #expect(registry.current()?.version == "v2")
+        #expect(try fixture.stagingEntries().isEmpty)
+        #expect(!fixture.exists(".active.tmp"))
+
+        // A restart (new registry, new store on the same root) serves the persisted version.
+        let restarted = SnapshotRegistry()
+        let again = try fixture.store(registry: restarted)
+        #expect(again.activateAtStartup()?.activeVersion == "v2")
+        #expect(again.status().rollbackVersion == "v1")
+        let rolled = try again.rollback()
+        #expect(rolled.activeVersion == "v1" && rolled.previousVersion == "v2")
+        #expect(restarted.current()?.version == "v1")
+    }
+
+    @Test func firstStartServesNewestCompleteVersionAndEmptyRootServesNothing() throws {
+        let fixture = try StoreFixture()
+        let empty = try fixture.store()
+        #expect(empty.activateAtStartup() == nil)
+        try fixture.publish(try fixture.build("old", seed: 1), to: empty)
+        Thread.sleep(forTimeInterval: 0.02)
+        try fixture.publish(try fixture.build("new", seed: 2), to: empty)
+        // An incomplete directory (no manifest) is never a candidate.
+        try FileManager.default.createDirectory(atPath: fixture.root + "/partial", withIntermediateDirectories: true)
+        let registry = SnapshotRegistry()
+        let store = try fixture.store(registry: registry)
+        #expect(store.completeVersions() == ["new", "old"])
+        #expect(store.activateAtStartup()?.activeVersion == "new")
+    }
+
+    @Test func retentionKeepsNewestActiveAndRollbackTarget() throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.store(retain: 1)
+        try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)
+        Thread.sleep(forTimeInterval: 0.02)
+        try fixture.publish(try fixture.build("b", seed: 2), to: store, activate: true)
+        Thread.sleep(forTimeInterval: 0.02)
+        try fixture.publish(try fixture.build("c", seed: 3), to: store)
+        Thread.sleep(forTimeInterval: 0.02)
+        try fixture.publish(try fixture.build("d", seed: 4), to: store)
+        // Newest (d), active (b) and rollback target (a) stay; c is neither.
+        #expect(store.completeVersions().sorted() == ["a", "b", "d"])
+        // The active version is never deleted even with retain 0.
+        let strict = try fixture.store(retain: 0, registry: store.registry)
+        strict.applyRetention()
+        #expect(strict.completeVersions().sorted() == ["a", "b"])
+    }
+
+    @Test func identicalRepublishIsNoOpAndDifferentContentIsAlreadyExists() throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.store()
+        let built = try fixture.build("v1", seed: 1)
+        try fixture.publish(built, to: store)
+        let again = try fixture.publish(built, to: store)
+        #expect(again.alreadyPresent && again.bytesWritten == 0)
+        let other = try fixture.build("v1", seed: 5)
+        expectStoreError(.alreadyExists, containing: "different content") { try fixture.publish(other, to: store) }
+    }
+
+    @Test func rejectsCorruptChunkWithChecksumErrorAndLeavesNothing() throws {
+        let fixture = try StoreFixture()
+        let registry = SnapshotRegistry()
+        let store = try fixture.store(registry: registry)
+        try fixture.publish(try fixture.build("good", seed: 1), to: store, activate: true)
+        let bad = try fixture.build("bad", seed: 2)
+        expectStoreError(.invalidArgument, containing: "checksum") {
+            try fixture.publish(
+                bad, to: store,
+                chunks: { chunks in
+                    let index = chunks.firstIndex { $0.path == SnapshotFiles.itemVectors }!
+                    chunks[index + 1].data[500] ^= 0x40
+                })
+        }
+        #expect(!fixture.exists("bad"))
+        #expect(try fixture.stagingEntries().isEmpty)
+        #expect(registry.current()?.version == "good")
+    }
+
+    @Test func rejectsHeaderChecksumThatDisagreesWithManifest() throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.store()
+        let built = try fixture.build("v1", seed: 1)
+        expectStoreError(.invalidArgument, containing: "the manifest says") {
+            try fixture.publish(built, to: store) { header in header.files[0].xxh64 = "0000000000000000" }
+        }
+        #expect(try fixture.stagingEntries().isEmpty)
+    }
+
+    @Test func rejectsTruncatedUpload() throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.store()
+        let built = try fixture.build("v1", seed: 1)
+        expectStoreError(.invalidArgument, containing: "truncated upload") {
+            try fixture.publish(built, to: store, chunks: { chunks in chunks.removeLast() })
+        }
+        #expect(!fixture.exists("v1"))
+        #expect(try fixture.stagingEntries().isEmpty)
+    }
+
+    @Test func rejectsMissingFileAndOutOfOrderChunks() throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.store()
+        let built = try fixture.build("v1", seed: 1)
+        expectStoreError(.invalidArgument, containing: "a file is missing") {
+            try fixture.publish(built, to: store) { header in
+                header.files.removeAll { $0.name == SnapshotFiles.popularity }
+            }
+        }
+        expectStoreError(.invalidArgument, containing: "arrive in order") {
+            try fixture.publish(
+                built, to: store,
+                chunks: { chunks in
+                    let first = chunks.firstIndex { $0.path == SnapshotFiles.itemVectors }!
+                    chunks.swapAt(first, first + 1)
+                })
+        }
+        expectStoreError(.invalidArgument, containing: "not a file name") {
+            try fixture.publish(built, to: store) { header in header.files[0].name = "../escape" }
+        }
+        #expect(store.completeVersions().isEmpty)
+        #expect(try fixture.stagingEntries().isEmpty)
+    }
+
+    @Test func rejectsDimensionDifferentFromActive() throws {
+        let fixture = try StoreFixture()
+        let registry = SnapshotRegistry()
+        let store = try fixture.store(registry: registry)
+        try fixture.publish(try fixture.build("d8", seed: 1, dimension: 8), to: store, activate: true)
+        expectStoreError(.failedPrecondition, containing: "dimension 16") {
+            try fixture.publish(try fixture.build("d16", seed: 2, dimension: 16), to: store)
+        }
+        #expect(!fixture.exists("d16"))
+        #expect(registry.current()?.version == "d8")
+    }
+
+    @Test func activateUnknownVersionIsNotFoundAndRollbackWithoutHistoryFails() throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.store()
+        expectStoreError(.notFound, containing: "not in the snapshot root") { _ = try store.activate("nope") }
+        expectStoreError(.failedPrecondition, containing: "no previous version") { _ = try store.rollback() }
+        expectStoreError(.invalidArgument, containing: "valid version name") { _ = try store.activate("../x") }
+    }
+
+    @Test func replacedSnapshotIsReleasedOnceIdle() throws {
+        let fixture = try StoreFixture()
+        let registry = SnapshotRegistry()
+        let store = try fixture.store(registry: registry)
+        try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)
+        try fixture.publish(try fixture.build("b", seed: 2), to: store)
+        weak let old = registry.current()
+        for _ in 0..<4 {
+            _ = try store.activate("b")
+            _ = try store.activate("a")
+            _ = try store.activate("b")
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while old != nil, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        #expect(old == nil)
+    }
+}
