@@ -422,3 +422,28 @@ def test_sigkill_mid_publish_and_mid_activation_restart_serves_previous(snaps, t
     finally:
         channel.close()
         server.stop()
+
+
+def test_directory_mode_activates_a_version_once_its_manifest_moves_in(snaps, tmp_path):
+    root = tmp_path / "root"
+    server, channel, admin, ranker = start(snaps, root, "--watch-root", "--watch-interval", "0.1")
+    try:
+        publish(admin, snaps["a"][0], activate=True)
+        # A job writes every binary file, then moves the manifest in last.
+        target = root / "snap-b"
+        target.mkdir()
+        for f in snaps["b"][0].iterdir():
+            if f.name != "manifest.json":
+                shutil.copy(f, target / f.name)
+        time.sleep(0.5)
+        assert ranker.Rank(pb.RankRequest(user_id="u_1"), timeout=5).snapshot_version == "snap-a"
+        shutil.copy(snaps["b"][0] / "manifest.json", tmp_path / "manifest.json")
+        os.rename(tmp_path / "manifest.json", target / "manifest.json")
+        deadline = time.monotonic() + 10
+        while ranker.Rank(pb.RankRequest(user_id="u_1"), timeout=5).snapshot_version != "snap-b":
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        assert admin.Status(apb.StatusRequest(), metadata=AUTH, timeout=5).activated_by == "watch"
+    finally:
+        channel.close()
+        server.stop()
