@@ -11,70 +11,16 @@ h2load sharing the 2 cores with the server."""
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchlib import cpu_seconds, free_port, h2load, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/rankd.testing.v1.Echo/Unary"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, proc, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server did not listen on {port}")
-
-
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-
-def h2load(port, clients, streams, seconds, body):
-    with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as log:
-        log_path = log.name
-    cmd = ["h2load", "-c", str(clients), "-m", str(streams), "-D", str(seconds), "--warm-up-time", "1",
-           "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", body, "--log-file", log_path,
-           f"http://127.0.0.1:{port}{PATH}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    latencies = []
-    with open(log_path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 3 and parts[1] == "200":
-                latencies.append(int(parts[2]))
-    os.unlink(log_path)
-    succeeded = 0
-    for line in out.splitlines():
-        if line.startswith("requests:"):
-            succeeded = int(line.split("succeeded")[0].split(",")[-1].strip().split()[0])
-    latencies.sort()
-    return {
-        "requests": succeeded,
-        "rps": succeeded / seconds,
-        "mean_us": statistics.fmean(latencies) if latencies else float("nan"),
-        "p50_us": latencies[len(latencies) // 2] if latencies else float("nan"),
-        "p99_us": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
-        "errors": len([1 for line in out.splitlines() if "failed" in line and " 0 failed" not in line]),
-    }
 
 
 def main():
@@ -101,7 +47,7 @@ def main():
             for clients, streams in [(1, 1), (8, 16)]:
                 for name, port, proc in [("rankd", rankd_port, rankd), ("grpcio", grpcio_port, grpcio)]:
                     before = cpu_seconds(proc.pid)
-                    run = h2load(port, clients, streams, args.seconds, body.name)
+                    run = h2load(port, PATH, clients, streams, args.seconds, body.name)
                     after = cpu_seconds(proc.pid)
                     # Warm-up requests are not in `requests` but their CPU is: a small overestimate.
                     run["cpu_us_per_req"] = (after - before) * 1e6 / max(run["requests"], 1)

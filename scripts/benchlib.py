@@ -1,0 +1,83 @@
+"""Helpers shared by the h2load-driven benchmark scripts (bench-grpc-core.py, bench-rank.py):
+free ports, waiting for a server, server CPU time from /proc, and one h2load run summarised from
+its per-request log (h2load's own summary has no percentiles)."""
+
+import os
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"server did not listen on {port}")
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
+
+
+def h2load(port, path, clients, streams, seconds, body, rps_per_client=None, warmup=1):
+    """One h2load run against http://127.0.0.1:PORT/PATH with BODY (a gRPC-framed message file).
+
+    Returns requests (succeeded), rps, mean/p50/p90/p99/p999/max in µs, and failed count. The
+    latencies are h2load's per-request "time to end of response" from --log-file."""
+    with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as log:
+        log_path = log.name
+    cmd = ["h2load", "-c", str(clients), "-m", str(streams), "-D", str(seconds), "--warm-up-time", str(warmup),
+           "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", body, "--log-file", log_path]
+    if rps_per_client:
+        cmd += ["--rps", f"{rps_per_client:.1f}"]
+    cmd.append(f"http://127.0.0.1:{port}{path}")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    latencies = []
+    with open(log_path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[1] == "200":
+                latencies.append(int(parts[2]))
+    os.unlink(log_path)
+    succeeded = failed = 0
+    for line in out.splitlines():
+        if line.startswith("requests:"):
+            # "requests: 100 total, 100 started, 100 done, 100 succeeded, 0 failed, 0 errored, 0 timeout"
+            fields = dict((part.split()[1], int(part.split()[0])) for part in line.split(":", 1)[1].split(","))
+            succeeded, failed = fields.get("succeeded", 0), fields.get("failed", 0) + fields.get("errored", 0)
+    latencies.sort()
+    return {
+        "requests": succeeded,
+        "failed": failed,
+        "rps": succeeded / seconds,
+        "mean_us": statistics.fmean(latencies) if latencies else float("nan"),
+        "p50_us": percentile(latencies, 0.50),
+        "p90_us": percentile(latencies, 0.90),
+        "p99_us": percentile(latencies, 0.99),
+        "p999_us": percentile(latencies, 0.999),
+        "max_us": latencies[-1] if latencies else float("nan"),
+    }
