@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 public import GRPCServer
 public import Logging
 import NIOConcurrencyHelpers
@@ -89,12 +90,14 @@ public enum SnapshotAdminService {
         return GRPCStatus(code, error.message)
     }
 
-    /// Runs `work` on a global queue and completes the call with its result on the call's loop.
+    /// Runs `work` on a thread of its own at lowered priority and completes the call with its
+    /// result on the call's loop.
     private static func offLoop(
         _ context: ServerCallContext, _ work: @escaping @Sendable () throws(SnapshotStoreError) -> ByteBuffer
     ) -> UnaryResult {
         let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
+            lowerCurrentThreadPriority()
             do throws(SnapshotStoreError) {
                 promise.succeed(try work())
             } catch {
@@ -140,6 +143,7 @@ final class PublishCall: ClientStreamingCall {
             sawHeader = true
             let (store, session, failure) = (self.store, self.session, self.failure)
             queue.async {
+                lowerCurrentThreadPriority()
                 do throws(SnapshotStoreError) {
                     let begun = try store.beginPublish(header)
                     session.withLockedValue { $0 = begun }
@@ -169,6 +173,7 @@ final class PublishCall: ClientStreamingCall {
         let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
         let (session, failure, logger, started) = (self.session, self.failure, self.logger, self.started)
         queue.async {
+            lowerCurrentThreadPriority()
             if let failed = failure.withLockedValue({ $0 }) {
                 session.withLockedValue { $0?.abort() }
                 return promise.fail(failed)
@@ -200,4 +205,12 @@ final class PublishCall: ClientStreamingCall {
         let session = self.session
         queue.async { session.withLockedValue { $0?.abort() } }
     }
+}
+
+/// Admin work (checksumming, pre-faulting, writing a snapshot) is CPU- and I/O-heavy but never
+/// urgent; the event loops serving Rank are. On Linux `setpriority(PRIO_PROCESS, 0, n)` sets the
+/// nice value of the calling thread only (setpriority(2), NOTES), so raising it to 10 lets the
+/// loops win the cores during a publish or an activation. Failure only costs that preference.
+func lowerCurrentThreadPriority() {
+    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
 }

@@ -103,6 +103,9 @@ struct Rankd: AsyncParsableCommand {
         guard directory == nil || rootDirectory == nil else {
             throw ValidationError("--snapshot and --snapshot-root are exclusive: a root serves its own versions")
         }
+        guard rootDirectory != nil || !(watchRoot || file.watchRoot == true) else {
+            throw ValidationError("--watch-root needs --snapshot-root")
+        }
         let store = try rootDirectory.map { root in
             try openStore(root: root, file: file, registry: registry, health: health, logger: logger)
         }
