@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Validates LoadTests' closed loop against h2load (issue 8): the same rankd, the same request, the
+same concurrency (C connections, one call in flight each), interleaved and repeated; prints req/s
+and mean latency of both and their difference, as a markdown table of medians.
+
+    .venv/bin/python scripts/compare-loadtest-h2load.py --rankd .build/release/rankd \
+        --loadtest LoadTests/.build/release/loadtest --snapshot var/demo/snapshot [--pin]
+
+Workloads: `echo` (an empty rankd.testing.v1.Echo/Unary call: almost all the cost is the two
+clients' and the protocol's) and `rank` (one RankRequest, k 20, pool 300, MMR, for the snapshot's
+first user: the server's work dominates). --pin runs rankd on CPU 0 and the client on CPU 1
+(taskset), so a costlier client does not take cycles from the server."""
+
+import argparse
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchlib import free_port, h2load, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = {"echo": "/rankd.testing.v1.Echo/Unary", "rank": "/ranking.v1.Ranker/Rank"}
+
+
+def rank_body_and_scenario(workdir, snapshot):
+    from grpc_tools import protoc
+
+    if protoc.main(["protoc", f"-I{ROOT / 'Protos'}", f"--python_out={workdir}",
+                    str(ROOT / "Protos/ranking/v1/ranker.proto")]) != 0:
+        raise SystemExit("protoc failed")
+    sys.path.insert(0, str(workdir))
+    from ranking.v1 import ranker_pb2
+
+    user = "u_0"
+    users = Path(workdir) / "users.txt"
+    users.write_text(user + "\n")
+    request = ranker_pb2.RankRequest(user_id=user, k=20, candidate_pool=300)
+    request.diversity.method = ranker_pb2.DIVERSITY_METHOD_MMR
+    payload = request.SerializeToString()
+    body = Path(workdir) / "rank.bin"
+    body.write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
+    scenario = Path(workdir) / "rank.json"
+    scenario.write_text(json.dumps({"name": "rank-one-request", "seed": 1, "poolSize": 1, "requests": [
+        {"weight": 1, "rank": {"usersFile": str(users), "k": 20, "candidatePool": 300,
+                               "diversity": {"method": "mmr"}}}]}))
+    return str(body), str(scenario)
+
+
+def loadtest(binary, port, concurrency, seconds, scenario, workdir, pin):
+    report = Path(workdir) / "report.json"
+    cmd = ([] if not pin else ["taskset", "-c", "1"]) + [
+        binary, "--target", f"127.0.0.1:{port}", "--concurrency", str(concurrency), "--connections",
+        str(concurrency), "--duration", f"{seconds}s", "--warmup", "1s", "--quiet", "--json", str(report)]
+    if scenario:
+        cmd += ["--scenario", scenario]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    data = json.loads(report.read_text())
+    return {"rps": data["achievedRate"], "mean_us": data["latency"]["mean"], "p50_us": data["latency"]["p50"],
+            "p99_us": data["latency"]["p99"], "errors": sum(data["latency"]["errors"].values())}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rankd", default=str(ROOT / ".build/release/rankd"))
+    parser.add_argument("--loadtest", default=str(ROOT / "LoadTests/.build/release/loadtest"))
+    parser.add_argument("--snapshot", required=True)
+    parser.add_argument("--concurrency", default="1,8")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pin", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as workdir:
+        rank_body, rank_scenario = rank_body_and_scenario(workdir, args.snapshot)
+        echo_body = Path(workdir) / "echo.bin"
+        echo_body.write_bytes(b"\x00\x00\x00\x00\x00")
+        port = free_port()
+        server_cmd = ([] if not args.pin else ["taskset", "-c", "0"]) + [
+            args.rankd, "--listen", f"127.0.0.1:{port}", "--snapshot", args.snapshot, "--enable-test-services",
+            "--log-level", "warning"]
+        rankd = subprocess.Popen(server_cmd)
+        results = {}
+        try:
+            wait_for_port(port, rankd)
+            for _ in range(args.repeats):
+                for workload, body, scenario in [("echo", str(echo_body), None), ("rank", rank_body, rank_scenario)]:
+                    for c in (int(x) for x in args.concurrency.split(",")):
+                        h2 = h2load(port, WORKLOADS[workload], c, 1, args.seconds, body)
+                        lt = loadtest(args.loadtest, port, c, args.seconds, scenario, workdir, args.pin)
+                        results.setdefault((workload, c), []).append((h2, lt))
+                        print(f"# {workload} C={c}: h2load {h2['rps']:.0f} req/s mean {h2['mean_us']:.0f} us | "
+                              f"loadtest {lt['rps']:.0f} req/s mean {lt['mean_us']:.0f} us", file=sys.stderr, flush=True)
+        finally:
+            rankd.send_signal(signal.SIGTERM)
+            rankd.wait(timeout=30)
+        print(f"\n{'pinned (rankd CPU 0, client CPU 1)' if args.pin else 'not pinned'}, "
+              f"{args.repeats} interleaved repeats × {args.seconds} s, medians\n")
+        print("| workload | C | h2load req/s | loadtest req/s | Δ | h2load mean µs | loadtest mean µs | Δ |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for (workload, c), runs in results.items():
+            h2_rps = statistics.median(h["rps"] for h, _ in runs)
+            lt_rps = statistics.median(l["rps"] for _, l in runs)
+            h2_mean = statistics.median(h["mean_us"] for h, _ in runs)
+            lt_mean = statistics.median(l["mean_us"] for _, l in runs)
+            print(f"| {workload} | {c} | {h2_rps:,.0f} | {lt_rps:,.0f} | {100 * (lt_rps / h2_rps - 1):+.0f}% | "
+                  f"{h2_mean:,.0f} | {lt_mean:,.0f} | {100 * (lt_mean / h2_mean - 1):+.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
