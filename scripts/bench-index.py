@@ -6,6 +6,8 @@ Reports recall@10 vs single-thread QPS for an ef sweep (median of --repeats runs
 selectivity, build time, index size, exact-scan throughput and allocations per search (via scripts/alloc-count.c).
 
 Usage: .venv-bench/bin/python scripts/bench-index.py --rankctl .build-index/release/rankctl --n 1000000
+       (--rankctl may be repeated as LABEL=PATH, e.g. baseline=… haswell=…: every binary searches the same graph,
+       built once by the first, so per-evaluation speed of differently compiled builds is compared in one run)
 """
 import argparse, json, os, statistics, subprocess, sys, time
 
@@ -42,7 +44,8 @@ def recall(found, truth):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rankctl", required=True)
+    ap.add_argument("--rankctl", required=True, action="append")
+    ap.add_argument("--ip-space", default="hybrid")
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--queries", type=int, default=10_000)
@@ -54,11 +57,13 @@ def main():
     ap.add_argument("--skip-hnswlib", action="store_true")
     args = ap.parse_args()
     efs = [int(e) for e in args.efs.split(",")]
+    binaries = [(b.split("=", 1) if "=" in b else ["rankd", b]) for b in args.rankctl]
+    rankctl = binaries[0][1]
     work = os.path.join(args.work, f"n{args.n}-d{args.dim}")
     os.makedirs(work, exist_ok=True)
     items_path, queries_path = f"{work}/items.npy", f"{work}/users.npy"
     if not os.path.exists(items_path):
-        run([args.rankctl, "synth", "--out", work, "--items", str(args.n), "--users", str(args.queries),
+        run([rankctl, "synth", "--out", work, "--items", str(args.n), "--users", str(args.queries),
              "--dim", str(args.dim)])
     items = np.ascontiguousarray(load_npy(items_path), dtype=np.float32)
     queries = np.ascontiguousarray(load_npy(queries_path), dtype=np.float32)[: args.queries]
@@ -89,8 +94,8 @@ def main():
     results = {"n": args.n, "dim": args.dim, "queries": len(queries), "m": args.m, "efc": args.efc}
 
     # rankd build (first search call builds and saves the graph).
-    graph = f"{work}/graph-m{args.m}-efc{args.efc}.hnsw"
-    common = [args.rankctl, "search", "--items", items_path, "--graph", graph, "--k", "10",
+    graph = f"{work}/graph-{args.ip_space}-m{args.m}-efc{args.efc}.hnsw"
+    common = [rankctl, "search", "--items", items_path, "--graph", graph, "--k", "10", "--ip-space", args.ip_space,
               "--m", str(args.m), "--ef-construction", str(args.efc), "--build-threads", "2"]
     fq_build = f"{work}/queries-1000.npy"
     np.save(fq_build, queries[:1000])
@@ -101,22 +106,16 @@ def main():
         print(f"rankd build: {b['seconds']} s on 2 threads, {int(b['bytes']) / 2**20:.1f} MiB", flush=True)
     results["rankd_index_bytes"] = os.path.getsize(graph)
 
-    def rankd_search(ef, extra=(), repeats=args.repeats, env=None, truth_=truth, q=qpath):
+    def rankd_search(ef, extra=(), repeats=args.repeats, env=None, truth_=truth, q=qpath, binary=rankctl):
         qps, last = [], None
         for _ in range(repeats):
-            last = parse(run(common + ["--ef", str(ef), "--out", f"{work}/out.npy", "--queries", q]
+            last = parse(run([binary] + common[1:] + ["--ef", str(ef), "--out", f"{work}/out.npy", "--queries", q]
                              + list(extra), env=env), "queries")
             qps.append(float(last["qps"]))
         found = np.load(f"{work}/out.npy")
         return statistics.median(qps), recall(found, truth_), last
 
-    results["rankd"] = []
-    for ef in efs:
-        qps, r, last = rankd_search(ef)
-        results["rankd"].append({"ef": ef, "qps": qps, "recall": r, "scored": float(last["scored_per_query"])})
-        print(f"rankd   ef={ef:4d} recall@10={r:.4f} qps={qps:9.1f} scored/query={last['scored_per_query']}",
-              flush=True)
-
+    index = None
     if not args.skip_hnswlib:
         import hnswlib
         hpath = f"{work}/hnswlib-m{args.m}-efc{args.efc}.bin"
@@ -134,7 +133,17 @@ def main():
         results["hnswlib_index_bytes"] = os.path.getsize(hpath)
         index.set_num_threads(1)
         results["hnswlib"] = []
-        for ef in efs:
+
+    # The sweep interleaves the contenders per ef, so load from other processes hits them alike.
+    for label, _ in binaries:
+        results[label] = []
+    for ef in efs:
+        for label, binary in binaries:
+            qps, r, last = rankd_search(ef, binary=binary)
+            results[label].append({"ef": ef, "qps": qps, "recall": r, "scored": float(last["scored_per_query"])})
+            print(f"{label:8s} ef={ef:4d} recall@10={r:.4f} qps={qps:9.1f} scored/query={last['scored_per_query']}",
+                  flush=True)
+        if index is not None:
             index.set_ef(ef)
             times = []
             for _ in range(args.repeats):
@@ -144,7 +153,7 @@ def main():
             qps = len(queries) / statistics.median(times)
             r = recall(labels, truth)
             results["hnswlib"].append({"ef": ef, "qps": qps, "recall": r})
-            print(f"hnswlib ef={ef:4d} recall@10={r:.4f} qps={qps:9.1f}", flush=True)
+            print(f"hnswlib  ef={ef:4d} recall@10={r:.4f} qps={qps:9.1f}", flush=True)
 
     # Filtered: recall against the filtered oracle on the first 1000 queries.
     fq = queries[:1000]

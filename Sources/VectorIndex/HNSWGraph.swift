@@ -50,7 +50,7 @@ public struct HNSWGraph: @unchecked Sendable {
             throw VectorIndexError.badHeaderField(name: "metric", value: Int(metricCode), reason: "unknown metric code")
         }
         let flags = base.headerField(20, as: UInt32.self)
-        _ = try field("flags", UInt64(flags), flags & ~(HNSWGraphLayout.flagExtraDimensionMIPS | HNSWGraphLayout.flagAngularLevel0) == 0, "unknown flag bits")
+        _ = try field("flags", UInt64(flags), flags & ~HNSWGraphLayout.knownFlags == 0, "unknown flag bits")
         let storedRows = base.headerField(24, as: UInt64.self)
         let rows = try field("rowCount", storedRows, storedRows == UInt64(max(rowCount, 0)), "expected \(rowCount)")
         let mRaw = base.headerField(32, as: UInt32.self)
@@ -68,7 +68,8 @@ public struct HNSWGraph: @unchecked Sendable {
         guard upperWords <= size / 4 else {
             throw VectorIndexError.truncated(section: "HNSW upper levels", neededBytes: upperWords * 4, availableBytes: size)
         }
-        let layout = HNSWGraphLayout(base: base, rowCount: rows, m: m, upperWordCount: upperWords)
+        var layout = HNSWGraphLayout(base: base, rowCount: rows, m: m, upperWordCount: upperWords)
+        if flags & HNSWGraphLayout.flagNavigationPrefix != 0 { layout.navigationShift = 16 }
         for (name, offset, expected) in [
             ("level0Offset", 64, layout.level0Offset), ("levelsOffset", 72, layout.levelsOffset),
             ("upperIndexOffset", 80, layout.upperIndexOffset), ("upperDataOffset", 88, layout.upperDataOffset),
@@ -101,12 +102,17 @@ public struct HNSWGraph: @unchecked Sendable {
         self.byteCount = layout.totalSize
     }
 
+    /// `packed`: the degree word holds the navigation prefix in its high 16 bits (level 0 with flag bit 2).
     private static func validateList(
-        _ list: UnsafePointer<Int32>, row: Int, level: Int, maximum: Int, rowCount: Int
+        _ list: UnsafePointer<Int32>, row: Int, level: Int, maximum: Int, rowCount: Int, packed: Bool = false
     ) throws {
-        let degree = Int(list[0])
+        let degree = packed ? HNSWGraphLayout.fullDegree(list) : Int(list[0])
         guard degree >= 0 && degree <= maximum else {
             throw VectorIndexError.badDegree(row: row, level: level, degree: degree, maximum: maximum)
+        }
+        let prefix = Int(UInt32(bitPattern: list[0]) >> 16)
+        guard !packed || prefix <= degree else {
+            throw VectorIndexError.badDegree(row: row, level: level, degree: prefix, maximum: degree)
         }
         for slot in 0..<degree {
             let neighbor = list[1 + slot]
@@ -120,7 +126,8 @@ public struct HNSWGraph: @unchecked Sendable {
         let rows = layout.rowCount
         for row in 0..<rows {
             let r = Int32(row)
-            try validateList(layout.level0List(r), row: row, level: 0, maximum: layout.maxDegree0, rowCount: rows)
+            try validateList(layout.level0List(r), row: row, level: 0, maximum: layout.maxDegree0, rowCount: rows,
+                             packed: layout.navigationShift != 0)
             let level = layout.level(r)
             guard level <= maxLevel else { throw VectorIndexError.badLevel(row: row, level: level, maxLevel: maxLevel) }
             guard level > 0 else { continue }
@@ -139,7 +146,14 @@ public struct HNSWGraph: @unchecked Sendable {
     public func neighbors(of row: Int, level: Int) -> [Int32] {
         precondition(row >= 0 && row < rowCount && level >= 0 && level <= self.level(of: row), "no such list")
         let list = layout.list(Int32(row), level: level)
-        return (0..<Int(list[0])).map { list[1 + $0] }
+        return (0..<HNSWGraphLayout.fullDegree(list)).map { list[1 + $0] }
+    }
+
+    /// How many of `row`'s level-0 neighbours (at the front of `neighbors(of:level:)`) an unfiltered walk follows:
+    /// the inner-product prefix of a hybrid graph, else all of them.
+    public func navigationDegree(of row: Int) -> Int {
+        precondition(row >= 0 && row < rowCount, "row out of range")
+        return layout.navigationDegree(layout.level0List(Int32(row)))
     }
 
     /// The top level of `row`.

@@ -7,7 +7,8 @@
 ///  12  headerSize       UInt32 (128)
 ///  16  metric           UInt32 (0 ip, 1 cosine, 2 l2)
 ///  20  flags            UInt32 (bit 0: ip graph built in the extra-dimension MIPS space;
-///                               bit 1: ip graph whose level 0 mixes inner-product and angular neighbours)
+///                               bit 1: ip graph whose level 0 mixes inner-product and angular neighbours;
+///                               bit 2: level-0 degree words are packed, see below)
 ///  24  rowCount         UInt64
 ///  32  m                UInt32 (upper-level degree bound)
 ///  36  maxDegree0       UInt32 (level-0 degree bound, 2m)
@@ -24,6 +25,11 @@
 /// 104  totalSize        UInt64  (payload length)
 /// 112  reserved         16 bytes (0)
 /// ```
+///
+/// Level-0 degree word: without flag bit 2 it is the neighbour count. With bit 2 (set with bit 1 by the hybrid ip
+/// build) it packs two counts: bits 0–15 = all neighbours, bits 16–31 = how many of them, at the front of the list,
+/// are the row's inner-product neighbours (the *navigation prefix*). Unfiltered walks follow only the prefix; walks
+/// with a filter follow the whole list. Upper-level degree words are always plain counts.
 @usableFromInline
 struct HNSWGraphLayout {
     static let magic: [UInt8] = Array("RKHNSW".utf8) + [0, 0]
@@ -32,6 +38,8 @@ struct HNSWGraphLayout {
     static let maximumLevel = 30
     static let flagExtraDimensionMIPS: UInt32 = 1
     static let flagAngularLevel0: UInt32 = 2
+    static let flagNavigationPrefix: UInt32 = 4
+    static let knownFlags = flagExtraDimensionMIPS | flagAngularLevel0 | flagNavigationPrefix
 
     @usableFromInline let base: UnsafeRawPointer
     @usableFromInline let rowCount: Int
@@ -43,6 +51,8 @@ struct HNSWGraphLayout {
     @usableFromInline let upperDataOffset: Int
     let upperWordCount: Int
     let totalSize: Int
+    /// 16 when level-0 degree words carry a navigation prefix (flag bit 2), else 0: `navigationDegree` shifts by it.
+    @usableFromInline var navigationShift: UInt32 = 0
 
     /// Words per level-0 row: the degree then `maxDegree0` slots.
     @inlinable var level0Words: Int { 1 + maxDegree0 }
@@ -60,6 +70,16 @@ struct HNSWGraphLayout {
         upperDataOffset = align(upperIndexOffset + rowCount * 4)
         self.upperWordCount = upperWordCount
         totalSize = align(upperDataOffset + upperWordCount * 4)
+    }
+
+    /// Neighbours in the list at `list` (any level): the low 16 bits of the degree word.
+    @inlinable @inline(__always)
+    static func fullDegree(_ list: UnsafePointer<Int32>) -> Int { Int(UInt32(bitPattern: list[0]) & 0xFFFF) }
+
+    /// The level-0 navigation prefix of the list at `list` (all of it when the graph has no prefix).
+    @inlinable @inline(__always)
+    func navigationDegree(_ list: UnsafePointer<Int32>) -> Int {
+        Int((UInt32(bitPattern: list[0]) >> navigationShift) & 0xFFFF)
     }
 
     /// The level-0 list of `row`: pointer to its degree word, neighbours follow.

@@ -97,8 +97,10 @@ public struct HNSWIndex: @unchecked Sendable {
             return .graph
         }
         let prepared = scratch.prepareQuery(query, normalize: metric.normalizesQuery)
+        // An unfiltered walk follows only the inner-product prefix of a hybrid graph's level-0 lists: the angular
+        // rest exists so that filtered walks reach low-norm rows, and only costs an unfiltered walk evaluations.
         var walk = GraphWalk(layout: graph.layout, entry: graph.entryPoint, maxLevel: graph.maxLevel, ef: beam,
-                             filter: filter, scratch: scratch)
+                             filter: filter, scratch: scratch, navigationOnly: filter is AcceptAllRows)
         walk.dispatch(metric: metric, matrix: vectors, query: prepared)
         if scratch.results.count < k {
             // Fewer than k passing rows were reachable within the beam: only an exact scan can tell whether more
@@ -149,13 +151,14 @@ struct GraphWalk<Filter: RowFilter>: RowScorerVisitor {
     let ef: Int
     let filter: Filter
     let scratch: SearchScratch
+    let navigationOnly: Bool
 
     mutating func visit<Scorer: RowScorer>(_ scorer: Scorer) {
         var scored = 1
         let start = ScoredRow(score: scorer.score(entry), row: entry)
         let bottom = greedyDescend(layout, scorer: scorer, entry: start, from: maxLevel, downTo: 0, scored: &scored)
         searchLayer(layout, level: 0, scorer: scorer, filter: filter, entry: bottom, ef: ef, scratch: scratch,
-                    scored: &scored)
+                    scored: &scored, navigationOnly: navigationOnly)
         scratch.lastScoredCount = scored
     }
 }

@@ -35,11 +35,13 @@ func greedyDescend<Scorer: RowScorer>(
 /// `scratch.results` (worst on top). Rows failing `filter` are expanded like any other (so a selective filter does
 /// not disconnect the walk) but never enter the results. Stops when the best unexpanded candidate is worse than the
 /// worst of `ef` results; with few passing rows it therefore keeps exploring, up to the whole connected graph.
+/// `navigationOnly` (level 0 only): follow just each list's navigation prefix (see `HNSWGraphLayout`).
 @inlinable
 func searchLayer<Scorer: RowScorer, Filter: RowFilter>(
     _ layout: HNSWGraphLayout, level: Int, scorer: Scorer, filter: Filter, entry: ScoredRow, ef: Int,
-    scratch: SearchScratch, scored: inout Int
+    scratch: SearchScratch, scored: inout Int, navigationOnly: Bool = false
 ) {
+    let shift: UInt32 = navigationOnly ? layout.navigationShift : 0
     scratch.beginSearch(rowCount: layout.rowCount)
     _ = scratch.visit(entry.row)
     scratch.candidates.push(entry)
@@ -48,7 +50,7 @@ func searchLayer<Scorer: RowScorer, Filter: RowFilter>(
         let current = scratch.candidates.pop()
         if scratch.results.count >= ef && WorstOnTop.above(current, scratch.results.top) { break }
         let list = layout.list(current.row, level: level)
-        let degree = Int(list[0])
+        let degree = Int((UInt32(bitPattern: list[0]) >> shift) & 0xFFFF)
         for slot in 0..<degree {
             let neighbor = list[1 + slot]
             guard scratch.visit(neighbor) else { continue }

@@ -17,11 +17,13 @@ public struct HNSWParameters: Sendable, Codable, Equatable {
 /// The space an `ip` graph is built in. All search by the plain inner product `q · x`, read in place; only the
 /// graph's links differ. Measurements behind the default are in docs/INDEX.md.
 public enum InnerProductGraphSpace: String, Sendable, CaseIterable {
-    /// Default. Upper levels and half of level 0 link by inner product (as hnswlib's "ip" space, which navigates
-    /// quickly toward high inner products); the other half of each level-0 list links by angle (cosine), which keeps
-    /// low-norm rows reachable for filtered walks. Builds two graphs, so build time is ~1.5–2×.
+    /// Default. Upper levels and the leading part of each level-0 list (the navigation prefix) link by inner
+    /// product, as hnswlib's "ip" space, which navigates quickly toward high inner products; the rest of each
+    /// level-0 list links by angle (cosine), which keeps low-norm rows reachable. Unfiltered walks follow only the
+    /// prefix, filtered walks everything. Builds two graphs, so build time is ~1.5–2×.
     case hybrid
-    /// Links by inner product only. Fast, but low-norm rows get no in-links, so filtered walks can miss them.
+    /// Links by inner product only. Unfiltered walks as fast as `hybrid`'s, but low-norm rows get no in-links, so
+    /// filtered walks miss them.
     case plain
     /// Append `sqrt(maxNorm² − |x|²)` to every row (Bachrach et al. 2014) so MIPS becomes nearest-neighbour search
     /// in a metric space; the query's extra coordinate is 0, so scores stay `q · x`. Measured worst on

@@ -157,7 +157,12 @@ struct SearchCommand: ParsableCommand {
                         let query = UnsafeBufferPointer(rebasing: shared.queries[(q * dimension)..<((q + 1) * dimension)])
                         let path: SearchPath
                         do {
-                            if let index {
+                            if let index, !filter.isActive {
+                                // As the engine does: an unfiltered search passes AcceptAllRows (the specialised loop,
+                                // and the walk that follows only the navigation prefix of a hybrid graph).
+                                path = try index.search(query: query, k: options.k, ef: options.ef, scratch: scratch,
+                                                        into: &results)
+                            } else if let index {
                                 path = try index.search(
                                     query: query, k: options.k, ef: options.ef, filter: filter,
                                     candidates: filter.candidates(noEstimate: options.noEstimate), scratch: scratch,
@@ -257,6 +262,9 @@ final class CategoryFilter: RowFilter, @unchecked Sendable {
         let posting = category.indices.filter { category[$0] >= 0 && allowed[Int(category[$0])] }.map(Int32.init)
         self.init(category: category, allowed: allowed, posting: posting, passCount: posting.count)
     }
+
+    /// Whether any row can fail (a category restriction was given).
+    var isActive: Bool { category != nil }
 
     func accepts(_ row: Int32) -> Bool {
         guard let category else { return true }

@@ -14,6 +14,27 @@ struct RowSetFilter: RowFilter {
     static let fixture = try! IndexFixture(rows: rows, metric: .ip)
     static let queries = Fixtures.queries(count: 25, dimension: dimension, seed: 22)
 
+
+    /// A filter that passes everything follows the whole hybrid lists (angular links included); the unfiltered walk
+    /// follows only the inner-product prefix, so it scores fewer rows for the same ef.
+    @Test func unfilteredWalkFollowsOnlyTheInnerProductPrefix() throws {
+        let everything = RowSetFilter(passes: [Bool](repeating: true, count: Self.rows.count))
+        let scratch = SearchScratch()
+        var results: [SearchResult] = []
+        var unfiltered = 0, filtered = 0
+        for query in Self.queries {
+            try query.withUnsafeBufferPointer { q in
+                let plain = try Self.fixture.index.search(query: q, k: 10, ef: 32, scratch: scratch, into: &results)
+                unfiltered += scratch.lastScoredCount
+                let walked = try Self.fixture.index.search(
+                    query: q, k: 10, ef: 32, filter: everything, scratch: scratch, into: &results)
+                filtered += scratch.lastScoredCount
+                #expect(plain == .graph && walked == .graph)
+            }
+        }
+        #expect(unfiltered < filtered)
+    }
+
     /// Random pass set with `passCount` rows (seeded).
     static func passSet(_ passCount: Int, seed: UInt64) -> [Bool] {
         var rng = SeededGenerator(seed: seed)

@@ -87,6 +87,36 @@ import TestSupport
         }
     }
 
+    @Test func hybridLevel0ListsLeadWithTheirInnerProductPrefix() throws {
+        let graph = try Self.open { _ in }
+        #expect(Self.field(20, as: UInt32.self) & HNSWGraphLayout.flagNavigationPrefix != 0)
+        var angularFilled = 0
+        for row in 0..<graph.rowCount {
+            let prefix = graph.navigationDegree(of: row)
+            #expect(prefix >= 1 && prefix <= graph.neighbors(of: row, level: 0).count)
+            if prefix < graph.neighbors(of: row, level: 0).count { angularFilled += 1 }
+        }
+        #expect(angularFilled > graph.rowCount / 2)
+    }
+
+    @Test func rejectsNavigationPrefixLongerThanTheList() throws {
+        let level0 = Int(Self.field(64, as: UInt64.self))
+        let rowBytes = 4 * (1 + 12)
+        let word = Self.field(level0 + 3 * rowBytes, as: UInt32.self)
+        let degree = Int(word & 0xFFFF)
+        #expect(throws: VectorIndexError.badDegree(row: 3, level: 0, degree: degree + 1, maximum: degree)) {
+            try Self.open { Self.store(UInt32(degree + 1) << 16 | UInt32(degree), at: level0 + 3 * rowBytes, in: &$0) }
+        }
+    }
+
+    /// Every hybrid row has a non-empty prefix, so its degree word read as a plain count exceeds the bound.
+    @Test func rejectsPackedDegreeWordsWhenThePrefixFlagIsCleared() throws {
+        let flags = Self.field(20, as: UInt32.self) & ~HNSWGraphLayout.flagNavigationPrefix
+        #expect(throws: VectorIndexError.self) {
+            try Self.open { Self.store(flags, at: 20, in: &$0) }
+        }
+    }
+
     @Test func rejectsLevelAboveMaxLevel() {
         let levels = Int(Self.field(72, as: UInt64.self))
         let maxLevel = Int(Self.field(40, as: UInt32.self))
