@@ -154,7 +154,10 @@ extension RerankScratch {
             released = true
         }
         // Released items and items under a cap that has room again were unlinked from the order.
-        if released { s.order.relinkAll() }
+        if released {
+            s.order.relinkAll()
+            s.treeReady = false
+        }
         return released
     }
 
@@ -164,7 +167,9 @@ extension RerankScratch {
         _ s: inout SelectionState, _ c: CandidateSet, position p: Int, _ rules: RerankRules, tracking: Bool
     ) -> Int? {
         if let spread = rules.spread { markSpreadBlocked(&s, position: p, spread) }
-        let pick = s.scan(c, rules, tracking: tracking)
+        let pick =
+            s.usesTree(tracking: tracking)
+            ? s.pickFromTree(spreadActive: rules.spread != nil) : s.scan(c, rules, tracking: tracking)
         guard pick.best >= 0 else { return nil }
         traces[p].score = pick.bestScore
         traces[p].mostRelevant = Int32(pick.relevant)

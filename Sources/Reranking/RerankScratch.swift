@@ -65,6 +65,10 @@ public final class RerankScratch {
     var activeColumns: [Int] = []
     var freeColumns: [Int] = []
     var chosenItems = ScratchBuffer<Int32>(filler: -1)
+    /// `BoundTree` nodes and bounds, and the candidates the spread rule hides from it in a step.
+    var treeWinner = ScratchBuffer<Int32>(filler: -1)
+    var treeBound = ScratchBuffer<Float>(filler: 0)
+    var hidden = ScratchBuffer<Int32>(filler: 0)
     // Per category / brand slot.
     var categoryUsed = ScratchBuffer<Int32>(filler: 0)
     var brandUsed = ScratchBuffer<Int32>(filler: 0)
@@ -122,6 +126,9 @@ public final class RerankScratch {
         columnItem.free()
         pivots.free()
         chosenItems.free()
+        treeWinner.free()
+        treeBound.free()
+        hidden.free()
         categoryUsed.free()
         brandUsed.free()
         spreadMark.free()
@@ -151,6 +158,9 @@ public final class RerankScratch {
         columnItem.reserve(columnCount)
         pivots.reserve(columnCount)
         chosenItems.reserve(k)
+        treeWinner.reserve(2 * BoundTree.leaves(for: n))
+        treeBound.reserve(n)
+        hidden.reserve(n)
         categoryUsed.reserve(n)
         brandUsed.reserve(n)
         spreadMark.reserve(n)
@@ -226,6 +236,9 @@ public final class RerankScratch {
             categoryCap: Int32(clamping: rules.maxPerCategory ?? Int(Int32.max)),
             brandCap: Int32(clamping: rules.maxPerBrand ?? Int(Int32.max)),
             order: RelevanceOrder(keys: sortKeys.base, order: order.base, next: orderNext.base, count: count),
+            tree: BoundTree(
+                winner: treeWinner.base, bound: treeBound.base, rows: rows.base, normalized: normalized.base),
+            hidden: hidden.base,
             freshOffset: freshOffset)
     }
 

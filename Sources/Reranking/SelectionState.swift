@@ -46,6 +46,12 @@ struct SelectionState {
     let brandCap: Int32
 
     var order: RelevanceOrder
+    /// MMR and full DPP without explanations, from the second step on: bounds in a winner tree
+    /// (built on first use, rebuilt when released pins make retired candidates placeable again).
+    var tree: BoundTree
+    var treeReady = false
+    /// Candidates the spread rule hides from the tree during one step.
+    let hidden: UnsafeMutablePointer<Int32>
     var chosenCount = 0
     var spreadEpoch: Int32 = 0
     /// The MMR / DPP score of an item with no diversity information yet (`relevanceBound` offset).
@@ -191,6 +197,65 @@ struct SelectionState {
             }
             previous = o
             o = following
+        }
+        return pick
+    }
+
+    /// Whether the lazy step can use the winner tree: MMR or full DPP, without explanations (which
+    /// need the scan's most relevant and best blocked candidates), and not for the first MMR pick,
+    /// whose exact scores (penalty 0) exceed the bounds that hold from the second pick on.
+    func usesTree(tracking: Bool) -> Bool {
+        guard !tracking else { return false }
+        switch parameters.kind {
+        case .none, .windowedDPP: return false
+        case .mmr: return chosenCount > 0
+        case .dpp: return true
+        }
+    }
+
+    /// Whether a cap forbids candidate `i` (caps only fill up within a call).
+    @inline(__always)
+    private func capped(_ i: Int) -> Bool {
+        categoryUsed[Int(categorySlot[i])] >= categoryCap || brandUsed[Int(brandSlot[i])] >= brandCap
+    }
+
+    /// The same pick as `scan(_:_:tracking: false)`, from the winner tree: pops the candidate with
+    /// the highest bound, re-scores it, and stops when its exact score equals its bound. Placed and
+    /// capped candidates are retired (bound −∞); spread-blocked ones are hidden for this step only.
+    /// O((re-scored + retired) · log n) per step instead of O(n).
+    mutating func pickFromTree(spreadActive: Bool) -> Pick {
+        if !treeReady {
+            for i in 0..<count {
+                let eligible = state[i] == CandidateState.available && !capped(i)
+                tree.bound[i] = eligible ? upperBound(i) : -.infinity
+            }
+            tree.build(count: count)
+            treeReady = true
+        }
+        var pick = Pick()
+        var hiddenCount = 0
+        while let i = tree.top {
+            if state[i] != CandidateState.available || capped(i) {
+                tree.setBound(i, -.infinity)
+                continue
+            }
+            if spreadActive, spreadMark[Int(categorySlot[i])] == spreadEpoch {
+                hidden[hiddenCount] = Int32(truncatingIfNeeded: i)
+                hiddenCount += 1
+                tree.setBound(i, -.infinity)
+                continue
+            }
+            let bound = tree.bound[i]
+            let score = exactScore(i)
+            if score == bound {
+                (pick.best, pick.bestScore) = (i, score)
+                break
+            }
+            tree.setBound(i, upperBound(i))
+        }
+        for h in 0..<hiddenCount {
+            let i = Int(hidden[h])
+            tree.setBound(i, upperBound(i))
         }
         return pick
     }

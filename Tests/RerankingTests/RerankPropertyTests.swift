@@ -188,6 +188,28 @@ import Testing
         #expect(outcome.shortfall == .candidatesExhausted)
     }
 
+    /// Without explanations the lazy methods take their picks from a winner tree of score bounds;
+    /// with them, from a scan in relevance order. Both must give the same list.
+    @Test(arguments: methods)
+    func explanationsDoNotChangeTheList(method: DiversityMethod) throws {
+        let plain = RerankScratch()
+        let explained = RerankScratch()
+        let context = ExplanationContext(origin: .popularity, categoryName: { "Category \($0)" })
+        for seed in UInt64(1)...120 {
+            let count = Int(seed % 9) * 20 + 5
+            let k = Int(seed % 6) * 5 + 1
+            let candidates = RerankFixtures.catalogue(seed: seed, count: count, clustered: seed % 2 == 0)
+            let request = RerankRequest(
+                k: k, method: method, rules: RerankFixtures.rules(seed: seed, rowCount: count, k: k),
+                now: RerankFixtures.now)
+            let outcome = try plain.rerank(candidates, request)
+            let explainedOutcome = try explained.rerank(candidates, request, explain: context)
+            #expect(outcome == explainedOutcome, "seed \(seed)")
+            #expect(plain.ranked == explained.ranked, "seed \(seed)")
+            #expect(plain.droppedPins == explained.droppedPins, "seed \(seed)")
+        }
+    }
+
     @Test func reusedScratchGivesTheSameListAsAFreshOne() throws {
         let reused = RerankScratch(candidates: 4, k: 2)
         for seed in UInt64(1)...20 {
