@@ -1,66 +1,75 @@
 /// A winner (tournament) tree over the candidates' score upper bounds, for the lazy greedy
-/// steps of MMR and the full DPP: the root is the candidate with the highest bound, and lowering
+/// steps of MMR and the full DPP: the root is the candidate with the highest bound, and changing
 /// one candidate's bound (after re-scoring it, or to retire it) costs O(log n).
 ///
 /// A step pops the root, re-scores it, and either takes it (its exact score still matches its
 /// bound, so nothing else can beat it) or lowers its bound and looks at the new root. That visits
 /// only the candidates whose bound could win, instead of walking the whole relevance order.
 ///
-/// Ties follow the scan's order exactly: higher bound, then lower row, then higher normalised
-/// relevance, then lower candidate index. Retired candidates have the bound −∞.
+/// Each node stores its winner's 64-bit key — the bound's bits made order-preserving, then the
+/// row inverted so that among equal bounds the lower row wins, as in the scan — next to its
+/// candidate index. Replaying a leaf's matches then compares keys already in the nodes: no
+/// pointer chasing, no data-dependent branches (an earlier version that compared bounds through
+/// the candidate indices spent most of a step waiting on those loads and mispredictions).
+/// Rows must be distinct (`SelectionState` scans instead when a row is supplied twice).
+/// Retired candidates have the bound −∞.
 ///
-/// Layout: `winner` holds `2 · leafCount` nodes, node 1 is the root and node `leafCount + i`
-/// the leaf of candidate `i` (−1 for padding). A view over `RerankScratch`'s buffers.
+/// Layout: `keys` and `winners` hold `2 · leafCount` nodes, node 1 is the root and node
+/// `leafCount + i` the leaf of candidate `i` (key 0 and winner −1 for padding). A view over
+/// `RerankScratch`'s buffers.
 struct BoundTree {
-    let winner: UnsafeMutablePointer<Int32>
+    private let keys: UnsafeMutablePointer<UInt64>
+    private let winners: UnsafeMutablePointer<Int32>
     /// Current upper bound of each candidate's score.
     let bound: UnsafeMutablePointer<Float>
     private let rows: UnsafeMutablePointer<Int32>
-    private let normalized: UnsafeMutablePointer<Float>
     private(set) var leafCount = 1
 
     init(
-        winner: UnsafeMutablePointer<Int32>, bound: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Int32>,
-        normalized: UnsafeMutablePointer<Float>
+        keys: UnsafeMutablePointer<UInt64>, winners: UnsafeMutablePointer<Int32>, bound: UnsafeMutablePointer<Float>,
+        rows: UnsafeMutablePointer<Int32>
     ) {
-        self.winner = winner
+        self.keys = keys
+        self.winners = winners
         self.bound = bound
         self.rows = rows
-        self.normalized = normalized
     }
 
-    /// Leaves needed for `count` candidates (the `winner` buffer needs twice as many nodes).
+    /// Leaves needed for `count` candidates (the node buffers need twice as many).
     static func leaves(for count: Int) -> Int {
         var size = 1
         while size < count { size <<= 1 }
         return size
     }
 
-    /// Whether candidate `a` ranks before candidate `b` (−1 = empty, ranks last).
+    /// Larger key = ranks first: higher bound, then lower row.
     @inline(__always)
-    private func beats(_ a: Int32, _ b: Int32) -> Bool {
-        if b < 0 { return a >= 0 }
-        if a < 0 { return false }
-        let (i, j) = (Int(a), Int(b))
-        let (x, y) = (bound[i], bound[j])
-        if x != y { return x > y }
-        if rows[i] != rows[j] { return rows[i] < rows[j] }
-        // The relevance order's key: non-negative relevance descending, then index.
-        let (p, q) = (max(normalized[i], 0), max(normalized[j], 0))
-        if p != q { return p > q }
-        return a < b
+    private func key(_ i: Int) -> UInt64 {
+        let bits = bound[i].bitPattern
+        // IEEE order as unsigned order: flip all bits of negatives, the sign bit of positives.
+        let ordered = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+        let row = UInt32(bitPattern: rows[i]) ^ 0x8000_0000
+        return UInt64(ordered) << 32 | UInt64(~row)
     }
 
     /// Rebuilds the tree over candidates `0 ..< count` from `bound`. O(count).
     mutating func build(count: Int) {
         leafCount = Self.leaves(for: count)
         for leaf in 0..<leafCount {
-            winner[leafCount + leaf] = leaf < count ? Int32(truncatingIfNeeded: leaf) : -1
+            let node = leafCount + leaf
+            if leaf < count {
+                keys[node] = key(leaf)
+                winners[node] = Int32(truncatingIfNeeded: leaf)
+            } else {
+                keys[node] = 0
+                winners[node] = -1
+            }
         }
         var node = leafCount - 1
         while node >= 1 {
-            let (left, right) = (winner[2 * node], winner[2 * node + 1])
-            winner[node] = beats(right, left) ? right : left
+            let right = keys[2 * node + 1] > keys[2 * node]
+            keys[node] = right ? keys[2 * node + 1] : keys[2 * node]
+            winners[node] = right ? winners[2 * node + 1] : winners[2 * node]
             node -= 1
         }
     }
@@ -68,7 +77,7 @@ struct BoundTree {
     /// The candidate with the highest bound, or nil when every one is retired.
     @inline(__always)
     var top: Int? {
-        let w = winner[1]
+        let w = winners[1]
         return w >= 0 && bound[Int(w)] > -.infinity ? Int(w) : nil
     }
 
@@ -76,11 +85,21 @@ struct BoundTree {
     @inline(__always)
     func setBound(_ i: Int, _ value: Float) {
         bound[i] = value
-        var node = (leafCount + i) >> 1
-        while node >= 1 {
-            let (left, right) = (winner[2 * node], winner[2 * node + 1])
-            winner[node] = beats(right, left) ? right : left
+        var node = leafCount + i
+        var best = key(i)
+        var winner = Int32(truncatingIfNeeded: i)
+        keys[node] = best
+        winners[node] = winner
+        // The path's winner stays in registers; only the sibling's node is read at each level.
+        while node > 1 {
+            let sibling = node ^ 1
+            let other = keys[sibling]
+            let otherWins = other > best
+            best = otherWins ? other : best
+            winner = otherWins ? winners[sibling] : winner
             node >>= 1
+            keys[node] = best
+            winners[node] = winner
         }
     }
 }

@@ -66,6 +66,7 @@ public final class RerankScratch {
     var freeColumns: [Int] = []
     var chosenItems = ScratchBuffer<Int32>(filler: -1)
     /// `BoundTree` nodes and bounds, and the candidates the spread rule hides from it in a step.
+    var treeKeys = ScratchBuffer<UInt64>(filler: 0)
     var treeWinner = ScratchBuffer<Int32>(filler: -1)
     var treeBound = ScratchBuffer<Float>(filler: 0)
     var hidden = ScratchBuffer<Int32>(filler: 0)
@@ -126,6 +127,7 @@ public final class RerankScratch {
         columnItem.free()
         pivots.free()
         chosenItems.free()
+        treeKeys.free()
         treeWinner.free()
         treeBound.free()
         hidden.free()
@@ -158,6 +160,7 @@ public final class RerankScratch {
         columnItem.reserve(columnCount)
         pivots.reserve(columnCount)
         chosenItems.reserve(k)
+        treeKeys.reserve(2 * BoundTree.leaves(for: n))
         treeWinner.reserve(2 * BoundTree.leaves(for: n))
         treeBound.reserve(n)
         hidden.reserve(n)
@@ -236,8 +239,8 @@ public final class RerankScratch {
             categoryCap: Int32(clamping: rules.maxPerCategory ?? Int(Int32.max)),
             brandCap: Int32(clamping: rules.maxPerBrand ?? Int(Int32.max)),
             order: RelevanceOrder(keys: sortKeys.base, order: order.base, next: orderNext.base, count: count),
-            tree: BoundTree(
-                winner: treeWinner.base, bound: treeBound.base, rows: rows.base, normalized: normalized.base),
+            tree: BoundTree(keys: treeKeys.base, winners: treeWinner.base, bound: treeBound.base, rows: rows.base),
+            distinctRows: !hasDuplicateRows,
             hidden: hidden.base,
             freshOffset: freshOffset)
     }

@@ -50,6 +50,8 @@ struct SelectionState {
     /// (built on first use, rebuilt when released pins make retired candidates placeable again).
     var tree: BoundTree
     var treeReady = false
+    /// The tree breaks ties by row alone, so it needs every row supplied once.
+    let distinctRows: Bool
     /// Candidates the spread rule hides from the tree during one step.
     let hidden: UnsafeMutablePointer<Int32>
     var chosenCount = 0
@@ -107,8 +109,11 @@ struct SelectionState {
     }
 
     /// Candidate `i`'s exact current score.
+    ///
+    /// `mutating` only so that `self` is passed by reference: a non-mutating call from the
+    /// mutating scan copied the whole struct (a `memcpy`) on every call.
     @inline(__always)
-    func exactScore(_ i: Int) -> Float {
+    mutating func exactScore(_ i: Int) -> Float {
         switch parameters.kind {
         case .none: return normalized[i]
         case .mmr, .dpp:
@@ -202,10 +207,11 @@ struct SelectionState {
     }
 
     /// Whether the lazy step can use the winner tree: MMR or full DPP, without explanations (which
-    /// need the scan's most relevant and best blocked candidates), and not for the first MMR pick,
+    /// need the scan's most relevant and best blocked candidates), with distinct rows (the tree's
+    /// tie-break), and not for the first MMR pick,
     /// whose exact scores (penalty 0) exceed the bounds that hold from the second pick on.
     func usesTree(tracking: Bool) -> Bool {
-        guard !tracking else { return false }
+        guard !tracking, distinctRows else { return false }
         switch parameters.kind {
         case .none, .windowedDPP: return false
         case .mmr: return chosenCount > 0
@@ -263,7 +269,7 @@ struct SelectionState {
     /// Brings candidate `i`'s MMR or full-DPP state up to date with every chosen item and
     /// recomputes its cached score. O((chosen since last refresh) · (d + k)).
     @inline(__always)
-    func refresh(_ i: Int) {
+    mutating func refresh(_ i: Int) {
         let from = Int(seen[i])
         let chosen = chosenCount
         guard from < chosen, let vectors else { return }
