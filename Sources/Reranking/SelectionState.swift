@@ -268,6 +268,11 @@ struct SelectionState {
 
     /// Brings candidate `i`'s MMR or full-DPP state up to date with every chosen item and
     /// recomputes its cached score. O((chosen since last refresh) · (d + k)).
+    ///
+    /// The result must not depend on when refreshes happen (the scan and the tree refresh at
+    /// different moments, and must agree to the bit): every factor entry is computed over the
+    /// whole row so far, in the same order, however the columns are split between calls. A
+    /// blocked forward substitution that reused partial sums broke this (a property test caught it).
     @inline(__always)
     mutating func refresh(_ i: Int) {
         let from = Int(seen[i])
