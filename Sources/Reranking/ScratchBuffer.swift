@@ -85,14 +85,19 @@ func sortInPlace(_ values: inout [Int32]) {
     }
 }
 
-/// Binary search in a sorted array.
+/// Binary search in a sorted array. Branch-free halving (the comparison selects the half with a
+/// conditional move): the rule lists are probed once per candidate with unpredictable outcomes.
 @inline(__always)
 func sortedContains(_ values: [Int32], _ value: Int32) -> Bool {
-    var low = 0
-    var high = values.count
-    while low < high {
-        let mid = (low + high) >> 1
-        if values[mid] < value { low = mid + 1 } else { high = mid }
+    values.withUnsafeBufferPointer { v in
+        var n = v.count
+        guard n > 0 else { return false }
+        var base = 0
+        while n > 1 {
+            let half = n >> 1
+            base = v[base &+ half] <= value ? base &+ half : base
+            n &-= half
+        }
+        return v[base] == value
     }
-    return low < values.count && values[low] == value
 }
