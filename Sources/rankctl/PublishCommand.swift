@@ -67,9 +67,11 @@ struct PublishCommand: AsyncParsableCommand {
         var lastShown = ContinuousClock.now
         let ended = CallEnded()
         call.result.whenComplete { _ in ended.set() }
-        try await call.send(AdminCodec.encodePublishRequest(.header(header))).get()
+        // A send fails once the server has ended the call (it refused the header or a chunk):
+        // stop sending and report the call's own status below.
+        var refused = (try? await call.send(AdminCodec.encodePublishRequest(.header(header))).get()) == nil
         var buffer = [UInt8](repeating: 0, count: chunkBytes)
-        fileLoop: for entry in manifest.files {
+        fileLoop: for entry in manifest.files where !refused {
             let reader: FileReader
             do { reader = try FileReader(path: directory + "/" + entry.name) } catch {
                 throw CommandFailure("\(error)")
@@ -84,11 +86,11 @@ struct PublishCommand: AsyncParsableCommand {
                     throw CommandFailure("\(entry.name): file ended at \(offset) of \(entry.size) bytes")
                 }
                 let chunk = PublishChunk(path: entry.name, offset: offset, data: Array(buffer[0..<count]))
-                try await call.send(AdminCodec.encodePublishRequest(.chunk(chunk))).get()
+                refused = (try? await call.send(AdminCodec.encodePublishRequest(.chunk(chunk))).get()) == nil
                 offset += count
                 sent += count
                 // The server refused the upload (bad header, auth): stop sending at once.
-                if ended.isSet { break fileLoop }
+                if refused || ended.isSet { break fileLoop }
                 if progress, ContinuousClock.now - lastShown > .milliseconds(200) {
                     lastShown = ContinuousClock.now
                     FileHandle.standardError.write(
@@ -98,7 +100,7 @@ struct PublishCommand: AsyncParsableCommand {
                 }
             }
         }
-        call.finishRequest()
+        if !refused { call.finishRequest() }
         let result = try await call.result.get()
         if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         await client.close()

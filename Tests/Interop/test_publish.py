@@ -228,6 +228,11 @@ def test_bad_publishes_are_refused_and_active_version_unchanged(snaps, tmp_path)
              "--ef-construction", "20", "--quiet"], check=True, capture_output=True, timeout=300)
         code, details = code_of(publish, admin, other)
         assert code == grpc.StatusCode.ALREADY_EXISTS
+        # rankctl stops sending once the server has refused and reports the server's status.
+        out = subprocess.run(
+            [rankctl_binary(), "publish", str(other), "--server", server.address, "--chunk-bytes", "4096",
+             "--token-file", str(snaps["token"])], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "ALREADY_EXISTS" in out.stderr, out.stderr
 
         code, _ = code_of(admin.Activate, apb.ActivateRequest(version="no-such-version"), metadata=AUTH, timeout=5)
         assert code == grpc.StatusCode.NOT_FOUND
