@@ -11,7 +11,7 @@
 //          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
 //          └─ RankingEngine ─ request pipeline, experiments, snapshot registry
 //               ├─ Snapshot ─ on-disk format, builder, validation
-//               ├─ VectorIndex ─ kernels, HNSW, exact search, filters
+//               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
 //                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views
 //   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)
@@ -58,6 +58,8 @@ let package = Package(
             pkgConfig: "libprotobuf-c",
             providers: [.apt(["libprotobuf-c-dev"])]
         ),
+        // Header-only: `__builtin_prefetch` for the HNSW walk (no library, nothing to install).
+        .systemLibrary(name: "CPrefetch"),
         // Output of `protoc-c` for Protos/ (regenerate with `make protos`; `make check-protos`
         // fails when it is stale). Committed so a build needs no protoc.
         .target(
@@ -73,7 +75,7 @@ let package = Package(
         ),
         .target(
             name: "VectorIndex",
-            dependencies: ["MappedStorage"],
+            dependencies: ["MappedStorage", "CPrefetch"],
             swiftSettings: strictSwift
         ),
         .target(

@@ -124,6 +124,8 @@ public final class SearchScratch {
     @usableFromInline var queryCapacity: Int
     @usableFromInline var hits: UnsafeMutablePointer<ScoredRow>
     @usableFromInline var hitsCapacity: Int
+    /// Unvisited neighbours of the node being expanded (at most a level-0 list: 2 × 256).
+    @usableFromInline let pending: UnsafeMutablePointer<Int32> = .allocate(capacity: 512)
     /// Nodes scored by the last search (graph walk or exact scan): a cost measure for benchmarks and planning.
     public internal(set) var lastScoredCount = 0
 
@@ -147,6 +149,7 @@ public final class SearchScratch {
         results.deallocate()
         query.deallocate()
         hits.deallocate()
+        pending.deallocate()
     }
 
     /// Starts a new search over `rowCount` rows: grows the visited set if needed and advances the generation.
@@ -166,14 +169,6 @@ public final class SearchScratch {
         generation &+= 1
         candidates.removeAll()
         results.removeAll()
-    }
-
-    /// Marks `row` visited; returns false if it already was in this search.
-    @inlinable @inline(__always)
-    func visit(_ row: Int32) -> Bool {
-        if visited[Int(row)] == generation { return false }
-        visited[Int(row)] = generation
-        return true
     }
 
     /// Copies `source` into the query buffer (normalised when `normalize`), zero-padded to a multiple of 16.

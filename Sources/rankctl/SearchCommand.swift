@@ -145,6 +145,7 @@ struct SearchCommand: ParsableCommand {
         let stats = SearchStats(workers: workers)
         let options = (k: k, ef: ef, noEstimate: noEstimate)
         let allocationsBefore = AllocationCounter.current()
+        let cpuStarted = processCPUSeconds()
         let started = ContinuousClock.now
         hits.withUnsafeMutableBufferPointer { hitBuffer in
             queryFloats.withUnsafeBufferPointer { queryBuffer in
@@ -182,6 +183,7 @@ struct SearchCommand: ParsableCommand {
             }
         }
         let elapsed = started.duration(to: .now)
+        let cpuSeconds = processCPUSeconds() - cpuStarted
         let allocations = AllocationCounter.current().map { after in after - (allocationsBefore ?? after) }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         try NPYArray.writeInt64(hits, shape: [queryCount, k], to: out)
@@ -190,6 +192,9 @@ struct SearchCommand: ParsableCommand {
             format: "queries=%d k=%d ef=%d threads=%d seconds=%.4f qps=%.1f scored_per_query=%.1f scan_gbps=%.3f",
             queryCount, k, ef, workers, seconds, Double(queryCount) / seconds,
             Double(stats.totalScored) / Double(max(queryCount, 1)), scannedBytes / seconds / 1e9)
+        // CPU time of the search loop: on a shared machine, queries per CPU-second moves far less with load than
+        // queries per wall-second (with --threads 1 only the searching thread is busy).
+        line += String(format: " cpu_seconds=%.4f cpu_qps=%.1f", cpuSeconds, Double(queryCount) / max(cpuSeconds, 1e-9))
         line += " paths=" + stats.pathSummary
         if let allocations { line += " allocations=\(allocations)" }
         print(line)
@@ -308,4 +313,11 @@ final class SearchStats: @unchecked Sendable {
             return n > 0 ? "\(Self.paths[i].rawValue):\(n)" : nil
         }.joined(separator: ",")
     }
+}
+
+/// CPU time consumed by this process so far (all threads), in seconds.
+private func processCPUSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
 }
