@@ -54,6 +54,12 @@ extension FileSystemOps {
         }
     }
 
+    /// Whether process `pid` is still running (used to tell a live builder's temporary directory
+    /// from one left behind by a killed one).
+    public static func processExists(_ pid: Int32) -> Bool {
+        System.processExists(pid)
+    }
+
     /// Bytes available to unprivileged users on the file system that holds `path`.
     public static func availableBytes(_ path: String) throws(MappedStorageError) -> Int {
         guard let bytes = System.availableBytes(path) else {

@@ -110,6 +110,11 @@ enum System {
     }
 
     /// Bytes available to an unprivileged user on the file system holding `path`, or nil.
+    /// Whether a process with this id exists (`kill(pid, 0)`; a process we may not signal exists).
+    static func processExists(_ pid: Int32) -> Bool {
+        Glibc.kill(pid, 0) == 0 || errno == EPERM
+    }
+
     static func availableBytes(_ path: String) -> Int? {
         var info = Glibc.statvfs()
         // statvfs(2) shares its name with its struct, which Swift cannot call: use fstatvfs.

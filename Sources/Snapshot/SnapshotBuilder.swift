@@ -71,8 +71,10 @@ public enum SnapshotBuilder {
         guard !fileManager.fileExists(atPath: output) else { throw .outputExists(path: output) }
         let url = URL(fileURLWithPath: output)
         let parent = url.deletingLastPathComponent().path
+        let temporaryPrefix = "." + url.lastPathComponent + ".tmp-"
+        removeAbandonedTemporaries(in: parent, prefix: temporaryPrefix)
         let temporary =
-            parent + "/." + url.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-"
+            parent + "/" + temporaryPrefix + "\(ProcessInfo.processInfo.processIdentifier)-"
             + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         do {
             try fileManager.createDirectory(atPath: temporary, withIntermediateDirectories: false)
@@ -90,6 +92,18 @@ public enum SnapshotBuilder {
         } catch {
             try? fileManager.removeItem(atPath: temporary)
             throw error
+        }
+    }
+
+    /// Removes `prefix<pid>-<random>` directories in `parent` whose builder process is gone: a build
+    /// killed with SIGKILL (or a crash, or a power cut) cannot clean up after itself, so the next
+    /// build of the same output does. Directories of live builders are left alone. Best effort.
+    static func removeAbandonedTemporaries(in parent: String, prefix: String) {
+        guard let names = try? FileSystemOps.list(parent) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let pidText = name.dropFirst(prefix.count).prefix { $0 != "-" }
+            guard let pid = Int32(pidText), pid > 0, !FileSystemOps.processExists(pid) else { continue }
+            try? FileSystemOps.removeTree(parent + "/" + name)
         }
     }
 }

@@ -197,6 +197,21 @@ import Testing
         #expect(try fixture.leftovers() == ["snap-v1"])
     }
 
+    @Test func removesTemporaryDirectoriesOfKilledBuildsButNotOfLiveOnes() throws {
+        let fixture = try SnapshotFixture()
+        // PID_MAX_LIMIT is 2^22 on Linux, so no process can have this id: a SIGKILLed builder's.
+        let abandoned = fixture.root + "/.snap-v1.tmp-4194305-1f2e"
+        let live = fixture.root + "/.snap-v1.tmp-\(ProcessInfo.processInfo.processIdentifier)-abcd"
+        let otherOutput = fixture.root + "/.other.tmp-4194305-1f2e"
+        for directory in [abandoned, live, otherOutput] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+            #expect(FileManager.default.createFile(atPath: directory + "/item_vectors.vec", contents: Data([1, 2])))
+        }
+        try fixture.build()
+        let expected = [".other.tmp-4194305-1f2e", (live as NSString).lastPathComponent, "snap-v1"]
+        #expect(try fixture.leftovers().sorted() == expected)
+    }
+
     @Test func rejectsRankingConfigThatIsNotAnObject() throws {
         let fixture = try SnapshotFixture()
         #expect(throws: SnapshotError.self) { try fixture.build { $0.rankingConfig = .array([]) } }
