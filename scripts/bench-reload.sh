@@ -28,6 +28,7 @@ for i in $(seq "$n"); do
 done
 sleep 1
 echo "activations: $n; load ms (open+verify+derive+prefault) median $(printf '%s\n' "${loads[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'), min $(printf '%s\n' "${loads[@]}" | sort -n | head -1), max $(printf '%s\n' "${loads[@]}" | sort -n | tail -1)"
+echo "load ms, all, sorted: $(printf '%s\n' "${loads[@]}" | sort -n | tr '\n' ' ')"
 echo "RSS after 2 activations: ${rss2} KiB; after $n: $(rss) KiB; peak (VmHWM): $(hwm) KiB"
 "$bin/rankctl" status --server 127.0.0.1:$port | sed -n '1,3p'
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
