@@ -10,14 +10,16 @@ extension FileSystemOps {
         public var size: Int
         /// Modification time, nanoseconds since the Unix epoch.
         public var modifiedNanos: Int64
+        /// Inode number (with size and modification time: "is this still the same file").
+        public var inode: UInt64
     }
 
     /// The entry at `path` (symbolic links are not followed), or nil if there is none.
     public static func entry(_ path: String) -> Entry? {
         System.lstat(path).map {
             Entry(
-                isDirectory: $0.isDirectory, isRegularFile: $0.isRegular, size: $0.size, modifiedNanos: $0.modifiedNanos
-            )
+                isDirectory: $0.isDirectory, isRegularFile: $0.isRegular, size: $0.size,
+                modifiedNanos: $0.modifiedNanos, inode: $0.inode)
         }
     }
 

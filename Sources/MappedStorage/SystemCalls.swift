@@ -86,13 +86,15 @@ enum System {
         Glibc.unlink(path)
     }
 
-    /// `lstat(2)`: (isDirectory, isRegular, size, modification time in ns) or nil with errno set.
-    static func lstat(_ path: String) -> (isDirectory: Bool, isRegular: Bool, size: Int, modifiedNanos: Int64)? {
+    /// `lstat(2)`: (isDirectory, isRegular, size, modification time in ns, inode) or nil with errno set.
+    static func lstat(_ path: String) -> (
+        isDirectory: Bool, isRegular: Bool, size: Int, modifiedNanos: Int64, inode: UInt64
+    )? {
         var info = Glibc.stat()
         guard Glibc.lstat(path, &info) == 0 else { return nil }
         let mode = info.st_mode & S_IFMT
         let nanos = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        return (mode == S_IFDIR, mode == S_IFREG, Int(info.st_size), nanos)
+        return (mode == S_IFDIR, mode == S_IFREG, Int(info.st_size), nanos, UInt64(info.st_ino))
     }
 
     /// Entry names of a directory except `.` and `..`, or nil with errno set.

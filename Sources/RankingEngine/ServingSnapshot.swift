@@ -61,9 +61,11 @@ public final class ServingSnapshot: Sendable {
     /// Opens, fully verifies (checksums and structure), derives and pre-faults the snapshot in
     /// `directory`: everything that must happen before it may serve, off the request path.
     /// `prefault: false` validates without making the pages resident (publish-time validation of a
-    /// snapshot that is not activated yet).
+    /// snapshot that is not activated yet). `verifyChecksums: false, verifyStructure: false` skips
+    /// the O(bytes) checks for files this process has already verified unchanged (see
+    /// `SnapshotStore`); opening, the header checks and the graph validation always run.
     public static func load(
-        directory: String, verifyChecksums: Bool = true, prefault: Bool = true
+        directory: String, verifyChecksums: Bool = true, verifyStructure: Bool = true, prefault: Bool = true
     ) throws(ServingSnapshotError)
         -> ServingSnapshot
     {
@@ -71,7 +73,7 @@ public final class ServingSnapshot: Sendable {
         do {
             snapshot = try Snapshot.open(directory: directory)
             if verifyChecksums { try snapshot.verifyChecksums() }
-            try snapshot.verifyStructure()
+            if verifyStructure { try snapshot.verifyStructure() }
         } catch {
             throw ServingSnapshotError("\(error)")
         }

@@ -235,6 +235,9 @@ public final class PublishSession: @unchecked Sendable {
                 try FileSystemOps.syncDirectory(store.root)
                 try FileSystemOps.removeTree(staging)
             }
+            // Renaming the directory keeps every file's inode and mtime: what was verified above
+            // is what is in the root now.
+            store.markVerified(header.version)
             store.applyRetentionWhileLocked()
         }
         if header.activate {

@@ -42,6 +42,17 @@ public final class SnapshotStore: Sendable {
     private struct State {
         var record: ActiveRecord?
         var publishing: Set<String> = []
+        /// Versions whose files this process has fully verified, with what the files looked like
+        /// then: activating them again with identical files skips the O(bytes) checks.
+        var verified: [String: [FileFingerprint]] = [:]
+    }
+
+    /// One entry of a version directory as `lstat` saw it.
+    struct FileFingerprint: Equatable {
+        var name: String
+        var size: Int
+        var modifiedNanos: Int64
+        var inode: UInt64
     }
 
     /// What `.active` holds.
@@ -167,9 +178,15 @@ public final class SnapshotStore: Sendable {
             throw SnapshotStoreError(.notFound, "snapshot version \(version) is not in the snapshot root")
         }
         let started = ContinuousClock.now
+        // Files verified earlier by this process and unchanged since (same inode, size, mtime to
+        // the nanosecond) need not be checksummed again: rollback and re-activation then cost an
+        // open, the graph check and the pre-fault. A restart, or any write to a file, verifies fully.
+        let fingerprint = Self.fingerprint(directory)
+        let alreadyVerified = fingerprint != nil && state.withLock { $0.verified[version] } == fingerprint
         let serving: ServingSnapshot
         do {
-            serving = try ServingSnapshot.load(directory: directory)
+            serving = try ServingSnapshot.load(
+                directory: directory, verifyChecksums: !alreadyVerified, verifyStructure: !alreadyVerified)
         } catch {
             throw SnapshotStoreError(.failedPrecondition, "snapshot \(version) cannot serve: \(error.description)")
         }
@@ -177,6 +194,9 @@ public final class SnapshotStore: Sendable {
             throw SnapshotStoreError(
                 .failedPrecondition,
                 "snapshot directory \(version) holds manifest snapshotVersion \(serving.version): they must match")
+        }
+        if !alreadyVerified, let fingerprint {
+            state.withLock { $0.verified[version] = fingerprint }
         }
         try checkCompatible(dimension: serving.snapshot.dimension, version: version)
         let loaded = ContinuousClock.now - started
@@ -205,9 +225,10 @@ public final class SnapshotStore: Sendable {
             SnapshotRegistry.releaseWhenIdle(replaced)
         }
         applyRetentionLocked()
-        let result = ActivationResult(
+        var result = ActivationResult(
             activeVersion: version, previousVersion: previousVersion,
             loadMilliseconds: Double(loaded.components.attoseconds) / 1e15 + Double(loaded.components.seconds) * 1000)
+        result.fullyVerified = !alreadyVerified
         onActivation(result, how)
         return result
     }
@@ -247,6 +268,7 @@ public final class SnapshotStore: Sendable {
         for version in completeVersions() where !keep.contains(version) {
             // Requests may still map its files: unlinking is safe, the pages live until munmap.
             try? FileSystemOps.removeTree(root + "/" + version)
+            _ = state.withLock { $0.verified.removeValue(forKey: version) }
         }
         let remaining = Set(completeVersions())
         guard var updated = record else { return }
@@ -311,6 +333,24 @@ public final class SnapshotStore: Sendable {
     }
 
     func applyRetentionWhileLocked() { applyRetentionLocked() }
+
+    /// Records that the files now in `version`'s directory passed full verification (publish).
+    func markVerified(_ version: String) {
+        guard let fingerprint = Self.fingerprint(root + "/" + version) else { return }
+        state.withLock { $0.verified[version] = fingerprint }
+    }
+
+    /// Every entry of `directory`, sorted by name, or nil if it cannot be listed.
+    static func fingerprint(_ directory: String) -> [FileFingerprint]? {
+        guard let names = try? FileSystemOps.list(directory) else { return nil }
+        var prints: [FileFingerprint] = []
+        for name in names {
+            guard let entry = FileSystemOps.entry(directory + "/" + name) else { return nil }
+            prints.append(
+                FileFingerprint(name: name, size: entry.size, modifiedNanos: entry.modifiedNanos, inode: entry.inode))
+        }
+        return prints
+    }
 
     // MARK: The active-version file
 

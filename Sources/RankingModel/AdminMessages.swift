@@ -78,6 +78,9 @@ public struct ActivationResult: Sendable, Equatable {
     public var previousVersion: String
     /// Load time: open, verify, derive and pre-fault, up to the swap.
     public var loadMilliseconds: Double
+    /// False when the checksums and deep structure checks were skipped because this process had
+    /// already verified these exact files (same inode, size and modification time).
+    public var fullyVerified = true
 
     public init(activeVersion: String, previousVersion: String, loadMilliseconds: Double) {
         self.activeVersion = activeVersion

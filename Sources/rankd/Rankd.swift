@@ -224,6 +224,7 @@ struct Rankd: AsyncParsableCommand {
                             "by": "\(how)",
                             "items": "\(serving.snapshot.itemIds.count)", "users": "\(serving.snapshot.userIds.count)",
                             "dimension": "\(serving.snapshot.dimension)", "load_ms": "\(Int(result.loadMilliseconds))",
+                            "checks": "\(result.fullyVerified ? "full" : "unchanged since verified")",
                         ])
                 }
                 health.set(.serving, for: RankerService.serviceName)

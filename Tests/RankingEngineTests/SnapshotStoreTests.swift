@@ -281,4 +281,31 @@ struct SnapshotStoreTests {
         }
         #expect(old == nil)
     }
+
+    @Test func reactivationSkipsChecksumsOnlyForUnchangedVerifiedFiles() throws {
+        let fixture = try StoreFixture()
+        let registry = SnapshotRegistry()
+        let store = try fixture.store(registry: registry)
+        try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)
+        try fixture.publish(try fixture.build("b", seed: 2), to: store)
+        // Verified at publish, unchanged since: no second checksum pass.
+        #expect(try store.activate("b").fullyVerified == false)
+
+        // A file rewritten in place (new mtime) is verified again, and here refused.
+        let path = fixture.root + "/a/" + SnapshotFiles.itemVectors
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size - 8)
+        let last = try #require(try handle.read(upToCount: 1))
+        try handle.seek(toOffset: size - 8)
+        try handle.write(contentsOf: Data([last[0] ^ 0x5A]))
+        try handle.close()
+        expectStoreError(.failedPrecondition, containing: "checksum") { _ = try store.activate("a") }
+        #expect(registry.current()?.version == "b")
+
+        // A new process trusts nothing it has not verified itself.
+        let restarted = try fixture.store(registry: SnapshotRegistry())
+        #expect(try restarted.activate("b").fullyVerified == true)
+        #expect(try restarted.activate("b").fullyVerified == false)
+    }
 }
