@@ -3,7 +3,11 @@
 // The scratch is warmed before measuring; "baseline" is an empty closure, so it shows the
 // harness's own allocations per sample, which every other row includes.
 //
-//   cd LoadTests && swift package --scratch-path .build-rerank benchmark --target RerankingBenchmarks
+//   cd LoadTests && swift package --scratch-path .build-rerank-tuned -Xswiftc -target-cpu -Xswiftc haswell \
+//       --allow-writing-to-package-directory benchmark --target RerankingBenchmarks
+//
+// (host-tuned, as `make release` builds on a CPU with AVX2+FMA; drop the -Xswiftc flags and use
+// another scratch path for a baseline x86-64 build. docs/BENCHMARKS.md "Re-ranking".)
 
 import Benchmark
 import Reranking
