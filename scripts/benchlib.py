@@ -43,14 +43,15 @@ def percentile(sorted_values, p):
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
 
 
-def h2load(port, path, clients, streams, seconds, body, rps_per_client=None, warmup=1):
+def h2load(port, path, clients, streams, seconds, body, rps_per_client=None, warmup=1, cpu=None):
     """One h2load run against http://127.0.0.1:PORT/PATH with BODY (a gRPC-framed message file).
 
     Returns requests (succeeded), rps, mean/p50/p90/p99/p999/max in µs, and failed count. The
-    latencies are h2load's per-request "time to end of response" from --log-file."""
+    latencies are h2load's per-request "time to end of response" from --log-file. With `cpu`,
+    h2load runs pinned to that CPU (taskset)."""
     with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as log:
         log_path = log.name
-    cmd = ["h2load", "-c", str(clients), "-m", str(streams), "-D", str(seconds), "--warm-up-time", str(warmup),
+    cmd = ([] if cpu is None else ["taskset", "-c", str(cpu)]) + ["h2load", "-c", str(clients), "-m", str(streams), "-D", str(seconds), "--warm-up-time", str(warmup),
            "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", body, "--log-file", log_path]
     if rps_per_client:
         cmd += ["--rps", f"{rps_per_client:.1f}"]

@@ -8,7 +8,7 @@ and mean latency of both and their difference, as a markdown table of medians.
 
 Workloads: `echo` (an empty rankd.testing.v1.Echo/Unary call: almost all the cost is the two
 clients' and the protocol's) and `rank` (one RankRequest, k 20, pool 300, MMR, for the snapshot's
-first user: the server's work dominates). --pin runs rankd on CPU 0 and the client on CPU 1
+first user: the server's work dominates). --pin runs rankd on CPU 0 and both clients on CPU 1
 (taskset), so a costlier client does not take cycles from the server."""
 
 import argparse
@@ -89,7 +89,7 @@ def main():
             for _ in range(args.repeats):
                 for workload, body, scenario in [("echo", str(echo_body), None), ("rank", rank_body, rank_scenario)]:
                     for c in (int(x) for x in args.concurrency.split(",")):
-                        h2 = h2load(port, WORKLOADS[workload], c, 1, args.seconds, body)
+                        h2 = h2load(port, WORKLOADS[workload], c, 1, args.seconds, body, cpu=1 if args.pin else None)
                         lt = loadtest(args.loadtest, port, c, args.seconds, scenario, workdir, args.pin)
                         results.setdefault((workload, c), []).append((h2, lt))
                         print(f"# {workload} C={c}: h2load {h2['rps']:.0f} req/s mean {h2['mean_us']:.0f} us | "
