@@ -57,6 +57,14 @@ public struct CapacityStep: Sendable, Codable, Equatable {
     public var p99Micros: UInt64
     public var errors: Int
     public var passed: Bool
+
+    public init(targetRate: Double, achievedRate: Double, p99Micros: UInt64, errors: Int, passed: Bool) {
+        self.targetRate = targetRate
+        self.achievedRate = achievedRate
+        self.p99Micros = p99Micros
+        self.errors = errors
+        self.passed = passed
+    }
 }
 
 /// The whole result of a run, as written by `--json` (schema `rankd.loadtest.v1`).

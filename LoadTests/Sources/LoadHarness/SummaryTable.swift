@@ -54,7 +54,7 @@ public enum SummaryTable {
             for step in steps {
                 lines.append(
                     row([
-                        rate1(step.targetRate), rate1(step.achievedRate), SVGChart.durationLabel(step.p99Micros),
+                        rate1(step.targetRate), rate1(step.achievedRate), micros(step.p99Micros),
                         "\(step.errors)", step.passed ? "ok" : "over",
                     ]))
             }

@@ -69,6 +69,18 @@ import Testing
         #expect(table.contains("reload at 2.5 s → B&A: OK"))
         #expect(table.contains("steady"))
     }
+
+    @Test func capacityTableKeepsSubMillisecondPrecisionOfP99() {
+        var report = sampleReport()
+        report.capacitySteps = [
+            CapacityStep(targetRate: 100, achievedRate: 100.2, p99Micros: 1_948, errors: 0, passed: false),
+            CapacityStep(targetRate: 50, achievedRate: 50, p99Micros: 912, errors: 0, passed: true),
+        ]
+        let table = SummaryTable.render(report)
+        // A 1 ms target must be judged from the printed table: 1.948 ms may not print as "1ms".
+        #expect(table.contains("1.948ms"))
+        #expect(table.contains("0.912ms"))
+    }
 }
 
 private final class ElementCounter: NSObject, XMLParserDelegate {
