@@ -25,28 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import cpu_seconds, free_port, h2load, wait_for_port
+from benchlib import cpu_seconds, free_port, h2load, rank_request_body, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/ranking.v1.Ranker/Rank"
-
-
-def rank_request_body(args, workdir):
-    """Compiles ranker.proto with grpc_tools into WORKDIR and writes one framed RankRequest."""
-    from grpc_tools import protoc
-
-    if protoc.main(["protoc", f"-I{ROOT / 'Protos'}", f"--python_out={workdir}",
-                    str(ROOT / "Protos/ranking/v1/ranker.proto")]) != 0:
-        raise SystemExit("protoc failed on Protos/ranking/v1/ranker.proto")
-    sys.path.insert(0, str(workdir))
-    from ranking.v1 import ranker_pb2
-
-    request = ranker_pb2.RankRequest(user_id=args.user, k=args.k, candidate_pool=args.pool)
-    request.diversity.method = ranker_pb2.DiversityMethod.Value(f"DIVERSITY_METHOD_{args.method.upper()}")
-    payload = request.SerializeToString()
-    body = Path(workdir) / "rank-request.bin"
-    body.write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
-    return str(body)
 
 
 def first_user(snapshot):
@@ -71,7 +53,7 @@ def main():
     sat_clients, sat_streams = (int(x) for x in args.saturate.split("x"))
 
     with tempfile.TemporaryDirectory() as workdir:
-        body = rank_request_body(args, workdir)
+        body = rank_request_body(workdir, args.user, args.k, args.pool, args.method)
         port = free_port()
         rankd = subprocess.Popen([args.rankd, "--listen", f"127.0.0.1:{port}", "--snapshot", args.snapshot,
                                   "--log-level", "warning"])

@@ -4,6 +4,7 @@ its per-request log (h2load's own summary has no percentiles)."""
 
 import os
 import socket
+import sys
 import statistics
 import subprocess
 import tempfile
@@ -11,6 +12,26 @@ import time
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rank_request_body(workdir, user, k=20, pool=300, method="mmr"):
+    """Writes one gRPC-framed ranking.v1.RankRequest to WORKDIR/rank-request.bin and returns its
+    path. Compiles Protos/ranking/v1/ranker.proto with grpc_tools (the interop venv) into WORKDIR."""
+    from grpc_tools import protoc
+
+    if protoc.main(["protoc", f"-I{ROOT / 'Protos'}", f"--python_out={workdir}",
+                    str(ROOT / "Protos/ranking/v1/ranker.proto")]) != 0:
+        raise SystemExit("protoc failed on Protos/ranking/v1/ranker.proto")
+    sys.path.insert(0, str(workdir))
+    from ranking.v1 import ranker_pb2
+
+    request = ranker_pb2.RankRequest(user_id=user, k=k, candidate_pool=pool)
+    request.diversity.method = ranker_pb2.DiversityMethod.Value(f"DIVERSITY_METHOD_{method.upper()}")
+    payload = request.SerializeToString()
+    body = Path(workdir) / "rank-request.bin"
+    body.write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
+    return str(body)
 
 
 def free_port():

@@ -20,34 +20,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import free_port, h2load, wait_for_port
+from benchlib import free_port, h2load, rank_request_body, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {"echo": "/rankd.testing.v1.Echo/Unary", "rank": "/ranking.v1.Ranker/Rank"}
 
 
-def rank_body_and_scenario(workdir, snapshot):
-    from grpc_tools import protoc
-
-    if protoc.main(["protoc", f"-I{ROOT / 'Protos'}", f"--python_out={workdir}",
-                    str(ROOT / "Protos/ranking/v1/ranker.proto")]) != 0:
-        raise SystemExit("protoc failed")
-    sys.path.insert(0, str(workdir))
-    from ranking.v1 import ranker_pb2
-
+def rank_body_and_scenario(workdir):
+    """The h2load body and the equivalent loadtest scenario: user u_0, k 20, pool 300, MMR."""
     user = "u_0"
     users = Path(workdir) / "users.txt"
     users.write_text(user + "\n")
-    request = ranker_pb2.RankRequest(user_id=user, k=20, candidate_pool=300)
-    request.diversity.method = ranker_pb2.DIVERSITY_METHOD_MMR
-    payload = request.SerializeToString()
-    body = Path(workdir) / "rank.bin"
-    body.write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
     scenario = Path(workdir) / "rank.json"
     scenario.write_text(json.dumps({"name": "rank-one-request", "seed": 1, "poolSize": 1, "requests": [
         {"weight": 1, "rank": {"usersFile": str(users), "k": 20, "candidatePool": 300,
                                "diversity": {"method": "mmr"}}}]}))
-    return str(body), str(scenario)
+    return rank_request_body(workdir, user, k=20, pool=300, method="mmr"), str(scenario)
 
 
 def loadtest(binary, port, concurrency, seconds, scenario, workdir, pin):
@@ -75,7 +63,7 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as workdir:
-        rank_body, rank_scenario = rank_body_and_scenario(workdir, args.snapshot)
+        rank_body, rank_scenario = rank_body_and_scenario(workdir)
         echo_body = Path(workdir) / "echo.bin"
         echo_body.write_bytes(b"\x00\x00\x00\x00\x00")
         port = free_port()
