@@ -185,7 +185,15 @@ let package = Package(
         ),
         .testTarget(
             name: "RankingEngineTests",
-            dependencies: ["RankingEngine", "RankingModel", "Snapshot", "TestSupport"],
+            dependencies: [
+                "RankingEngine", "RankingModel", "Snapshot", "TestSupport",
+                // The publish back-pressure test drives the admin service over real gRPC.
+                "RankingService", "RankingAPI", "GRPCServer", "GRPCClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

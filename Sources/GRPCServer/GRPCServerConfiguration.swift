@@ -23,6 +23,13 @@ public struct GRPCServerConfiguration: Sendable {
     public var initialStreamWindowSize: Int = 1024 * 1024
     /// Connection-level flow-control window (bytes).
     public var connectionWindowSize: Int = 8 * 1024 * 1024
+    /// Request bytes one client-streaming call may hold before its client is throttled: messages
+    /// whose ``ClientStreamingCall/receive(_:)`` future has not completed yet (a chunk still on
+    /// its way to disk). Past this the stream's window is no longer replenished, so the client can
+    /// send at most one more `initialStreamWindowSize`. The bytes such a call holds plus those
+    /// being reassembled stay below `deferredConsumptionLimit + maxReceiveMessageSize +
+    /// initialStreamWindowSize` (9 MiB with the defaults; about 6 MiB for 1 MiB upload chunks).
+    public var deferredConsumptionLimit: Int = 4 * 1024 * 1024
     /// How long a graceful shutdown waits for in-flight calls before closing connections.
     public var drainTimeout: TimeAmount = .seconds(10)
 

@@ -29,6 +29,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     private var closing = false
     private var admitted = false
     private var readPending = false
+    /// Inside `nghttp2_session_mem_recv`, whose callbacks must not make the session send.
+    private var inSessionReceive = false
     private var idleTask: Scheduled<Void>?
     private var resetTokens: Double
     private var resetLimitHit = false
@@ -68,9 +70,11 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         admitted = true
+        // We return flow-control credit ourselves (`dataReceived`, `released`): at once for most
+        // calls, once the data is really consumed for calls that defer it.
         let session = NGHTTP2Session(
             role: .server, userData: Unmanaged.passUnretained(self).toOpaque(),
-            configure: serverCallbacks)
+            configure: serverCallbacks, options: { nghttp2_option_set_no_auto_window_update($0, 1) })
         self.session = session
         session.submitSettings([
             (Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), UInt32(configuration.maxConcurrentStreams)),
@@ -111,7 +115,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         guard let session, !closing else { return }
+        inSessionReceive = true
         let error = bytes.withUnsafeReadableBytes { session.receive($0) }
+        inSessionReceive = false
         if let error {
             logger.debug(
                 "closing connection after HTTP/2 error",
@@ -372,14 +378,32 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         if endStream { requestEnded(stream) }
     }
 
-    fileprivate func data(_ stream: ServerStream, _ bytes: UnsafeRawBufferPointer) {
+    /// DATA payload for stream `id`: deliver it, then return its flow-control credit. The
+    /// connection's always goes back at once, so one slow call cannot stall the other streams;
+    /// the stream's too, unless its call holds more than `deferredConsumptionLimit` bytes of
+    /// messages it has not consumed yet: then it waits for `released`, and the client, out of
+    /// stream window, pauses this upload.
+    fileprivate func dataReceived(streamID id: Int32, _ bytes: UnsafeRawBufferPointer) {
+        guard let session else { return }
+        guard let stream = stream(id) else { return session.consume(stream: id, bytes.count) }
+        data(stream, bytes)
+        if stream.heldBytes > configuration.deferredConsumptionLimit, stream.state == .receiving {
+            session.consumeConnection(bytes.count)
+            stream.withheldBytes += bytes.count
+        } else {
+            session.consume(stream: id, bytes.count)
+        }
+    }
+
+    private func data(_ stream: ServerStream, _ bytes: UnsafeRawBufferPointer) {
         guard stream.state == .receiving, stream.deframer != nil else { return }
         stream.deframer!.append(bytes)
         do throws(GRPCStatus) {
             while let message = try stream.deframer!.next() {
                 stream.requestMessageCount += 1
                 if let call = stream.clientStreamingCall {
-                    try call.receive(message)
+                    let wireBytes = 5 + message.readableBytes  // with its gRPC prefix
+                    if let consumed = try call.receive(message) { hold(wireBytes, of: stream, until: consumed) }
                 } else if stream.requestMessageCount == 1 {
                     stream.requestMessage = message
                 } else {
@@ -390,6 +414,31 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         } catch {
             fail(stream, error)
         }
+    }
+
+    /// Counts `count` bytes as held by `stream`'s call until `consumed` completes.
+    private func hold(_ count: Int, of stream: ServerStream, until consumed: EventLoopFuture<Void>) {
+        guard let context else { return }
+        stream.heldBytes += count
+        let loopBound = NIOLoopBound((self, stream), eventLoop: context.eventLoop)
+        consumed.hop(to: context.eventLoop).whenComplete { _ in
+            let (connection, stream) = loopBound.value
+            connection.released(count, of: stream)
+        }
+    }
+
+    /// The call consumed `count` held bytes: once it holds no more than the limit, the stream's
+    /// withheld credit goes back to the client (nghttp2 sends WINDOW_UPDATE past half a window).
+    private func released(_ count: Int, of stream: ServerStream) {
+        stream.heldBytes -= count
+        guard stream.withheldBytes > 0, stream.heldBytes <= configuration.deferredConsumptionLimit,
+            stream.state == .receiving, !stream.requestEnded, let session
+        else { return }
+        session.consumeStream(stream.id, stream.withheldBytes)
+        stream.withheldBytes = 0
+        // A future that was already complete lands here from inside the DATA callback; then
+        // `channelRead` sends the WINDOW_UPDATE when nghttp2 returns.
+        if !inSessionReceive { flushOutput() }
     }
 
     /// The client half-closed: run the call.
@@ -657,10 +706,8 @@ private func serverCallbacks(_ callbacks: OpaquePointer) {
     }
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
         _, _, streamID, data, length, userData in
-        guard let data, let connection = connection(userData), let stream = connection.stream(streamID) else {
-            return 0
-        }
-        connection.data(stream, UnsafeRawBufferPointer(start: data, count: length))
+        guard let data, let connection = connection(userData) else { return 0 }
+        connection.dataReceived(streamID: streamID, UnsafeRawBufferPointer(start: data, count: length))
         return 0
     }
     nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in

@@ -90,6 +90,26 @@ package final class NGHTTP2Session {
         _ = nghttp2_submit_rst_stream(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, errorCode)
     }
 
+    /// Returns flow-control credit for `count` DATA bytes of stream `id`, to the stream's window and
+    /// the connection's (RFC 9113 §6.9). Only for sessions made with `no_auto_window_update`:
+    /// nghttp2 then sends WINDOW_UPDATE once half a window has been consumed, as it would have
+    /// done by itself. Padding and DATA for closed streams it consumes itself. Fails only without
+    /// memory, when the WINDOW_UPDATE is lost: ignored like the other submit failures here.
+    package func consume(stream id: Int32, _ count: Int) {
+        _ = nghttp2_session_consume(raw, id, count)
+    }
+
+    /// Returns credit for `count` DATA bytes to the connection window only.
+    package func consumeConnection(_ count: Int) {
+        _ = nghttp2_session_consume_connection(raw, count)
+    }
+
+    /// Returns credit for `count` DATA bytes to stream `id`'s window only (a no-op once the
+    /// stream is closed).
+    package func consumeStream(_ id: Int32, _ count: Int) {
+        _ = nghttp2_session_consume_stream(raw, id, count)
+    }
+
     /// Resumes a data provider that returned `NGHTTP2_ERR_DEFERRED`.
     package func resumeData(_ id: Int32) {
         _ = nghttp2_session_resume_data(raw, id)

@@ -47,9 +47,21 @@ public enum UnaryResult: Sendable {
 }
 
 /// Receives the messages of one client-streaming call, on the connection's event loop.
+///
+/// Flow control: the server returns a message's bytes to the client's HTTP/2 windows once the
+/// call has *consumed* it. A call that consumes in `receive` returns `nil`. A call that hands the
+/// message to slower work (a disk write) returns a future instead, so a slow consumer throttles
+/// its client through the stream window rather than by blocking the event loop or buffering
+/// without bound: while the call holds more than
+/// ``GRPCServerConfiguration/deferredConsumptionLimit`` bytes of such messages, the stream's
+/// window is not replenished (the connection's is, so other streams on it keep flowing).
 public protocol ClientStreamingCall: AnyObject {
     /// One request message. Throwing ends the call with that status; later messages are dropped.
-    func receive(_ message: ByteBuffer) throws(GRPCStatus)
+    ///
+    /// - Returns: `nil` when the call is done with `message`, or a future (of any event loop) that
+    ///   completes, with success or failure alike, once it is. The server does not read its
+    ///   error: report a failure through a later `receive` or `finish`.
+    func receive(_ message: ByteBuffer) throws(GRPCStatus) -> EventLoopFuture<Void>?
     /// The client half-closed: produce the single response.
     func finish() -> UnaryResult
     /// The call ended early (client reset, deadline, connection loss): release what it holds.

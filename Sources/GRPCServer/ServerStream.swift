@@ -45,6 +45,14 @@ final class ServerStream {
         case closed
     }
     var state: State = .receiving
+
+    // MARK: Flow control (deferred consumption, see `ClientStreamingCall`)
+
+    /// Wire bytes of request messages whose `receive` future has not completed.
+    var heldBytes = 0
+    /// DATA bytes received but not yet returned to the stream's window, because `heldBytes` was
+    /// over the limit when they arrived (their connection-window credit went back at once).
+    var withheldBytes = 0
     /// Whether the client half-closed (END_STREAM received).
     var requestEnded = false
 

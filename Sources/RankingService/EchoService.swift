@@ -56,11 +56,12 @@ private final class CollectCall: ClientStreamingCall {
     private var payloadBytes: UInt64 = 0
     private var lastText = ""
 
-    func receive(_ message: ByteBuffer) throws(GRPCStatus) {
+    func receive(_ message: ByteBuffer) throws(GRPCStatus) -> EventLoopFuture<Void>? {
         let request = try EchoCodec.decodeRequest(message)
         messages += 1
         payloadBytes += UInt64(request.payload.count)
         lastText = request.text
+        return nil
     }
 
     func finish() -> UnaryResult {

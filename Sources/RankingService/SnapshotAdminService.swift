@@ -16,13 +16,19 @@ public enum SnapshotAdminService {
     public static let serviceName = "ranking.v1.SnapshotAdmin"
 
     /// Registers the four methods on `router`.
+    ///
+    /// - Parameter beforeChunkWrite: a test hook, `nil` in production: runs on a publish's disk
+    ///   queue before each chunk is written (tests make the disk slow with it).
     public static func register(
-        in router: inout GRPCRouter, store: SnapshotStore, auth: BearerTokenAuth, logger: Logger
+        in router: inout GRPCRouter, store: SnapshotStore, auth: BearerTokenAuth, logger: Logger,
+        beforeChunkWrite: (@Sendable () -> Void)? = nil
     ) {
         router.register(
             service: serviceName, method: "Publish",
             .clientStreaming { context in
-                PublishCall(context: context, store: store, rejected: auth.check(context), logger: logger)
+                PublishCall(
+                    context: context, store: store, rejected: auth.check(context), logger: logger,
+                    beforeChunkWrite: beforeChunkWrite)
             })
         router.register(
             service: serviceName, method: "Activate",
@@ -109,32 +115,37 @@ public enum SnapshotAdminService {
 }
 
 /// One `Publish` call. Messages arrive on the event loop; decoding happens there, everything that
-/// touches the disk runs in order on the call's own serial queue. At most `maxQueuedChunks`
-/// chunks wait for that queue: past that the loop waits for the disk (back-pressure the client
-/// feels through HTTP/2 flow control) rather than buffering the whole snapshot in memory.
+/// touches the disk runs in order on the call's own serial queue. Each message's future completes
+/// once the queue is done with it, so the server returns its flow-control credit only then: a disk
+/// slower than the network throttles the uploader through its HTTP/2 stream window (see
+/// `GRPCServerConfiguration.deferredConsumptionLimit` for the memory bound), and the event loop
+/// never waits for the disk.
 final class PublishCall: ClientStreamingCall {
     private let context: ServerCallContext
     private let store: SnapshotStore
     private let logger: Logger
     private let rejected: GRPCStatus?
     private let queue = DispatchQueue(label: "rankd.publish")
-    private static let maxQueuedChunks = 16
-    private let queued = DispatchSemaphore(value: PublishCall.maxQueuedChunks)
     /// The first failure seen on the queue; later messages fail the call with it.
     private let failure = NIOLockedValueBox<GRPCStatus?>(nil)
     /// Touched only on `queue`.
     private let session = NIOLockedValueBox<PublishSession?>(nil)
     private var sawHeader = false
     private let started = NIODeadline.now()
+    private let beforeChunkWrite: (@Sendable () -> Void)?
 
-    init(context: ServerCallContext, store: SnapshotStore, rejected: GRPCStatus?, logger: Logger) {
+    init(
+        context: ServerCallContext, store: SnapshotStore, rejected: GRPCStatus?, logger: Logger,
+        beforeChunkWrite: (@Sendable () -> Void)? = nil
+    ) {
         self.context = context
         self.store = store
         self.rejected = rejected
         self.logger = logger
+        self.beforeChunkWrite = beforeChunkWrite
     }
 
-    func receive(_ message: ByteBuffer) throws(GRPCStatus) {
+    func receive(_ message: ByteBuffer) throws(GRPCStatus) -> EventLoopFuture<Void>? {
         if let rejected { throw rejected }
         if let failed = failure.withLockedValue({ $0 }) { throw failed }
         switch try AdminCodec.decodePublishRequest(message) {
@@ -142,7 +153,7 @@ final class PublishCall: ClientStreamingCall {
             guard !sawHeader else { throw GRPCStatus(.invalidArgument, "Publish: a second header arrived") }
             sawHeader = true
             let (store, session, failure) = (self.store, self.session, self.failure)
-            queue.async {
+            return onQueue {
                 lowerCurrentThreadPriority()
                 do throws(SnapshotStoreError) {
                     let begun = try store.beginPublish(header)
@@ -153,11 +164,10 @@ final class PublishCall: ClientStreamingCall {
             }
         case .chunk(let chunk):
             guard sawHeader else { throw GRPCStatus(.invalidArgument, "Publish: the first message must be the header") }
-            queued.wait()
-            let (session, failure, queued) = (self.session, self.failure, self.queued)
-            queue.async {
-                defer { queued.signal() }
+            let (session, failure, hook) = (self.session, self.failure, beforeChunkWrite)
+            return onQueue {
                 guard failure.withLockedValue({ $0 }) == nil, let open = session.withLockedValue({ $0 }) else { return }
+                hook?()
                 do throws(SnapshotStoreError) {
                     try open.write(chunk)
                 } catch {
@@ -165,6 +175,17 @@ final class PublishCall: ClientStreamingCall {
                 }
             }
         }
+    }
+
+    /// Runs `work` on the call's queue; the returned future completes once it has run, which
+    /// releases the message's flow-control credit to the uploader.
+    private func onQueue(_ work: @escaping @Sendable () -> Void) -> EventLoopFuture<Void> {
+        let consumed = context.eventLoop.makePromise(of: Void.self)
+        queue.async {
+            work()
+            consumed.succeed()
+        }
+        return consumed.futureResult
     }
 
     func finish() -> UnaryResult {

@@ -40,10 +40,11 @@ private func testRouter() -> GRPCRouter {
 private final class SumCall: ClientStreamingCall {
     var total = 0
     var count = 0
-    func receive(_ message: ByteBuffer) throws(GRPCStatus) {
+    func receive(_ message: ByteBuffer) throws(GRPCStatus) -> EventLoopFuture<Void>? {
         count += 1
         total += message.readableBytes
         if String(buffer: message) == "poison" { throw GRPCStatus(.invalidArgument, "poisoned at message \(count)") }
+        return nil
     }
     func finish() -> UnaryResult { .response(ByteBuffer(string: "\(count):\(total)")) }
     func cancel() {}

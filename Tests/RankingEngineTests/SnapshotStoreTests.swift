@@ -53,6 +53,21 @@ final class StoreFixture {
             activate: activate)
     }
 
+    /// The chunks a publisher sends for `header`'s files from `built`, `size` bytes each.
+    func chunks(_ built: String, header: PublishHeader, size: Int = 1024) -> [PublishChunk] {
+        var chunks: [PublishChunk] = []
+        for file in header.files {
+            guard let data = FileManager.default.contents(atPath: built + "/" + file.name) else { continue }
+            var offset = 0
+            while offset < data.count {
+                let end = min(offset + size, data.count)
+                chunks.append(PublishChunk(path: file.name, offset: offset, data: Array(data[offset..<end])))
+                offset = end
+            }
+        }
+        return chunks
+    }
+
     /// Publishes `built` in 1 KiB chunks; `alter` may change the header and the chunks sent.
     @discardableResult
     func publish(
@@ -62,16 +77,7 @@ final class StoreFixture {
     ) throws -> PublishResult {
         var header = try header(built, activate: activate)
         alterHeader(&header)
-        var chunks: [PublishChunk] = []
-        for file in header.files {
-            guard let data = FileManager.default.contents(atPath: built + "/" + file.name) else { continue }
-            var offset = 0
-            while offset < data.count {
-                let end = min(offset + 1024, data.count)
-                chunks.append(PublishChunk(path: file.name, offset: offset, data: Array(data[offset..<end])))
-                offset = end
-            }
-        }
+        var chunks = chunks(built, header: header)
         alterChunks(&chunks)
         let session = try store.beginPublish(header)
         for chunk in chunks { try session.write(chunk) }
