@@ -16,17 +16,16 @@ struct AdminConnectionOptions: ParsableArguments {
     @Option(help: "Deadline in seconds.")
     var timeout = 600
 
-    /// The token from `--token-file` (trimmed) or `RANKD_ADMIN_TOKEN`.
+    /// The token from `--token-file` or `RANKD_ADMIN_TOKEN`, read as rankd reads its own
+    /// (``BearerTokenSource``: trimmed, a blank variable counts as unset).
     func token() throws -> String {
-        if let tokenFile {
-            guard let data = FileManager.default.contents(atPath: tokenFile) else {
-                throw ValidationError("--token-file \(tokenFile): cannot read the file")
-            }
-            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !token.isEmpty else { throw ValidationError("--token-file \(tokenFile): the file is empty") }
-            return token
+        let token: String?
+        do throws(BearerTokenSource.ReadError) {
+            token = try BearerTokenSource.read(file: tokenFile, environment: "RANKD_ADMIN_TOKEN", flag: "--token-file")
+        } catch {
+            throw ValidationError(error.description)
         }
-        guard let token = ProcessInfo.processInfo.environment["RANKD_ADMIN_TOKEN"], !token.isEmpty else {
+        guard let token else {
             throw ValidationError("no admin token: pass --token-file PATH or set RANKD_ADMIN_TOKEN")
         }
         return token

@@ -234,18 +234,13 @@ struct Rankd: AsyncParsableCommand {
         }
     }
 
-    /// A bearer token from `file` (surrounding whitespace trimmed), else from the environment.
+    /// A bearer token from `file`, else from the environment (see ``BearerTokenSource``).
     private func readToken(file path: String?, environment: String, flag: String) throws -> String? {
-        if let path {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("\(flag) \(path): cannot read the file")
-            }
-            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !token.isEmpty else { throw ValidationError("\(flag) \(path): the file is empty") }
-            return token
+        do throws(BearerTokenSource.ReadError) {
+            return try BearerTokenSource.read(file: path, environment: environment, flag: flag)
+        } catch {
+            throw ValidationError(error.description)
         }
-        let token = ProcessInfo.processInfo.environment[environment]?.trimmingCharacters(in: .whitespacesAndNewlines)
-        return token?.isEmpty == false ? token : nil
     }
 
     private func apply(_ file: ConfigFile, to configuration: inout GRPCServerConfiguration) throws {
