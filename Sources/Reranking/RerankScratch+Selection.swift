@@ -11,7 +11,7 @@ struct MethodParameters {
     enum Kind {
         case none
         case mmr
-        /// Full DPP, evaluated lazily (residuals only shrink).
+        /// Full DPP, evaluated lazily eight candidates at a time (`SelectionState+DPP.swift`).
         case dpp
         /// Sliding-window DPP, evaluated eagerly (residuals grow when items leave the window).
         case windowedDPP
@@ -57,8 +57,14 @@ struct MethodParameters {
         let weighted = relevanceWeight * relevance
         guard diversityWeight > 0 else { return weighted }
         let r = max(residual, Self.minimumResidual)
+        return dppScore(weighted: weighted, flooredResidual: r, log: logf(r))
+    }
+
+    /// `dppScore` from its parts, for a caller that keeps the logarithm (diversity weight > 0).
+    @inline(__always)
+    func dppScore(weighted: Float, flooredResidual r: Float, log: Float) -> Float {
         let base = r < Self.redundantResidual ? weighted - Self.redundancyPenalty : weighted
-        return base + diversityWeight * logf(r)
+        return base + diversityWeight * log
     }
 }
 
@@ -79,13 +85,18 @@ extension RerankScratch {
             parameters = MethodParameters(
                 kind: windowed ? .windowedDPP : .dpp, relevanceWeight: theta, diversityWeight: 1 - theta,
                 window: windowed ? window ?? Int.max : Int.max)
-            residual.prepare(count: n, value: 1 + MethodParameters.jitter)
+            residual.prepare(count: Self.padded(n), value: 1 + MethodParameters.jitter)
             if windowed {
                 // The eager update takes dot products over whole factor rows: unused slots must be 0.
                 factor.prepare(count: n * factorWidth, value: 0)
                 activeColumns.removeAll(keepingCapacity: true)
                 freeColumns.removeAll(keepingCapacity: true)
                 for slot in stride(from: factorWidth - 1, through: 0, by: -1) { freeColumns.append(slot) }
+            } else {
+                // Blocks are filled and brought up to date on first use (`catchUp`).
+                let n8 = Self.padded(n)
+                vectorBlocks.reserve(n8 * c.dimension)
+                blockColumns.prepare(count: n8 / 8, value: -1)
             }
         }
         seen.prepare(count: n, value: 0)
@@ -157,6 +168,7 @@ extension RerankScratch {
         if released {
             s.order.relinkAll()
             s.treeReady = false
+            s.laneWeightReady = false
         }
         return released
     }
@@ -167,9 +179,14 @@ extension RerankScratch {
         _ s: inout SelectionState, _ c: CandidateSet, position p: Int, _ rules: RerankRules, tracking: Bool
     ) -> Int? {
         if let spread = rules.spread { markSpreadBlocked(&s, position: p, spread) }
-        let pick =
-            s.usesTree(tracking: tracking)
-            ? s.pickFromTree(spreadActive: rules.spread != nil) : s.scan(c, rules, tracking: tracking)
+        let pick: SelectionState.Pick
+        if s.usesTree(tracking: tracking) {
+            pick = s.pickFromTree(spreadActive: rules.spread != nil)
+        } else if s.usesBlockBounds(tracking: tracking) {
+            pick = s.pickByBounds(spreadActive: rules.spread != nil)
+        } else {
+            pick = s.scan(c, rules, tracking: tracking)
+        }
         guard pick.best >= 0 else { return nil }
         traces[p].score = pick.bestScore
         traces[p].mostRelevant = Int32(pick.relevant)
@@ -219,7 +236,9 @@ extension RerankScratch {
         }
         switch parameters.kind {
         case .none, .mmr: break
-        case .dpp: s.appendPivot(chosen: index)
+        case .dpp:
+            s.retire(placed: index)
+            s.appendColumn(chosen: index)
         case .windowedDPP: extendWindowedFactor(s, chosen: index)
         }
         s.chosenItems[s.chosenCount] = Int32(index)

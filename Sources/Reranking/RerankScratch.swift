@@ -61,6 +61,17 @@ public final class RerankScratch {
     var factorWidth = 0
     var columnItem = ScratchBuffer<Int32>(filler: -1)
     var pivots = ScratchBuffer<Float>(filler: 1)
+    /// Full DPP: the chosen items' factor rows; the candidate vectors in blocks of eight,
+    /// lane-wise, and how many factor columns each block has (see `SelectionState`).
+    var chosenRows = ScratchBuffer<Float>(filler: 0)
+    var vectorBlocks = ScratchBuffer<Float>(filler: 0)
+    var blockColumns = ScratchBuffer<Int32>(filler: -1)
+    /// Full DPP: per-lane weights and bounds, and each block's best bound (see `SelectionState`).
+    var laneWeight = ScratchBuffer<Float>(filler: 0)
+    var laneBound = ScratchBuffer<Float>(filler: 0)
+    var laneLog = ScratchBuffer<Float>(filler: 0)
+    var laneScale = ScratchBuffer<Float>(filler: 0)
+    var blockBound = ScratchBuffer<Float>(filler: 0)
     /// Sliding-window DPP: column slots in age order, and the unused ones.
     var activeColumns: [Int] = []
     var freeColumns: [Int] = []
@@ -126,6 +137,14 @@ public final class RerankScratch {
         factor.free()
         columnItem.free()
         pivots.free()
+        chosenRows.free()
+        vectorBlocks.free()
+        blockColumns.free()
+        laneWeight.free()
+        laneBound.free()
+        laneLog.free()
+        laneScale.free()
+        blockBound.free()
         chosenItems.free()
         treeKeys.free()
         treeWinner.free()
@@ -153,12 +172,18 @@ public final class RerankScratch {
         orderNext.reserve(n)
         maxSimilarity.reserve(n)
         mostSimilar.reserve(n)
-        residual.reserve(n)
+        residual.reserve(Self.padded(n))
         seen.reserve(n)
         cachedScore.reserve(n)
-        factor.reserve(n * columnCount)
+        factor.reserve(Self.padded(n) * columnCount)
         columnItem.reserve(columnCount)
         pivots.reserve(columnCount)
+        chosenRows.reserve(columnCount * columnCount)
+        laneWeight.reserve(Self.padded(n))
+        laneBound.reserve(Self.padded(n))
+        laneLog.reserve(Self.padded(n))
+        laneScale.reserve(Self.padded(n))
+        blockBound.reserve(Self.padded(Self.padded(n) / 8))
         chosenItems.reserve(k)
         treeKeys.reserve(2 * BoundTree.leaves(for: n))
         treeWinner.reserve(2 * BoundTree.leaves(for: n))
@@ -170,6 +195,9 @@ public final class RerankScratch {
         slots.reserve(k)
         traces.reserve(k)
     }
+
+    /// `n` rounded up to a multiple of 8 (the full DPP's blocks of candidates).
+    static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
 
     /// Re-ranks `candidates` into at most `request.k` items.
     ///
@@ -230,11 +258,14 @@ public final class RerankScratch {
         case .dpp, .windowedDPP: freshOffset = parameters.freshDiversityTerm
         }
         return SelectionState(
-            count: count, dimension: dimension, factorWidth: factorWidth, parameters: parameters, vectors: vectors,
+            count: count, dimension: dimension, factorWidth: factorWidth, paddedCount: Self.padded(count),
+            parameters: parameters, vectors: vectors, vectorBlocks: vectorBlocks.base, blockColumns: blockColumns.base,
             rows: rows.base, state: state.base, normalized: normalized.base, categorySlot: categorySlot.base,
             brandSlot: brandSlot.base, seen: seen.base, cachedScore: cachedScore.base,
             maxSimilarity: maxSimilarity.base, mostSimilar: mostSimilar.base, residual: residual.base,
-            factor: factor.base, pivots: pivots.base, chosenItems: chosenItems.base, categoryUsed: categoryUsed.base,
+            factor: factor.base, pivots: pivots.base, chosenRows: chosenRows.base, laneWeight: laneWeight.base,
+            laneBound: laneBound.base, laneLog: laneLog.base, laneScale: laneScale.base, blockBound: blockBound.base,
+            chosenItems: chosenItems.base, categoryUsed: categoryUsed.base,
             brandUsed: brandUsed.base, spreadMark: spreadMark.base,
             categoryCap: Int32(clamping: rules.maxPerCategory ?? Int(Int32.max)),
             brandCap: Int32(clamping: rules.maxPerBrand ?? Int(Int32.max)),

@@ -6,11 +6,21 @@
 struct SelectionState {
     let count: Int
     let dimension: Int
-    /// Floats per candidate row of the DPP Cholesky factor.
+    /// Columns of the DPP's Cholesky factor (floats per candidate).
     let factorWidth: Int
+    /// `count` rounded up to a multiple of 8: the full DPP updates candidates eight at a time, and
+    /// `residual` has this many entries.
+    let paddedCount: Int
     let parameters: MethodParameters
     /// `count × dimension` unit vectors (nil only for an empty candidate set).
     let vectors: UnsafePointer<Float>?
+    /// Full DPP: the same vectors eight candidates at a time, lane-wise — block `b` holds
+    /// `dimension` `SIMD8`s, the m-th one component m of candidates `8b ..< 8b + 8` (zeros past
+    /// `count`) — so a block's update needs no horizontal sums. Filled on a block's first use.
+    let vectorBlocks: UnsafeMutablePointer<Float>
+    /// Full DPP, per block of eight candidates: how many factor columns (chosen items) its lanes
+    /// account for, −1 before its `vectorBlocks` entry is filled.
+    let blockColumns: UnsafeMutablePointer<Int32>
 
     // Per candidate.
     let rows: UnsafeMutablePointer<Int32>
@@ -19,20 +29,39 @@ struct SelectionState {
     /// Dense ids of the candidate's category and brand (see `DenseIdMap`), for the caps and spread.
     let categorySlot: UnsafeMutablePointer<Int32>
     let brandSlot: UnsafeMutablePointer<Int32>
-    /// MMR and full DPP are evaluated lazily: how many chosen items a candidate's state accounts
-    /// for, and its score then — an upper bound on its current score, because the MMR penalty
-    /// only grows and the DPP residual only shrinks as items are chosen.
+    /// MMR is evaluated lazily: how many chosen items a candidate's state accounts for, and its
+    /// score then — an upper bound on its current score, because the penalty only grows as items
+    /// are chosen.
     let seen: UnsafeMutablePointer<Int32>
     let cachedScore: UnsafeMutablePointer<Float>
     /// MMR: largest cosine to the chosen items seen so far, and which item it was.
     let maxSimilarity: UnsafeMutablePointer<Float>
     let mostSimilar: UnsafeMutablePointer<Int32>
-    /// DPP: residual variance d² given the conditioning items.
+    /// DPP: residual variance d² given the conditioning items (full DPP: as of the candidate's
+    /// block's last update, `blockColumns`; it only shrinks, so a stale one bounds from above).
     let residual: UnsafeMutablePointer<Float>
-    /// DPP: the Cholesky factor, `factorWidth` floats per candidate; column `t` belongs to chosen
-    /// item `chosenItems[t]` (full DPP), whose pivot is `pivots[t]`.
+    /// DPP: the Cholesky factor, `factorWidth` floats per candidate. Full DPP: column `t` belongs to
+    /// chosen item `chosenItems[t]`, whose pivot is `pivots[t]`, laid out like `vectorBlocks`
+    /// (block b: `factorWidth` `SIMD8`s, the t-th one column t of candidates 8b ..< 8b + 8).
+    /// Windowed DPP: row-major (see `extendWindowedFactor`).
     let factor: UnsafeMutablePointer<Float>
     let pivots: UnsafeMutablePointer<Float>
+    /// Full DPP: row t (`factorWidth` floats) holds the first t factor entries of chosen item
+    /// `chosenItems[t]`, gathered when it is chosen.
+    let chosenRows: UnsafeMutablePointer<Float>
+    /// Full DPP without explanations (`pickByBounds`), `paddedCount` lanes each: θ·rel of the
+    /// candidates that may still be picked (−∞ for the rest), and this step's score bounds; and the
+    /// largest bound of each block of eight.
+    let laneWeight: UnsafeMutablePointer<Float>
+    let laneBound: UnsafeMutablePointer<Float>
+    /// `log d̂²` and `1 / d̂²` for the floored residual d̂² each candidate had when last scored
+    /// exactly (or 1 + jitter before): `pickByBounds` bounds `log d²` from there.
+    let laneLog: UnsafeMutablePointer<Float>
+    let laneScale: UnsafeMutablePointer<Float>
+    let blockBound: UnsafeMutablePointer<Float>
+    /// `laneWeight` is built on first use and rebuilt when released pins make retired candidates
+    /// placeable again.
+    var laneWeightReady = false
     /// Chosen candidates in list order.
     let chosenItems: UnsafeMutablePointer<Int32>
 
@@ -46,7 +75,7 @@ struct SelectionState {
     let brandCap: Int32
 
     var order: RelevanceOrder
-    /// MMR and full DPP without explanations, from the second step on: bounds in a winner tree
+    /// MMR without explanations, from the second step on: bounds in a winner tree
     /// (built on first use, rebuilt when released pins make retired candidates placeable again).
     var tree: BoundTree
     var treeReady = false
@@ -56,7 +85,7 @@ struct SelectionState {
     let hidden: UnsafeMutablePointer<Int32>
     var chosenCount = 0
     var spreadEpoch: Int32 = 0
-    /// The MMR / DPP score of an item with no diversity information yet (`relevanceBound` offset).
+    /// The MMR / DPP score bound of an item from its relevance alone (`relevanceBound` offset).
     let freshOffset: Float
 
     /// What one scan found: the best eligible candidate and, when tracking for explanations, the
@@ -88,8 +117,9 @@ struct SelectionState {
         }
     }
 
-    /// An upper bound on candidate `i`'s current score: the cached score for the lazy methods,
-    /// and `log x ≤ x − 1` for the windowed DPP, whose residuals are current.
+    /// An upper bound on candidate `i`'s current score: the cached score for the lazy MMR, and
+    /// `log x ≤ x − 1` on the residual for the DPP (a logarithm costs more; a full-DPP residual
+    /// not yet brought up to date is larger than the current one, so the bound still holds).
     @inline(__always)
     func upperBound(_ i: Int) -> Float {
         switch parameters.kind {
@@ -98,8 +128,7 @@ struct SelectionState {
             // The penalty over an empty list is 0, but a first similarity can be negative:
             // only from the first refresh on does the cached score only fall.
             return seen[i] == 0 ? relevanceBound(normalized[i]) : cachedScore[i]
-        case .dpp: return cachedScore[i]
-        case .windowedDPP:
+        case .dpp, .windowedDPP:
             guard parameters.diversityWeight > 0 else { return parameters.relevanceWeight * normalized[i] }
             let r = max(residual[i], MethodParameters.minimumResidual)
             let weighted = parameters.relevanceWeight * normalized[i]
@@ -116,9 +145,12 @@ struct SelectionState {
     mutating func exactScore(_ i: Int) -> Float {
         switch parameters.kind {
         case .none: return normalized[i]
-        case .mmr, .dpp:
+        case .mmr:
             refresh(i)
             return cachedScore[i]
+        case .dpp:
+            refresh(i)
+            return parameters.dppScore(relevance: normalized[i], residual: residual[i])
         case .windowedDPP:
             return parameters.dppScore(relevance: normalized[i], residual: residual[i])
         }
@@ -206,22 +238,21 @@ struct SelectionState {
         return pick
     }
 
-    /// Whether the lazy step can use the winner tree: MMR or full DPP, without explanations (which
-    /// need the scan's most relevant and best blocked candidates), with distinct rows (the tree's
-    /// tie-break), and not for the first MMR pick,
-    /// whose exact scores (penalty 0) exceed the bounds that hold from the second pick on.
+    /// Whether the lazy step can use the winner tree: MMR without explanations (which need the
+    /// scan's most relevant and best blocked candidates), with distinct rows (the tree's
+    /// tie-break), and not for the first pick, whose exact scores (penalty 0) exceed the bounds
+    /// that hold from the second pick on. The full DPP has its own bounds (`usesBlockBounds`).
     func usesTree(tracking: Bool) -> Bool {
         guard !tracking, distinctRows else { return false }
         switch parameters.kind {
-        case .none, .windowedDPP: return false
+        case .none, .dpp, .windowedDPP: return false
         case .mmr: return chosenCount > 0
-        case .dpp: return true
         }
     }
 
     /// Whether a cap forbids candidate `i` (caps only fill up within a call).
     @inline(__always)
-    private func capped(_ i: Int) -> Bool {
+    func capped(_ i: Int) -> Bool {
         categoryUsed[Int(categorySlot[i])] >= categoryCap || brandUsed[Int(brandSlot[i])] >= brandCap
     }
 
@@ -266,63 +297,38 @@ struct SelectionState {
         return pick
     }
 
-    /// Brings candidate `i`'s MMR or full-DPP state up to date with every chosen item and
-    /// recomputes its cached score. O((chosen since last refresh) · (d + k)).
+    /// Brings candidate `i`'s MMR state up to date with every chosen item and recomputes its
+    /// cached score. O((chosen since last refresh) · d). Full DPP: brings `i`'s block of eight
+    /// candidates up to date (`catchUp`).
     ///
-    /// The result must not depend on when refreshes happen (the scan and the tree refresh at
-    /// different moments, and must agree to the bit): every factor entry is computed over the
-    /// whole row so far, in the same order, however the columns are split between calls. A
-    /// blocked forward substitution that reused partial sums broke this (a property test caught it).
+    /// The result does not depend on when refreshes happen (the scan and the tree refresh at
+    /// different moments, and must agree to the bit): the running maximum sees the chosen items
+    /// in list order however they are split between calls.
     @inline(__always)
     mutating func refresh(_ i: Int) {
+        if parameters.kind == .dpp {
+            catchUp(block: i >> 3)
+            return
+        }
+        guard parameters.kind == .mmr else { return }
         let from = Int(seen[i])
         let chosen = chosenCount
         guard from < chosen, let vectors else { return }
         let d = dimension
         let candidate = vectors + i * d
-        switch parameters.kind {
-        case .none, .windowedDPP:
-            return
-        case .mmr:
-            var largest = maxSimilarity[i]
-            var source = mostSimilar[i]
-            for t in from..<chosen {
-                let j = chosenItems[t]
-                let similarity = VectorKernels.dot(candidate, vectors + Int(j) * d, count: d)
-                if similarity > largest {
-                    largest = similarity
-                    source = j
-                }
+        var largest = maxSimilarity[i]
+        var source = mostSimilar[i]
+        for t in from..<chosen {
+            let j = chosenItems[t]
+            let similarity = VectorKernels.dot(candidate, vectors + Int(j) * d, count: d)
+            if similarity > largest {
+                largest = similarity
+                source = j
             }
-            maxSimilarity[i] = largest
-            mostSimilar[i] = source
-            cachedScore[i] = parameters.relevanceWeight * normalized[i] - parameters.diversityWeight * largest
-        case .dpp:
-            // Chen et al. 2018, Algorithm 1, one row at a time: for each chosen item j (column t),
-            // e = (S_ij − ⟨c_j, c_i⟩) / d_j, c_i[t] = e, d²_i −= e².
-            let width = factorWidth
-            let row = factor + i * width
-            var r = residual[i]
-            for t in from..<chosen {
-                let j = Int(chosenItems[t])
-                var e = VectorKernels.dot(candidate, vectors + j * d, count: d)
-                if t > 0 { e -= VectorKernels.dot(factor + j * width, row, count: t) }
-                e /= pivots[t]
-                row[t] = e
-                r -= e * e
-            }
-            residual[i] = r
-            cachedScore[i] = parameters.dppScore(relevance: normalized[i], residual: r)
         }
+        maxSimilarity[i] = largest
+        mostSimilar[i] = source
+        cachedScore[i] = parameters.relevanceWeight * normalized[i] - parameters.diversityWeight * largest
         seen[i] = Int32(truncatingIfNeeded: chosen)
-    }
-
-    /// Full DPP: chosen item `j` (already refreshed) becomes column `chosenCount`; its pivot is
-    /// the square root of its residual.
-    func appendPivot(chosen j: Int) {
-        let t = chosenCount
-        let pivot = max(residual[j], MethodParameters.minimumResidual).squareRoot()
-        factor[j * factorWidth + t] = pivot
-        pivots[t] = pivot
     }
 }
