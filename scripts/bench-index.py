@@ -14,6 +14,8 @@ import argparse, json, os, statistics, subprocess, sys, time
 
 import numpy as np
 
+from benchlib import exact_topk, recall
+
 def run(cmd, env=None):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return out.stdout
@@ -27,21 +29,6 @@ def parse(line_text, prefix=None):
 
 def load_npy(path):
     return np.load(path, mmap_mode="r")
-
-def exact_topk(items, queries, k, mask=None):
-    out = np.empty((len(queries), k), dtype=np.int64)
-    for start in range(0, len(queries), 256):
-        scores = queries[start:start + 256] @ items.T
-        if mask is not None:
-            scores[:, ~mask] = -np.inf
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(scores, part, axis=1).argsort(axis=1)[:, ::-1]
-        out[start:start + 256] = np.take_along_axis(part, order, axis=1)
-    return out
-
-def recall(found, truth):
-    k = truth.shape[1]
-    return float(np.mean([len(set(f[:k]) & set(t)) / k for f, t in zip(found, truth)]))
 
 def main():
     ap = argparse.ArgumentParser()

@@ -44,6 +44,8 @@ def main():
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--pool", type=int, default=300)
     parser.add_argument("--method", default="mmr", choices=["none", "mmr", "dpp"])
+    parser.add_argument("--category", action="append", default=[],
+                        help="include only items of this category (repeatable): a filtered Rank call")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--saturate", default="4x8", help="CLIENTSxSTREAMS for the maximum-throughput phase")
@@ -53,7 +55,7 @@ def main():
     sat_clients, sat_streams = (int(x) for x in args.saturate.split("x"))
 
     with tempfile.TemporaryDirectory() as workdir:
-        body = rank_request_body(workdir, args.user, args.k, args.pool, args.method)
+        body = rank_request_body(workdir, args.user, args.k, args.pool, args.method, args.category)
         port = free_port()
         rankd = subprocess.Popen([args.rankd, "--listen", f"127.0.0.1:{port}", "--snapshot", args.snapshot,
                                   "--log-level", "warning"])

@@ -1,6 +1,7 @@
-"""Helpers shared by the h2load-driven benchmark scripts (bench-grpc-core.py, bench-rank.py):
+"""Helpers shared by the benchmark scripts: for the h2load-driven ones (bench-grpc-core.py, bench-rank.py)
 free ports, waiting for a server, server CPU time from /proc, and one h2load run summarised from
-its per-request log (h2load's own summary has no percentiles)."""
+its per-request log (h2load's own summary has no percentiles); for the retrieval ones (bench-index.py,
+bench-filter.py) the numpy oracle and recall."""
 
 import os
 import socket
@@ -15,7 +16,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rank_request_body(workdir, user, k=20, pool=300, method="mmr"):
+def rank_request_body(workdir, user, k=20, pool=300, method="mmr", categories=()):
     """Writes one gRPC-framed ranking.v1.RankRequest to WORKDIR/rank-request.bin and returns its
     path. Compiles Protos/ranking/v1/ranker.proto with grpc_tools (the interop venv) into WORKDIR."""
     from grpc_tools import protoc
@@ -28,6 +29,7 @@ def rank_request_body(workdir, user, k=20, pool=300, method="mmr"):
 
     request = ranker_pb2.RankRequest(user_id=user, k=k, candidate_pool=pool)
     request.diversity.method = ranker_pb2.DiversityMethod.Value(f"DIVERSITY_METHOD_{method.upper()}")
+    request.filter.include_categories.extend(categories)
     payload = request.SerializeToString()
     body = Path(workdir) / "rank-request.bin"
     body.write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
@@ -103,3 +105,25 @@ def h2load(port, path, clients, streams, seconds, body, rps_per_client=None, war
         "p999_us": percentile(latencies, 0.999),
         "max_us": latencies[-1] if latencies else float("nan"),
     }
+
+
+def exact_topk(items, queries, k, mask=None, batch=256):
+    """Row numbers of the k best items (inner product) per query, best first; rows where `mask` is False never
+    count. numpy is imported here so the h2load scripts do not need it."""
+    import numpy as np
+
+    out = np.empty((len(queries), k), dtype=np.int64)
+    for start in range(0, len(queries), batch):
+        scores = queries[start:start + batch] @ items.T
+        if mask is not None:
+            scores[:, ~mask] = -np.inf
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(scores, part, axis=1).argsort(axis=1)[:, ::-1]
+        out[start:start + batch] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def recall(found, truth):
+    """Mean share of each query's true top k (`truth` rows) among its first k hits (`found` rows)."""
+    k = truth.shape[1]
+    return sum(len(set(f[:k]) & set(t)) / k for f, t in zip(found, truth)) / len(truth)

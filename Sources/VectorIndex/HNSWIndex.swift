@@ -18,7 +18,8 @@ public enum SearchPath: String, Sendable {
     case exactScan
     /// An exact scan over the given row list.
     case exactRows
-    /// The walk found fewer than k passing rows, so an exact scan over all rows replaced it.
+    /// The walk found fewer than k passing rows, or spent its budget (see ``FilteredSearchPlan``), so an exact scan
+    /// (over the row list when one was given) replaced it.
     case graphThenExact
 }
 
@@ -27,6 +28,8 @@ public enum SearchPath: String, Sendable {
 public struct HNSWIndex: @unchecked Sendable {
     public let vectors: VectorMatrix
     public let graph: HNSWGraph
+    /// How filtered searches with a known pass count widen their beam (see ``FilteredSearchPlan``).
+    public var filteredSearch = FilteredSearchPolicy()
 
     /// The metric scores are computed with (the graph's).
     public var metric: Metric { graph.metric }
@@ -43,9 +46,10 @@ public struct HNSWIndex: @unchecked Sendable {
     /// Searches the `k` best rows passing `filter`, best first.
     ///
     /// Guarantees: never returns a row the filter rejects; returns `min(k, passing rows)` results (when the walk
-    /// finds fewer than `k` passing rows it falls back to an exact scan). With a known small candidate set
-    /// (`candidates`) it scans exactly instead of walking, when the cost model (see docs/INDEX.md) says that is
-    /// cheaper — so very selective filters are exact, not approximate.
+    /// finds fewer than `k` passing rows it falls back to an exact scan). With a known pass count (`candidates`: an
+    /// estimate or a row list) the search follows a ``FilteredSearchPlan``: it scans exactly when that is cheaper
+    /// than walking (so selective filters are exact, not approximate), otherwise it walks with a beam widened by
+    /// 1 / selectivity and falls back to the scan if the walk costs more than the scan would have.
     ///
     /// - Parameters:
     ///   - query: `dimension` floats (not normalised; cosine normalises internally).
@@ -76,20 +80,28 @@ public struct HNSWIndex: @unchecked Sendable {
         _ scratch: SearchScratch, _ results: inout [SearchResult]
     ) throws(VectorIndexError) -> SearchPath {
         try ExactSearch.validate(query: query, k: k, dimension: vectors.dimension)
-        let beam = max(ef, k)
+        var beam = max(ef, k)
+        var budget = Int.max
+        var listed: UnsafeBufferPointer<Int32>?
         switch candidates {
         case .exact:
             try exact(query, k, filter, nil, scratch, &results)
             return .exactScan
         case .rows(let rows):
-            if prefersExact(passCount: rows.count, listed: true, beam: beam) {
+            let plan = plan(passCount: rows.count, listed: true, ef: ef, k: k)
+            guard let walk = plan.walk else {
                 try exact(query, k, filter, rows, scratch, &results)
                 return .exactRows
             }
+            (beam, budget, listed) = (walk.beam, walk.budget, rows)
         case .all(let estimate):
-            if let estimate, prefersExact(passCount: estimate, listed: false, beam: beam) {
-                try exact(query, k, filter, nil, scratch, &results)
-                return .exactScan
+            if let estimate {
+                let plan = plan(passCount: estimate, listed: false, ef: ef, k: k)
+                guard let walk = plan.walk else {
+                    try exact(query, k, filter, nil, scratch, &results)
+                    return .exactScan
+                }
+                (beam, budget) = (walk.beam, walk.budget)
             }
         }
         guard vectors.count > 0 else {
@@ -100,13 +112,14 @@ public struct HNSWIndex: @unchecked Sendable {
         // An unfiltered walk follows only the inner-product prefix of a hybrid graph's level-0 lists: the angular
         // rest exists so that filtered walks reach low-norm rows, and only costs an unfiltered walk evaluations.
         var walk = GraphWalk(layout: graph.layout, entry: graph.entryPoint, maxLevel: graph.maxLevel, ef: beam,
-                             filter: filter, scratch: scratch, navigationOnly: filter is AcceptAllRows)
+                             filter: filter, scratch: scratch, navigationOnly: filter is AcceptAllRows, budget: budget)
         walk.dispatch(metric: metric, matrix: vectors, query: prepared)
-        if scratch.results.count < k {
-            // Fewer than k passing rows were reachable within the beam: only an exact scan can tell whether more
-            // exist, and the contract is never to return fewer than k when k pass.
+        if walk.exhaustedBudget || scratch.results.count < k {
+            // The walk cost what the scan would have (the estimate misled the plan), or fewer than k passing rows
+            // were reachable within the beam: only an exact scan can tell whether more exist, and the contract is
+            // never to return fewer than k when k pass.
             let walked = scratch.lastScoredCount
-            try exact(query, k, filter, nil, scratch, &results)
+            try exact(query, k, filter, listed, scratch, &results)
             scratch.lastScoredCount += walked
             return .graphThenExact
         }
@@ -130,16 +143,63 @@ public struct HNSWIndex: @unchecked Sendable {
                                           rows: rows, scratch: scratch, into: &results)
     }
 
-    /// Cost model, in kernel evaluations: a filtered walk scores about `beam × 2M` rows per `beam` passing results,
-    /// so about `beam × 2M / selectivity` in total; an exact scan scores every passing row, plus (without a row list)
-    /// a filter check per row, costed at 1/16 of a kernel evaluation.
-    func prefersExact(passCount: Int, listed: Bool, beam: Int) -> Bool {
-        let rows = max(vectors.count, 1)
-        guard passCount > 0 else { return true }
-        let selectivity = min(1, Double(passCount) / Double(rows))
-        let walkCost = Double(beam * 2 * graph.m) / selectivity
-        let exactCost = Double(passCount) + (listed ? 0 : Double(rows) / 16)
-        return exactCost <= walkCost
+    /// The plan for a filtered search that passes `passCount` rows (see ``FilteredSearchPlan``).
+    func plan(passCount: Int, listed: Bool, ef: Int, k: Int) -> FilteredSearchPlan {
+        FilteredSearchPlan(rows: vectors.count, passCount: passCount, listed: listed, ef: ef, k: k, m: graph.m,
+                           maxBeamWidening: filteredSearch.maxBeamWidening)
+    }
+}
+
+/// How ``HNSWIndex`` serves a filtered search whose pass count is known (an estimate or a row list): an exact scan,
+/// or a graph walk with a widened beam and a cost budget. Costs are in kernel evaluations (docs/INDEX.md "Filters").
+///
+/// - **Beam widening**: a walk under a filter passing a fraction `s` of the rows must look about `1/s` times deeper
+///   into the ranking for the same recall, so its beam is `ef × min(1/s, maxBeamWidening)` (never below `k`).
+/// - **Walk or scan**: a filtered walk scores about `beam × 2M` rows per `beam` passing ones, so about
+///   `beam × 2M / s` in total; an exact scan scores every passing row, plus (without a row list) a filter check per
+///   row, costed at 1/16 of an evaluation. The cheaper wins; ties go to the scan, which is exact. (The walk's count
+///   is an upper estimate — measured walks score 0.1–0.7 of it — and a walk evaluation, a random access plus heap
+///   work, costs about twice a scanned row: the two errors roughly cancel.)
+/// - **Budget**: when the estimate misleads (a filter correlated with the vectors, so the query's neighbourhood holds
+///   few passing rows), a walk may explore far more than predicted. It gives up after scoring half the scan's cost,
+///   about the time the scan takes, and the scan runs instead: a search never costs more than about twice the
+///   cheaper path.
+public struct FilteredSearchPlan: Equatable, Sendable {
+    /// A graph walk: its beam width and the evaluations it may spend before giving up for the scan.
+    public struct Walk: Equatable, Sendable {
+        public let beam: Int
+        public let budget: Int
+    }
+
+    /// The walk to run; nil when the exact scan is cheaper.
+    public let walk: Walk?
+
+    public init(rows: Int, passCount: Int, listed: Bool, ef: Int, k: Int, m: Int, maxBeamWidening: Double) {
+        let rowCount = max(rows, 1)
+        guard passCount > 0 else {
+            walk = nil
+            return
+        }
+        let selectivity = min(1, Double(passCount) / Double(rowCount))
+        let widening = min(1 / selectivity, max(maxBeamWidening, 1))
+        let beam = max(Int((Double(ef) * widening).rounded(.up)), k)
+        let walkCost = Double(beam) * 2 * Double(m) / selectivity
+        let scanCost = Double(passCount) + (listed ? 0 : Double(rowCount) / 16)
+        if scanCost <= walkCost {
+            walk = nil
+        } else {
+            walk = Walk(beam: beam, budget: max(Int(scanCost / 2), beam))
+        }
+    }
+}
+
+/// Tuning of filtered searches with a known pass count (see ``FilteredSearchPlan``).
+public struct FilteredSearchPolicy: Sendable {
+    /// The most a filtered walk's beam is widened over `ef` (it is widened by 1 / selectivity up to this).
+    public var maxBeamWidening: Double = 20
+
+    public init(maxBeamWidening: Double = 20) {
+        self.maxBeamWidening = maxBeamWidening
     }
 }
 
@@ -152,13 +212,29 @@ struct GraphWalk<Filter: RowFilter>: RowScorerVisitor {
     let filter: Filter
     let scratch: SearchScratch
     let navigationOnly: Bool
+    /// Evaluations the walk may spend before it gives up (`exhaustedBudget`).
+    let budget: Int
+    private(set) var exhaustedBudget = false
+
+    init(layout: HNSWGraphLayout, entry: Int32, maxLevel: Int, ef: Int, filter: Filter, scratch: SearchScratch,
+         navigationOnly: Bool, budget: Int = .max) {
+        self.layout = layout
+        self.entry = entry
+        self.maxLevel = maxLevel
+        self.ef = ef
+        self.filter = filter
+        self.scratch = scratch
+        self.navigationOnly = navigationOnly
+        self.budget = budget
+    }
 
     mutating func visit<Scorer: RowScorer>(_ scorer: Scorer) {
         var scored = 1
         let start = ScoredRow(score: scorer.score(entry), row: entry)
         let bottom = greedyDescend(layout, scorer: scorer, entry: start, from: maxLevel, downTo: 0, scored: &scored)
-        searchLayer(layout, level: 0, scorer: scorer, filter: filter, entry: bottom, ef: ef, scratch: scratch,
-                    scored: &scored, navigationOnly: navigationOnly)
+        exhaustedBudget = !searchLayer(layout, level: 0, scorer: scorer, filter: filter, entry: bottom, ef: ef,
+                                       scratch: scratch, scored: &scored, navigationOnly: navigationOnly,
+                                       budget: budget)
         scratch.lastScoredCount = scored
     }
 }

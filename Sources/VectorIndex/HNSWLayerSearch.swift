@@ -36,10 +36,12 @@ func greedyDescend<Scorer: RowScorer>(
 /// not disconnect the walk) but never enter the results. Stops when the best unexpanded candidate is worse than the
 /// worst of `ef` results; with few passing rows it therefore keeps exploring, up to the whole connected graph.
 /// `navigationOnly` (level 0 only): follow just each list's navigation prefix (see `HNSWGraphLayout`).
+/// Returns false when it stopped early because `scored` passed `budget` (the results are then incomplete).
+@discardableResult
 func searchLayer<Scorer: RowScorer, Filter: RowFilter>(
     _ layout: HNSWGraphLayout, level: Int, scorer: Scorer, filter: Filter, entry: ScoredRow, ef: Int,
-    scratch: SearchScratch, scored: inout Int, navigationOnly: Bool = false
-) {
+    scratch: SearchScratch, scored: inout Int, navigationOnly: Bool = false, budget: Int = .max
+) -> Bool {
     let shift: UInt32 = navigationOnly ? layout.navigationShift : 0
     scratch.beginSearch(rowCount: layout.rowCount)
     // The heaps, visited array and generation are used through locals and the heaps stored back at the end:
@@ -57,6 +59,7 @@ func searchLayer<Scorer: RowScorer, Filter: RowFilter>(
     candidates.push(entry)
     if filter.accepts(entry.row) { results.push(entry) }
     while !candidates.isEmpty {
+        if scored > budget { return false }
         let current = candidates.pop()
         if results.count >= ef && WorstOnTop.above(current, results.top) { break }
         let list = layout.list(current.row, level: level)
@@ -88,4 +91,5 @@ func searchLayer<Scorer: RowScorer, Filter: RowFilter>(
             }
         }
     }
+    return true
 }

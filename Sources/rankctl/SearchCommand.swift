@@ -57,7 +57,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Threads used to build the graph.")
     var buildThreads = 2
 
-    @Option(help: "Per-item category ids, int64 or int32 .npy of shape [items] (needed by --filter-category).")
+    @Option(help: "Per-item category ids, int64 or int32 .npy of shape [items] (needed by --filter-category with --items; with --snapshot they replace the snapshot's categories).")
     var categories: String?
 
     @Option(help: "Keep only items of this category (repeatable): a category id with --snapshot, an integer with --categories.")
@@ -66,11 +66,15 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Do not give the search the filter's pass count (forces the filtered graph walk).")
     var noEstimate = false
 
+    @Flag(help: "Give the search the filter's posting list (its passing rows), as the engine does for one category; with --exact, scan only those rows.")
+    var posting = false
+
     @Option(help: "Hit rows, int64 .npy of shape [queries, k].")
     var out: String
 
     func run() throws {
         guard k >= 1, ef >= 1, threads >= 1 else { throw ValidationError("--k, --ef and --threads must be ≥ 1") }
+        guard !(posting && noEstimate) else { throw ValidationError("--posting and --no-estimate exclude each other") }
         guard let metric = Metric(rawValue: metric) else { throw ValidationError("--metric must be ip, cosine or l2") }
         guard let type = VectorElementType(rawValue: vectorType) else {
             throw ValidationError("--vector-type must be f32, f16 or i8")
@@ -96,7 +100,7 @@ struct SearchCommand: ParsableCommand {
                 matrix = snapshot.itemVectors.matrix
                 index = try exact ? nil : snapshot.loadGraph().map { try HNSWIndex(vectors: matrix, graph: $0) }
                 if !exact && index == nil { throw ValidationError("\(directory) has no HNSW graph; use --exact") }
-                filter = try snapshotCategoryFilter(snapshot)
+                filter = try categories != nil ? categoryFilter(rows: matrix.count) : snapshotCategoryFilter(snapshot)
             } catch let error as SnapshotError {
                 throw ValidationError("\(directory): \(error)")
             }
@@ -143,7 +147,7 @@ struct SearchCommand: ParsableCommand {
         var hits = [Int64](repeating: -1, count: queryCount * k)
         let workers = min(threads, max(queryCount, 1))
         let stats = SearchStats(workers: workers)
-        let options = (k: k, ef: ef, noEstimate: noEstimate)
+        let options = (k: k, ef: ef, noEstimate: noEstimate, posting: posting)
         let allocationsBefore = AllocationCounter.current()
         let cpuStarted = processCPUSeconds()
         let started = ContinuousClock.now
@@ -164,10 +168,20 @@ struct SearchCommand: ParsableCommand {
                                 path = try index.search(query: query, k: options.k, ef: options.ef, scratch: scratch,
                                                         into: &results)
                             } else if let index {
-                                path = try index.search(
-                                    query: query, k: options.k, ef: options.ef, filter: filter,
-                                    candidates: filter.candidates(noEstimate: options.noEstimate), scratch: scratch,
-                                    into: &results)
+                                path = try filter.posting.withUnsafeBufferPointer { rows in
+                                    try index.search(
+                                        query: query, k: options.k, ef: options.ef, filter: filter,
+                                        candidates: options.posting && filter.isActive
+                                            ? .rows(rows) : filter.candidates(noEstimate: options.noEstimate),
+                                        scratch: scratch, into: &results)
+                                }
+                            } else if options.posting && filter.isActive {
+                                try filter.posting.withUnsafeBufferPointer { rows in
+                                    try ExactSearch.search(vectors: matrix, metric: searchMetric, query: query,
+                                                           k: options.k, filter: filter, rows: rows, scratch: scratch,
+                                                           into: &results)
+                                }
+                                path = .exactRows
                             } else {
                                 try ExactSearch.search(vectors: matrix, metric: searchMetric, query: query, k: options.k,
                                                        filter: filter, scratch: scratch, into: &results)

@@ -89,6 +89,62 @@ struct RowSetFilter: RowFilter {
         #expect(listed >= 0.95, "row list, pass count \(passCount): recall \(listed)")
     }
 
+    /// A filter passing nearly every row, with its count known: the plan walks (the scan would score 1 900 rows),
+    /// and the walk keeps the guarantees.
+    @Test func broadFilterWithKnownCountWalks() throws {
+        let passes = Self.passSet(1900, seed: 31)
+        let scratch = SearchScratch()
+        var results: [SearchResult] = []
+        let recall = try Self.check(passes: passes) { .rows($0) }
+        let path = try Self.queries[0].withUnsafeBufferPointer {
+            try Self.fixture.index.search(query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
+                                          candidates: .all(estimatedPassCount: 1900), scratch: scratch, into: &results)
+        }
+        #expect(path == .graph)
+        #expect(recall >= 0.95, "recall \(recall)")
+    }
+
+    /// An estimate that claims every row passes when one does (a filter the estimate misjudges): the walk explores
+    /// the whole graph without filling its beam, gives up once it has spent half the scan's cost, and the scan finds
+    /// the row. Without the budget it would score every row twice.
+    @Test func walkMisledByTheEstimateGivesUpForTheScan() throws {
+        let passes = Self.passSet(1, seed: 77)
+        let rows = Self.rows.count
+        let plan = Self.fixture.index.plan(passCount: rows, listed: false, ef: 64, k: 10)
+        let budget = try #require(plan.walk?.budget)
+        let scratch = SearchScratch()
+        var results: [SearchResult] = []
+        let path = try Self.queries[2].withUnsafeBufferPointer {
+            try Self.fixture.index.search(query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
+                                          candidates: .all(estimatedPassCount: rows), scratch: scratch, into: &results)
+        }
+        #expect(path == .graphThenExact)
+        #expect(results.map { Int($0.row) } == passes.indices.filter { passes[$0] })
+        // The walk stops at the first expansion past the budget (one level-0 list: at most 2M more rows).
+        #expect(scratch.lastScoredCount <= rows + budget + 2 * Self.fixture.index.graph.m + 1)
+        #expect(scratch.lastScoredCount > rows)
+    }
+
+    /// The plan's numbers at 1M rows, M = 16, ef = 64 (docs/INDEX.md quotes them).
+    @Test func filteredSearchPlanWidensTheBeamAndPicksTheCheaperPath() {
+        func plan(_ pass: Int, rows: Int = 1_000_000, listed: Bool = true, k: Int = 10) -> FilteredSearchPlan {
+            FilteredSearchPlan(rows: rows, passCount: pass, listed: listed, ef: 64, k: k, m: 16, maxBeamWidening: 20)
+        }
+        // Nothing filtered out: ef as given; the budget is half the scan.
+        #expect(plan(1_000_000).walk == FilteredSearchPlan.Walk(beam: 64, budget: 500_000))
+        // 30%: the beam is ef / 0.3 rounded up; the walk (214 × 32 / 0.3 ≈ 22.8k) beats scanning 300k rows.
+        #expect(plan(300_000).walk == FilteredSearchPlan.Walk(beam: 214, budget: 150_000))
+        // Without a row list the scan also checks the filter on every row (1/16 each).
+        #expect(plan(300_000, listed: false).walk?.budget == (300_000 + 62_500) / 2)
+        // 10%: the widened walk (640 × 32 / 0.1 = 204.8k) costs more than scanning the 100k passing rows.
+        #expect(plan(100_000).walk == nil)
+        #expect(plan(0).walk == nil)
+        // The beam never drops below k.
+        #expect(plan(300_000, k: 500).walk?.beam == 500)
+        // The widening is capped: 4% of 100M widens 20×, not 25×.
+        #expect(plan(4_000_000, rows: 100_000_000).walk?.beam == 1280)
+    }
+
     @Test func verySelectiveFilterWithEstimateScansExactly() throws {
         let passes = Self.passSet(3, seed: 5)
         let scratch = SearchScratch()
