@@ -16,7 +16,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rank_request_body(workdir, user, k=20, pool=300, method="mmr", categories=()):
+def rank_request_body(workdir, user, k=20, pool=300, method="mmr", categories=(), brands=(), in_stock=False,
+                      max_price=None):
     """Writes one gRPC-framed ranking.v1.RankRequest to WORKDIR/rank-request.bin and returns its
     path. Compiles Protos/ranking/v1/ranker.proto with grpc_tools (the interop venv) into WORKDIR."""
     from grpc_tools import protoc
@@ -30,6 +31,10 @@ def rank_request_body(workdir, user, k=20, pool=300, method="mmr", categories=()
     request = ranker_pb2.RankRequest(user_id=user, k=k, candidate_pool=pool)
     request.diversity.method = ranker_pb2.DiversityMethod.Value(f"DIVERSITY_METHOD_{method.upper()}")
     request.filter.include_categories.extend(categories)
+    request.filter.include_brands.extend(brands)
+    request.filter.in_stock_only = in_stock
+    if max_price is not None:
+        request.filter.max_price.value = max_price
     payload = request.SerializeToString()
     body = Path(workdir) / "rank-request.bin"
     body.write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
@@ -53,6 +58,27 @@ def wait_for_port(port, proc, timeout=120):
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"server did not listen on {port}")
+
+
+def wait_until_ok(port, path, body, timeout=300):
+    """Waits until one call of PATH with BODY (a gRPC-framed request file) returns OK. rankd listens
+    before its snapshot is active and answers UNAVAILABLE until then, and h2load counts every HTTP 200
+    as a success, gRPC errors included: a benchmark that starts on the open port alone may time
+    error replies. Any other error status ends the script."""
+    import grpc
+
+    payload = Path(body).read_bytes()[5:]
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(path)
+        while True:
+            try:
+                call(payload, timeout=10)
+                return
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise SystemExit(f"{path} failed: {error.code().name}: {error.details()}")
+                time.sleep(0.1)
 
 
 def cpu_seconds(pid):

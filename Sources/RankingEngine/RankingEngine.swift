@@ -255,19 +255,21 @@ private struct RankCall {
     private func retrieve(filter: ItemFilter, plan: Plan) throws(RankError) {
         let categories = snapshot.categories
         let popularity = snapshot.popularity
-        var hint = CandidateRows.all(estimatedPassCount: nil)
         var singleCategory: Int?
-        if filter.restrictsCategories {
-            let ids = request.filter.includeCategories.compactMap { categories.row(for: $0) }
-            if ids.count == 1 && ids[0] < popularity.categoryCount {
-                singleCategory = ids[0]
-            } else {
-                let estimate = ids.reduce(0) {
-                    $0 + ($1 < popularity.categoryCount ? popularity.itemCount(inCategory: $1) : 0)
-                }
-                hint = .all(estimatedPassCount: estimate)
-            }
+        if filter.restrictsCategories && request.filter.includeCategories.count == 1,
+            let id = categories.row(for: request.filter.includeCategories[0]), id < popularity.categoryCount
+        {
+            singleCategory = id
         }
+        // Any other filter: its estimated pass count lets the index plan walk vs scan (docs/INDEX.md "Filters").
+        let statistics = serving.filterStatistics
+        if singleCategory == nil && statistics.passesNothing(filter) {
+            // An unknown or empty category, brand or tag: no item can pass, so nothing to search (a scan would
+            // check the filter on every row to find that out).
+            scratch.results.removeAll(keepingCapacity: true)
+            return
+        }
+        let hint = CandidateRows.all(estimatedPassCount: statistics.estimate(filter))
         let query = scratch.query
         do {
             try query.withUnsafeBufferPointer { (query) throws(VectorIndexError) in

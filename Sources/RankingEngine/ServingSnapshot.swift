@@ -13,6 +13,8 @@ public final class ServingSnapshot: Sendable {
     /// `nil` when the snapshot has no graph: retrieval is then an exact scan.
     public let index: HNSWIndex?
     public let config: RankingConfig
+    /// Per-condition item counts for estimating a filter's pass count (see ``FilterStatistics``).
+    let filterStatistics: FilterStatistics
 
     /// Bytes of the snapshot's mapped files.
     public let mappedBytes: Int
@@ -49,6 +51,8 @@ public final class ServingSnapshot: Sendable {
         } catch {
             throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): graph: \(error)")
         }
+        filterStatistics = FilterStatistics(
+            attributes: snapshot.attributes, categories: snapshot.categories.count, brands: snapshot.brands.count)
         Self.liveCount.add(1, ordering: .relaxed)
         Self.liveBytes.add(mappedBytes, ordering: .relaxed)
     }

@@ -1,0 +1,136 @@
+import Snapshot
+
+/// Counts derived once per snapshot (at activation, off the request path) that estimate how many
+/// items a request's filter passes, so retrieval can choose between the graph walk and an exact
+/// scan (`CandidateRows.all(estimatedPassCount:)`, docs/INDEX.md "Filters") for filters other
+/// than a single category, which has its own posting list.
+///
+/// Every count is of items satisfying one condition; a filter's estimate is the smallest count
+/// among the conditions it sets: an upper bound on the items passing all of them (exclusions only
+/// remove items). Categories and brands are counted exactly; tags give an upper bound (an item may
+/// carry several of the named tags); price ranges are estimated from a sorted sample of at most
+/// 65 536 prices.
+struct FilterStatistics: Sendable {
+    let rows: Int
+    let categoryCounts: [Int]
+    let brandCounts: [Int]
+    /// Items carrying each of the 64 tag bits.
+    let tagCounts: [Int]
+    let inStockCount: Int
+    /// Prices (cents) of every `priceStride`-th item that has a price, sorted.
+    let priceSample: [Int64]
+    let priceStride: Int
+
+    static let maxPriceSample = 65_536
+
+    init(attributes: ItemAttributes, categories: Int, brands: Int) {
+        let rows = attributes.count
+        self.rows = rows
+        var categoryCounts = [Int](repeating: 0, count: categories)
+        var brandCounts = [Int](repeating: 0, count: brands)
+        var tagCounts = [Int](repeating: 0, count: 64)
+        var inStock = 0
+        for row in 0..<rows {
+            let category = Int(attributes.category.buffer[row])
+            if category < categories { categoryCounts[category] += 1 }
+            let brand = Int(attributes.brand.buffer[row])
+            if brand < brands { brandCounts[brand] += 1 }
+            var tags = attributes.tags.buffer[row]
+            while tags != 0 {
+                tagCounts[tags.trailingZeroBitCount] += 1
+                tags &= tags - 1
+            }
+            if attributes.inStock.buffer[row] != 0 { inStock += 1 }
+        }
+        let stride = max(1, (rows + Self.maxPriceSample - 1) / Self.maxPriceSample)
+        var sample: [Int64] = []
+        sample.reserveCapacity(rows / stride + 1)
+        for row in Swift.stride(from: 0, to: rows, by: stride) {
+            let price = attributes.priceCents.buffer[row]
+            if price != ItemAttributes.noPrice { sample.append(price) }
+        }
+        sample.sort()
+        self.categoryCounts = categoryCounts
+        self.brandCounts = brandCounts
+        self.tagCounts = tagCounts
+        inStockCount = inStock
+        priceSample = sample
+        priceStride = stride
+    }
+
+    /// The estimated number of items `filter` passes; nil when it sets no counted condition (only
+    /// exclusions, or nothing), so the plan cannot do better than the plain walk.
+    func estimate(_ filter: ItemFilter) -> Int? {
+        let (bound, sampled) = counts(filter)
+        switch (bound, sampled) {
+        case let (bound?, sampled?): return min(bound, sampled)
+        case let (bound, sampled): return bound ?? sampled
+        }
+    }
+
+    /// True when a condition that is counted exactly or bounded from above (categories, brands,
+    /// tags, stock) passes no item, so the whole filter passes none: retrieval can skip the search.
+    func passesNothing(_ filter: ItemFilter) -> Bool {
+        counts(filter).bound == 0
+    }
+
+    /// The smallest exact-or-upper-bound count among the filter's conditions, and the sampled
+    /// price-range estimate; nil where the filter sets no such condition.
+    private func counts(_ filter: ItemFilter) -> (bound: Int?, sampled: Int?) {
+        var bound: Int?
+        func consider(_ count: Int) { bound = min(bound ?? count, count) }
+        if filter.restrictsCategories { consider(Self.sum(filter.includeCategories, categoryCounts)) }
+        if filter.restrictsBrands { consider(Self.sum(filter.includeBrands, brandCounts)) }
+        if let tags = filter.tagsAny {
+            var count = 0
+            var bits = tags
+            while bits != 0 {
+                count += tagCounts[bits.trailingZeroBitCount]
+                bits &= bits - 1
+            }
+            consider(min(count, rows))
+        }
+        if filter.inStockOnly { consider(inStockCount) }
+        var sampled: Int?
+        if filter.minPriceCents != nil || filter.maxPriceCents != nil {
+            let low = filter.minPriceCents.map { Self.firstIndex(in: priceSample, notBelow: $0) } ?? 0
+            let high = filter.maxPriceCents.map { Self.firstIndex(in: priceSample, above: $0) } ?? priceSample.count
+            sampled = min(max(high - low, 0) * priceStride, rows)
+        }
+        return (bound, sampled)
+    }
+
+    /// Sum of `counts[id]` over the ids set in `bits`.
+    private static func sum(_ bits: UnsafeBufferPointer<UInt64>, _ counts: [Int]) -> Int {
+        var total = 0
+        for (word, value) in bits.enumerated() {
+            var remaining = value
+            while remaining != 0 {
+                let id = word * 64 + remaining.trailingZeroBitCount
+                if id < counts.count { total += counts[id] }
+                remaining &= remaining - 1
+            }
+        }
+        return total
+    }
+
+    /// Index of the first element ≥ `value` in the sorted `array`.
+    private static func firstIndex(in array: [Int64], notBelow value: Int64) -> Int {
+        var (low, high) = (0, array.count)
+        while low < high {
+            let mid = (low + high) >> 1
+            if array[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// Index of the first element > `value` in the sorted `array`.
+    private static func firstIndex(in array: [Int64], above value: Int64) -> Int {
+        var (low, high) = (0, array.count)
+        while low < high {
+            let mid = (low + high) >> 1
+            if array[mid] <= value { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}
