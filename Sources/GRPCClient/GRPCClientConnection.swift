@@ -72,31 +72,58 @@ public final class GRPCClientConnection: Sendable {
     public func startCall(
         path: String, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
     ) -> GRPCClientCall {
-        startCall(path: path, metadata: metadata, timeout: timeout, firstMessage: nil, endRequest: false)
-    }
-
-    private func startCall(
-        path: String, metadata: [(String, String)], timeout: TimeAmount?, firstMessage: ByteBuffer?, endRequest: Bool
-    ) -> GRPCClientCall {
         let promise = channel.eventLoop.makePromise(of: GRPCCallResult.self)
-        let id = nextCallID.withLockedValue { id in
-            id += 1
-            return id
-        }
-        let call = GRPCClientCall(id: id, handler: handler, result: promise.futureResult)
         let request = ClientCallRequest(
-            path: path, metadata: metadata, timeout: timeout, promise: promise, key: id, firstMessage: firstMessage,
-            endRequest: endRequest)
-        handler.execute { $0.startCall(request) }
-        return call
+            path: path, metadata: metadata, timeout: timeout, sink: .promise(promise), key: makeCallID(),
+            firstMessage: nil, endRequest: false)
+        submit(request)
+        return GRPCClientCall(id: request.key, handler: handler, result: promise.futureResult)
     }
 
     /// A unary call: one request, the full result (never throws; failures are in `status`).
     public func unary(
         path: String, request: ByteBuffer, metadata: [(String, String)] = [], timeout: TimeAmount? = nil
     ) -> EventLoopFuture<GRPCCallResult> {
-        // HEADERS, the message and END_STREAM leave in one write (one hop to the loop, one flush).
-        startCall(path: path, metadata: metadata, timeout: timeout, firstMessage: request, endRequest: true).result
+        let promise = channel.eventLoop.makePromise(of: GRPCCallResult.self)
+        submit(
+            ClientCallRequest(
+                path: path, metadata: metadata, timeout: timeout, sink: .promise(promise), key: makeCallID(),
+                firstMessage: request, endRequest: true))
+        return promise.futureResult
+    }
+
+    /// A unary call whose result is handed to `onResult` on the connection's event loop, with no
+    /// promise or future in between: for callers that start many calls per second (LoadTests).
+    /// Pass the same closure to every call to allocate nothing for it per call. `onResult` runs
+    /// exactly once, also when the connection fails (then possibly before this method returns,
+    /// when called on the event loop); it may start the next call.
+    public func unary(
+        path: String, request: ByteBuffer, metadata: [(String, String)] = [], timeout: TimeAmount? = nil,
+        onResult: @escaping @Sendable (GRPCCallResult) -> Void
+    ) {
+        submit(
+            ClientCallRequest(
+                path: path, metadata: metadata, timeout: timeout, sink: .callback(onResult), key: makeCallID(),
+                firstMessage: request, endRequest: true))
+    }
+
+    private func makeCallID() -> UInt64 {
+        nextCallID.withLockedValue { id in
+            id += 1
+            return id
+        }
+    }
+
+    /// Hands `request` to the handler. HEADERS, the first message and END_STREAM then leave in one
+    /// write (one hop to the loop, one flush).
+    private func submit(_ request: ClientCallRequest) {
+        if handler.eventLoop.inEventLoop {
+            // No closure on the loop itself (LoadTests' closed loop starts each call from the
+            // previous one's completion).
+            handler.value.startCall(request)
+        } else {
+            handler.execute { $0.startCall(request) }
+        }
     }
 
     /// A unary call that returns the response message or throws the failure status.
@@ -160,10 +187,23 @@ struct ClientCallRequest: @unchecked Sendable {
     let path: String
     let metadata: [(String, String)]
     let timeout: TimeAmount?
-    let promise: EventLoopPromise<GRPCCallResult>
+    let sink: ClientCallSink
     let key: UInt64
     let firstMessage: ByteBuffer?
     let endRequest: Bool
+}
+
+/// Where a call's result goes: the promise behind the future API, or a callback.
+enum ClientCallSink: Sendable {
+    case promise(EventLoopPromise<GRPCCallResult>)
+    case callback(@Sendable (GRPCCallResult) -> Void)
+
+    func deliver(_ result: GRPCCallResult) {
+        switch self {
+        case .promise(let promise): promise.succeed(result)
+        case .callback(let callback): callback(result)
+        }
+    }
 }
 
 struct ClientCallSend: Sendable {

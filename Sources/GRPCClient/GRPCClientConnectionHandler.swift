@@ -2,11 +2,23 @@ internal import CNGHTTP2
 import GRPCServer
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Client side of one call's HTTP/2 stream. Lives on the connection's event loop.
 final class ClientStream {
     let key: UInt64
-    let promise: EventLoopPromise<GRPCCallResult>
+    let sink: ClientCallSink
     var id: Int32 = -1
+    /// The first message goes out from the caller's buffer instead of being copied into
+    /// `outbound`: its unsent bytes, and how many bytes of its 5-byte prefix are still unsent.
+    var firstMessage: ByteBuffer?
+    var firstMessageLength: UInt32 = 0
+    var prefixLeft = 0
+    /// Framed messages queued by `send` after the first.
     var outbound: ByteBuffer
     var requestEnded = false
     var dataDeferred = false
@@ -18,15 +30,18 @@ final class ClientStream {
     var grpcMessage: String?
     var metadata: [(name: String, value: String)] = []
     var failure: GRPCStatus?
-    var deadlineTask: Scheduled<Void>?
+    var hasDeadline = false
     var completed = false
 
-    init(key: UInt64, promise: EventLoopPromise<GRPCCallResult>, allocator: ByteBufferAllocator) {
+    init(key: UInt64, sink: ClientCallSink, allocator: ByteBufferAllocator) {
         self.key = key
-        self.promise = promise
+        self.sink = sink
         self.outbound = allocator.buffer(capacity: 0)
         self.deframer = GRPCMessageDeframer(maxMessageSize: Int(Int32.max), allocator: allocator)
     }
+
+    /// Request bytes queued and not yet handed to nghttp2.
+    var unsentBytes: Int { prefixLeft + (firstMessage?.readableBytes ?? 0) + outbound.readableBytes }
 }
 
 /// The client connection's pipeline handler: owns the nghttp2 client session.
@@ -41,9 +56,26 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     private let authority: String
     private var session: NGHTTP2Session?
     private var context: ChannelHandlerContext?
+    /// The channel's allocator and loop, cached: read per call, and reaching them through the
+    /// context costs retains and an existential call each time.
+    private var allocator = ByteBufferAllocator()
+    private var eventLoop: (any EventLoop)?
     private var calls: [UInt64: ClientStream] = [:]
     private var output: ByteBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
     private var pendingFlush = false
+    /// Inside `session.receive`: nghttp2 is calling back, so output waits for the flush after it
+    /// (nghttp2 must not be asked to send from its own callbacks, and the calls a closed-loop
+    /// client starts from completions then leave in one write per read).
+    private var receiving = false
+    /// One timer per connection, for the earliest deadline of its calls.
+    private var deadlines = ClientDeadlineQueue()
+    private var deadlineTimer: Scheduled<Void>?
+    private var deadlineTimerAt: NIODeadline?
+    private var sweepingDeadlines = false
+    /// Request header blocks of calls without metadata, by path and timeout. nghttp2 copies a
+    /// block when the request is submitted, so one block serves every call with the same headers.
+    private var headerCache: [(path: String, timeoutNanos: Int64?, block: HeaderBlock)] = []
+    private static let headerCacheSize = 8
 
     init(authority: String) {
         self.authority = authority
@@ -51,6 +83,8 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
+        eventLoop = context.eventLoop
         if context.channel.isActive { start() }
     }
 
@@ -92,7 +126,10 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         guard let session else { return }
-        if let error = bytes.withUnsafeReadableBytes({ session.receive($0) }) {
+        receiving = true
+        let error = bytes.withUnsafeReadableBytes { session.receive($0) }
+        receiving = false
+        if let error {
             failAll(GRPCStatus(.unavailable, "HTTP/2 error from server: \(error)"))
             context.close(promise: nil)
             return
@@ -130,21 +167,14 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func startCall(_ request: ClientCallRequest) {
-        guard let session, let context, context.channel.isActive else {
-            request.promise.succeed(failedResult(GRPCStatus(.unavailable, "connection is not open")))
+        // `session` exists exactly while the channel is active (set in `start`, cleared when inactive).
+        guard let session, let eventLoop else {
+            request.sink.deliver(failedResult(GRPCStatus(.unavailable, "connection is not open")))
             return
         }
         let key = request.key
-        let stream = ClientStream(key: key, promise: request.promise, allocator: context.channel.allocator)
-        var headers: [(String, String)] = [
-            (":method", "POST"), (":scheme", "http"), (":authority", authority), (":path", request.path),
-            ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "rankd-grpc-client/1"),
-        ]
-        if let timeout = request.timeout {
-            headers.append(("grpc-timeout", GRPCTimeout.format(nanoseconds: max(timeout.nanoseconds, 1))))
-        }
-        headers.append(contentsOf: request.metadata.map { ($0.0.lowercased(), $0.1) })
-        let block = HeaderBlock(headers)
+        let stream = ClientStream(key: key, sink: request.sink, allocator: allocator)
+        let block = requestHeaders(request)
         var provider = nghttp2_data_provider(
             source: nghttp2_data_source(ptr: Unmanaged.passUnretained(stream).toOpaque()),
             read_callback: clientReadRequestData)
@@ -152,25 +182,92 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
             session.raw, nil, block.nva, block.count, &provider, Unmanaged.passUnretained(stream).toOpaque())
         guard id > 0 else {
             let reason = String(cString: nghttp2_strerror(id))
-            request.promise.succeed(failedResult(GRPCStatus(.unavailable, "cannot start stream: \(reason)")))
+            request.sink.deliver(failedResult(GRPCStatus(.unavailable, "cannot start stream: \(reason)")))
             return
         }
         stream.id = id
         calls[key] = stream
         if let message = request.firstMessage {
-            GRPCMessageFramer.write(message, into: &stream.outbound)
+            stream.firstMessageLength = UInt32(message.readableBytes)
+            stream.prefixLeft = 5
+            if message.readableBytes > 0 { stream.firstMessage = message }
         }
         stream.requestEnded = request.endRequest
         if let timeout = request.timeout {
-            stream.deadlineTask = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) {
-                [self] in
-                guard !stream.completed, let session = self.session else { return }
-                session.resetStream(stream.id, errorCode: HTTP2ErrorCode.cancel)
-                complete(stream, failure: GRPCStatus(.deadlineExceeded, "deadline exceeded (client side)"))
-                flush()
-            }
+            stream.hasDeadline = true
+            addDeadline(.now() + timeout, for: stream, on: eventLoop)
         }
         flush()
+    }
+
+    /// The HEADERS block of `request`: from the cache when it has no metadata.
+    private func requestHeaders(_ request: ClientCallRequest) -> HeaderBlock {
+        let timeoutNanos = request.timeout?.nanoseconds
+        if request.metadata.isEmpty,
+            let cached = headerCache.first(where: { $0.path == request.path && $0.timeoutNanos == timeoutNanos })
+        {
+            return cached.block
+        }
+        var headers: [(String, String)] = [
+            (":method", "POST"), (":scheme", "http"), (":authority", authority), (":path", request.path),
+            ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "rankd-grpc-client/1"),
+        ]
+        if let timeoutNanos {
+            headers.append(("grpc-timeout", GRPCTimeout.format(nanoseconds: max(timeoutNanos, 1))))
+        }
+        headers.append(contentsOf: request.metadata.map { ($0.0.lowercased(), $0.1) })
+        let block = HeaderBlock(headers)
+        if request.metadata.isEmpty {
+            if headerCache.count == Self.headerCacheSize { headerCache.removeFirst() }
+            headerCache.append((request.path, timeoutNanos, block))
+        }
+        return block
+    }
+
+    // MARK: Deadlines (one timer per connection)
+
+    private func addDeadline(_ deadline: NIODeadline, for stream: ClientStream, on eventLoop: any EventLoop) {
+        deadlines.insert(deadline, stream)
+        // The sweep re-arms the timer itself when it is done.
+        guard !sweepingDeadlines else { return }
+        if let armed = deadlineTimerAt, armed <= deadline { return }
+        armDeadlineTimer(at: deadline, on: eventLoop)
+    }
+
+    private func armDeadlineTimer(at deadline: NIODeadline, on eventLoop: any EventLoop) {
+        deadlineTimer?.cancel()
+        deadlineTimerAt = deadline
+        deadlineTimer = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
+            sweepDeadlines(on: eventLoop)
+        }
+    }
+
+    private func stopDeadlineTimer() {
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        deadlineTimerAt = nil
+        deadlines.removeAll()
+    }
+
+    /// The timer fired: every call past its deadline is reset and fails with DEADLINE_EXCEEDED.
+    private func sweepDeadlines(on eventLoop: any EventLoop) {
+        deadlineTimer = nil
+        deadlineTimerAt = nil
+        guard let session else { return }
+        let now = NIODeadline.now()
+        var expired = false
+        sweepingDeadlines = true
+        // Completing a call may start another (and add its deadline): read the front anew each time.
+        while let first = deadlines.first, first.stream.completed || first.deadline <= now {
+            deadlines.removeFirst()
+            guard !first.stream.completed else { continue }
+            session.resetStream(first.stream.id, errorCode: HTTP2ErrorCode.cancel)
+            complete(first.stream, failure: GRPCStatus(.deadlineExceeded, "deadline exceeded (client side)"))
+            expired = true
+        }
+        sweepingDeadlines = false
+        if let next = deadlines.first { armDeadlineTimer(at: next.deadline, on: eventLoop) }
+        if expired { flush() }
     }
 
     private func enqueue(_ send: ClientCallSend, on stream: ClientStream) {
@@ -179,7 +276,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         }
         if send.end { stream.requestEnded = true }
         if let promise = send.promise {
-            if stream.outbound.readableBytes < Self.sendWatermark {
+            if stream.unsentBytes < Self.sendWatermark {
                 promise.succeed()
             } else {
                 stream.drainWaiters.append(promise)
@@ -193,7 +290,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     }
 
     private func flush(now: Bool = true) {
-        guard let session, let context else { return }
+        guard !receiving, let session, let context else { return }
         output.clear()
         _ = session.drainOutput { output.writeBytes($0) }
         guard output.readableBytes > 0 else { return }
@@ -203,6 +300,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
 
     /// The connection is gone: every call fails and nghttp2 will not call back again.
     private func failAll(_ status: GRPCStatus) {
+        stopDeadlineTimer()
         let streams = calls.values
         calls = [:]
         for stream in streams {
@@ -213,7 +311,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     private func complete(_ stream: ClientStream, failure: GRPCStatus? = nil) {
         guard !stream.completed else { return }
         stream.completed = true
-        stream.deadlineTask?.cancel()
+        if stream.hasDeadline { deadlines.dropCompletedFront() }
         // The entry stays in `calls` until nghttp2 closes the stream: nghttp2 holds unretained
         // pointers to it (stream user data, data source) until then.
         for waiter in stream.drainWaiters { waiter.fail(failure ?? GRPCStatus(.cancelled, "call ended")) }
@@ -228,7 +326,11 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         } else {
             status = GRPCStatus(.internal, "stream ended without grpc-status")
         }
-        stream.promise.succeed(GRPCCallResult(messages: stream.messages, status: status, metadata: stream.metadata))
+        let result = GRPCCallResult(messages: stream.messages, status: status, metadata: stream.metadata)
+        // The stream may outlive the call in the deadline queue: it keeps no response bytes.
+        stream.messages = []
+        stream.metadata = []
+        stream.sink.deliver(result)
     }
 
     /// A result for a call that never reached the server.
@@ -251,15 +353,45 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     // MARK: Callbacks
 
     fileprivate func header(_ stream: ClientStream, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        if name.elementsEqual(":status".utf8) {
-            stream.httpStatus = Int(String(decoding: value, as: UTF8.self)) ?? 0
-        } else if name.elementsEqual("grpc-status".utf8) {
-            stream.grpcStatus = Int(String(decoding: value, as: UTF8.self))
-        } else if name.elementsEqual("grpc-message".utf8) {
+        if Self.equal(name, ":status") {
+            stream.httpStatus = Self.decimal(value) ?? 0
+        } else if Self.equal(name, "grpc-status") {
+            stream.grpcStatus = Self.decimal(value)
+        } else if Self.equal(name, "grpc-message") {
             stream.grpcMessage = GRPCPercentEncoding.decode(value)
         } else if name.first != UInt8(ascii: ":") {
-            stream.metadata.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            // The one value every response has: a constant string instead of a heap copy.
+            let text =
+                Self.equal(value, Self.grpcContentType) ? Self.grpcContentType : String(decoding: value, as: UTF8.self)
+            stream.metadata.append((String(decoding: name, as: UTF8.self), text))
         }
+    }
+
+    private static let grpcContentType = "application/grpc"
+
+    /// Whether the header bytes are `text` (one length check and a memcmp per header).
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount
+            && (bytes.count == 0 || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
+    }
+
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            bytes.count == utf8.count
+                && (bytes.count == 0 || memcmp(bytes.baseAddress!, utf8.baseAddress!, bytes.count) == 0)
+        }
+    }
+
+    /// A non-negative decimal header value (`:status`, `grpc-status`); nil if it is not one.
+    private static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 9 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     fileprivate func data(_ stream: ClientStream, _ bytes: UnsafeRawBufferPointer) {
@@ -287,19 +419,31 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         _ stream: ClientStream, into buffer: UnsafeMutablePointer<UInt8>, length: Int,
         flags: UnsafeMutablePointer<UInt32>
     ) -> Int {
-        let count = min(length, stream.outbound.readableBytes)
-        if count > 0 {
-            stream.outbound.withUnsafeReadableBytes { source in
-                UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: count)
-            }
-            stream.outbound.moveReaderIndex(forwardBy: count)
+        let target = UnsafeMutableRawPointer(buffer)
+        var count = 0
+        // The first message's prefix (flag 0, big-endian length), then the message itself.
+        while stream.prefixLeft > 0 && count < length {
+            let index = 5 - stream.prefixLeft
+            let byte = index == 0 ? 0 : UInt8(truncatingIfNeeded: stream.firstMessageLength >> (8 * (4 - index)))
+            target.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+            count += 1
+            stream.prefixLeft -= 1
         }
-        if stream.outbound.readableBytes < Self.sendWatermark, !stream.drainWaiters.isEmpty {
+        if count < length, var message = stream.firstMessage {
+            count += Self.move(from: &message, to: target + count, limit: length - count)
+            stream.firstMessage = message.readableBytes > 0 ? message : nil
+        }
+        if count < length {
+            count += Self.move(from: &stream.outbound, to: target + count, limit: length - count)
+        }
+        let unsent = stream.unsentBytes
+        if unsent < Self.sendWatermark, !stream.drainWaiters.isEmpty {
             for waiter in stream.drainWaiters { waiter.succeed() }
             stream.drainWaiters = []
         }
-        if stream.outbound.readableBytes == 0 {
-            stream.outbound.clear()
+        if unsent == 0 {
+            // Reuse the storage (a buffer never written to shares an empty one: leave it alone).
+            if stream.outbound.readerIndex > 0 { stream.outbound.clear() }
             if stream.requestEnded {
                 flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             } else if count == 0 {
@@ -307,6 +451,15 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)
             }
         }
+        return count
+    }
+
+    /// Copies up to `limit` readable bytes of `source` to `target` and consumes them.
+    private static func move(from source: inout ByteBuffer, to target: UnsafeMutableRawPointer, limit: Int) -> Int {
+        let count = min(limit, source.readableBytes)
+        guard count > 0 else { return 0 }
+        source.withUnsafeReadableBytes { target.copyMemory(from: $0.baseAddress!, byteCount: count) }
+        source.moveReaderIndex(forwardBy: count)
         return count
     }
 }

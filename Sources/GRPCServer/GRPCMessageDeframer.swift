@@ -22,13 +22,22 @@ public struct GRPCMessageDeframer {
 
     /// Appends received bytes. They are copied: the caller's memory may go away after the call.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        reuseStorageIfConsumed()
         buffer.writeBytes(bytes)
     }
 
     /// Appends received bytes.
     public mutating func append(_ bytes: ByteBuffer) {
+        reuseStorageIfConsumed()
         var bytes = bytes
         buffer.writeBuffer(&bytes)
+    }
+
+    /// Starts writing at the front again once everything was read, instead of growing the buffer
+    /// forever. Done here rather than in `next()`: while the last message (a slice of the same
+    /// storage) is alive, clearing copies the storage, which a unary call never needs.
+    private mutating func reuseStorageIfConsumed() {
+        if buffer.readableBytes == 0 && buffer.readerIndex > 0 { buffer.clear() }
     }
 
     /// Returns the next complete message, or `nil` if more bytes are needed.
@@ -61,10 +70,6 @@ public struct GRPCMessageDeframer {
         }
         guard let length = pendingLength, let message = buffer.readSlice(length: length) else { return nil }
         pendingLength = nil
-        if buffer.readableBytes == 0 {
-            // Reuse the storage for the next message instead of growing the buffer forever.
-            buffer.clear()
-        }
         return message
     }
 

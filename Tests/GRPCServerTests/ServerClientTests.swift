@@ -149,6 +149,44 @@ private func withServer(
         }
     }
 
+    @Test func eachCallGetsItsOwnDeadlineFromCachedHeaders() async throws {
+        try await withServer { _, client in
+            // Same path, different timeouts: the client reuses header blocks per (path, timeout).
+            for seconds: Int64 in [5, 1, 5] {
+                let reply = try await client.unaryResponse(
+                    path: "/test.Raw/Deadline", request: ByteBuffer(), timeout: .seconds(seconds))
+                let remaining = Int64(String(buffer: reply)) ?? -1
+                #expect(remaining > (seconds - 1) * 1_000_000_000 && remaining <= seconds * 1_000_000_000)
+            }
+        }
+    }
+
+    @Test func earlierDeadlineOfALaterCallExpiresOnlyThatCall() async throws {
+        try await withServer { _, client in
+            // One timer per connection: the 50 ms call must re-arm it earlier, and its firing
+            // must leave the 5 s call (answered after 300 ms) alone.
+            let long = client.unary(path: "/test.Raw/Slow", request: ByteBuffer(string: "a"), timeout: .seconds(5))
+            let short = client.unary(
+                path: "/test.Raw/Slow", request: ByteBuffer(string: "b"), timeout: .milliseconds(50))
+            let shortResult = try await short.get()
+            #expect(shortResult.status.code == .deadlineExceeded)
+            let longReply = try await long.get().unaryResponse()
+            #expect(String(buffer: longReply) == "a")
+        }
+    }
+
+    @Test func callbackUnaryCallsChainFromTheirCompletions() async throws {
+        try await withServer { _, client in
+            // The closed-loop pattern of LoadTests: each call starts the next from its callback,
+            // on the connection's event loop (inside nghttp2's receive).
+            let replies: [String] = await withCheckedContinuation { continuation in
+                let chain = CallChain(client: client, count: 200) { continuation.resume(returning: $0) }
+                client.eventLoop.execute { chain.next() }
+            }
+            #expect(replies == (0..<200).map { "\($0)" })
+        }
+    }
+
     @Test func oversizedRequestIsResourceExhausted() async throws {
         var configuration = GRPCServerConfiguration()
         configuration.maxReceiveMessageSize = 1000
@@ -292,8 +330,38 @@ private func withServer(
         let reply = try await client.unaryResponse(
             path: "/test.Meta/Auth", request: ByteBuffer(), metadata: [("Authorization", "Bearer t0ken")])
         #expect(String(buffer: reply) == "Bearer t0ken")
+        // Calls without metadata use cached header blocks: none may carry another call's metadata.
+        let bare = try await client.unaryResponse(path: "/test.Meta/Auth", request: ByteBuffer())
+        #expect(String(buffer: bare) == "none")
+        let again = try await client.unaryResponse(
+            path: "/test.Meta/Auth", request: ByteBuffer(), metadata: [("authorization", "Bearer other")])
+        #expect(String(buffer: again) == "Bearer other")
         await client.close()
         try await server.close()
         try await group.shutdownGracefully()
+    }
+}
+
+/// Starts call i+1 from call i's result callback; hands the replies to `done` after `count`.
+private final class CallChain: @unchecked Sendable {
+    // Touched only on the client's event loop.
+    private let client: GRPCClientConnection
+    private let count: Int
+    private let done: @Sendable ([String]) -> Void
+    private var replies: [String] = []
+
+    init(client: GRPCClientConnection, count: Int, done: @escaping @Sendable ([String]) -> Void) {
+        self.client = client
+        self.count = count
+        self.done = done
+    }
+
+    func next() {
+        guard replies.count < count else { return done(replies) }
+        client.unary(path: "/test.Raw/Echo", request: ByteBuffer(string: "\(replies.count)")) { [self] result in
+            replies.append(
+                result.status.code == .ok ? String(buffer: result.messages.first ?? ByteBuffer()) : "\(result.status)")
+            next()
+        }
     }
 }
