@@ -157,7 +157,7 @@ public final class LoadRunner: Sendable {
                 batches[slot].removeAll(keepingCapacity: true)
                 connection.eventLoop.execute {
                     for item in batch {
-                        self.send(item.index, on: connection, intended: item.intended, start: start, onDone: nil)
+                        self.send(item.index, on: connection, intended: item.intended, start: start)
                     }
                 }
             }
@@ -166,24 +166,19 @@ public final class LoadRunner: Sendable {
     }
 
     /// Starts call `index` on `connection`; records it against `intended` when it completes.
-    private func send(
-        _ index: Int, on connection: GRPCClientConnection, intended: UInt64, start: UInt64,
-        onDone: (@Sendable () -> Void)?
-    ) {
+    private func send(_ index: Int, on connection: GRPCClientConnection, intended: UInt64, start: UInt64) {
         let request = pool[index]
         connection.unary(
             path: request.path, request: request.message, timeout: .nanoseconds(Int64(configuration.timeoutNanos))
-        ).whenComplete { result in
-            let completed = monotonicNanos() - start
-            let code: GRPCStatus.Code
-            switch result {
-            case .success(let call): code = call.status.code
-            case .failure(let error): code = (error as? GRPCStatus)?.code ?? .unavailable
-            }
-            self.recorder.record(intendedNanos: intended, completedNanos: completed, outcome: .status(code))
-            self.inFlight.wrappingDecrement(ordering: .relaxed)
-            onDone?()
+        ) { result in
+            self.finish(result, intended: intended, completed: monotonicNanos() - start)
         }
+    }
+
+    /// Records a completed call.
+    fileprivate func finish(_ result: GRPCCallResult, intended: UInt64, completed: UInt64) {
+        recorder.record(intendedNanos: intended, completedNanos: completed, outcome: .status(result.status.code))
+        inFlight.wrappingDecrement(ordering: .relaxed)
     }
 
     // MARK: Closed loop
@@ -199,36 +194,25 @@ public final class LoadRunner: Sendable {
             }
             for worker in 0..<concurrency {
                 let connection = connections[worker % connections.count]
-                connection.eventLoop.execute {
-                    self.issueClosedLoop(on: connection, start: start, end: end, workerDone: workerDone)
-                }
+                let worker = ClosedLoopWorker(
+                    runner: self, connection: connection, start: start, end: end, done: workerDone)
+                connection.eventLoop.execute { worker.issue() }
             }
         }
         let sent = issued.load(ordering: .acquiring)
         return GeneratorStats(sent: min(sent, configuration.maxRequests))
     }
 
-    /// One worker step: send, and on completion send again until time or count runs out.
-    private func issueClosedLoop(
-        on connection: GRPCClientConnection, start: UInt64, end: UInt64, workerDone: @escaping @Sendable () -> Void
-    ) {
-        let now = monotonicNanos() - start
-        guard now < end else {
-            workerDone()
-            return
-        }
+    /// The next closed-loop call's index, or nil when the run's request bound is reached.
+    fileprivate func claimClosedLoopCall() -> Int? {
         let index = issued.loadThenWrappingIncrement(ordering: .relaxed)
-        guard index < configuration.maxRequests else {
-            workerDone()
-            return
-        }
+        guard index < configuration.maxRequests else { return nil }
         inFlight.wrappingIncrement(ordering: .relaxed)
-        // Closed loop: the request is sent the moment the previous one finished, so the intended
-        // time is the actual send time (this is exactly the coordinated omission open loop avoids).
-        send(index, on: connection, intended: now, start: start) {
-            self.issueClosedLoop(on: connection, start: start, end: end, workerDone: workerDone)
-        }
+        return index
     }
+
+    fileprivate var requestPool: RequestPool { pool }
+    fileprivate var callTimeout: TimeAmount { .nanoseconds(Int64(configuration.timeoutNanos)) }
 
     // MARK: Threads and sleeping
 
@@ -238,6 +222,61 @@ public final class LoadRunner: Sendable {
         await withCheckedContinuation { continuation in
             let thread = Thread { continuation.resume(returning: body()) }
             thread.start()
+        }
+    }
+}
+
+/// One closed-loop worker: keeps one call in flight on its connection, starting the next from
+/// the previous one's completion (on the connection's event loop). It owns the one result
+/// callback it passes to every call, so a call allocates nothing for it.
+private final class ClosedLoopWorker: @unchecked Sendable {
+    // Mutable state is touched only on `connection.eventLoop` (one call in flight at a time).
+    private let runner: LoadRunner
+    private let connection: GRPCClientConnection
+    private let start: UInt64
+    private let end: UInt64
+    private let done: @Sendable () -> Void
+    private var sentAt: UInt64 = 0
+    private var onResult: (@Sendable (GRPCCallResult) -> Void)?
+    /// Inside `connection.unary`: a call that fails at once (connection closed) completes
+    /// there, and the next one must not start from inside it (unbounded recursion).
+    private var starting = false
+
+    init(
+        runner: LoadRunner, connection: GRPCClientConnection, start: UInt64, end: UInt64,
+        done: @escaping @Sendable () -> Void
+    ) {
+        self.runner = runner
+        self.connection = connection
+        self.start = start
+        self.end = end
+        self.done = done
+    }
+
+    /// Sends the next call, or ends the worker when time or the request bound runs out.
+    func issue() {
+        let now = monotonicNanos() - start
+        guard now < end, let index = runner.claimClosedLoopCall() else {
+            onResult = nil  // breaks the worker ↔ callback cycle
+            done()
+            return
+        }
+        // Closed loop: the request is sent the moment the previous one finished, so the intended
+        // time is the actual send time (this is exactly the coordinated omission open loop avoids).
+        sentAt = now
+        if onResult == nil { onResult = { [self] result in completed(result) } }
+        let request = runner.requestPool[index]
+        starting = true
+        connection.unary(path: request.path, request: request.message, timeout: runner.callTimeout, onResult: onResult!)
+        starting = false
+    }
+
+    private func completed(_ result: GRPCCallResult) {
+        runner.finish(result, intended: sentAt, completed: monotonicNanos() - start)
+        if starting {
+            connection.eventLoop.execute { self.issue() }
+        } else {
+            issue()
         }
     }
 }
