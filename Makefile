@@ -99,13 +99,21 @@ LOADTEST_HOST         ?= 127.0.0.1
 LOADTEST_PORT         ?= 50061
 LOADTEST_ROOT_SCRATCH ?= .build-loadtest-root
 LOADTEST_ARGS         ?= --rate 1000 --duration 20s --warmup 3s --scenario scenarios/rank-demo.json
+COMPARE_ARGS          ?= --repeats 3 --seconds 5
+# The load generator (only it: never rankd) is built without Swift's run-time exclusivity checks.
+# Its CPU per call is on the latency path of every closed-loop call and, on a shared machine, taken
+# from the server; the checks were 12–14% of it (docs/BENCHMARKS.md, "Client CPU per call"). They
+# only catch overlapping accesses to one variable, a programming error, and stay on in the debug
+# builds that `swift test` and `make loadtest-test` run, where such a bug traps.
+LOADTEST_SWIFT_FLAGS  := -Xswiftc -enforce-exclusivity=unchecked
 
-.PHONY: loadtest loadtest-build loadtest-test
+.PHONY: loadtest loadtest-build loadtest-test loadtest-compare
 
 loadtest-build: deps
 	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release $(RELEASE_CPU) --product rankd
 	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release $(RELEASE_CPU) --product rankctl
-	cd LoadTests && $(SWIFT) build --scratch-path .build-loadtest -c release $(RELEASE_CPU) --product loadtest
+	cd LoadTests && $(SWIFT) build --scratch-path .build-loadtest -c release $(RELEASE_CPU) $(LOADTEST_SWIFT_FLAGS) \
+	  --product loadtest
 
 loadtest: loadtest-build ## Run the standard load scenario (Rank on the demo snapshot) and print the table
 	@bin=$(LOADTEST_ROOT_SCRATCH)/release; mkdir -p var; \
@@ -122,6 +130,15 @@ loadtest: loadtest-build ## Run the standard load scenario (Rank on the demo sna
 	fi; \
 	cd LoadTests && .build-loadtest/release/loadtest --target $(LOADTEST_HOST):$(LOADTEST_PORT) $(LOADTEST_ARGS) \
 	  --json ../var/loadtest.json --svg ../var/loadtest.svg && echo "report: var/loadtest.json, chart: var/loadtest.svg"
+
+loadtest-compare: loadtest-build venv ## loadtest's closed loop vs h2load, same server and requests (COMPARE_ARGS=--pin ...)
+	@bin=$(LOADTEST_ROOT_SCRATCH)/release; \
+	if [ ! -f $(DEMO_DIR)/snapshot/manifest.json ]; then \
+	  rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR) && \
+	  $$bin/rankctl synth --out $(DEMO_DIR)/input --snapshot $(DEMO_DIR)/snapshot || exit 1; \
+	fi; \
+	$(VENV)/bin/python scripts/compare-loadtest-h2load.py --rankd $$bin/rankd \
+	  --loadtest LoadTests/.build-loadtest/release/loadtest --snapshot $(DEMO_DIR)/snapshot $(COMPARE_ARGS)
 
 loadtest-test: deps ## LoadTests unit tests and a short end-to-end run against a real rankd
 	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release $(RELEASE_CPU) --product rankd

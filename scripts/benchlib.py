@@ -4,6 +4,7 @@ its per-request log (h2load's own summary has no percentiles); for the retrieval
 bench-filter.py) the numpy oracle and recall."""
 
 import os
+import resource
 import socket
 import sys
 import statistics
@@ -92,20 +93,31 @@ def percentile(sorted_values, p):
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
 
 
-def h2load(port, path, clients, streams, seconds, body, rps_per_client=None, warmup=1, cpu=None):
+def children_cpu_seconds():
+    """User + system CPU seconds of this process's waited-for children so far (getrusage)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def h2load(port, path, clients, streams, seconds, body, rps_per_client=None, warmup=1, cpu=None, headers=()):
     """One h2load run against http://127.0.0.1:PORT/PATH with BODY (a gRPC-framed message file).
 
-    Returns requests (succeeded), rps, mean/p50/p90/p99/p999/max in µs, and failed count. The
-    latencies are h2load's per-request "time to end of response" from --log-file. With `cpu`,
-    h2load runs pinned to that CPU (taskset)."""
+    Returns requests (succeeded), rps, mean/p50/p90/p99/p999/max in µs, failed count and h2load's
+    CPU seconds (user + system). The latencies are h2load's per-request "time to end of response"
+    from --log-file. With `cpu`, h2load runs pinned to that CPU (taskset); `headers` are extra
+    "name: value" request headers."""
     with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as log:
         log_path = log.name
     cmd = ([] if cpu is None else ["taskset", "-c", str(cpu)]) + ["h2load", "-c", str(clients), "-m", str(streams), "-D", str(seconds), "--warm-up-time", str(warmup),
            "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", body, "--log-file", log_path]
     if rps_per_client:
         cmd += ["--rps", f"{rps_per_client:.1f}"]
+    for header in headers:
+        cmd += ["-H", header]
     cmd.append(f"http://127.0.0.1:{port}{path}")
+    cpu_before = children_cpu_seconds()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu_used = children_cpu_seconds() - cpu_before
     latencies = []
     with open(log_path) as f:
         for line in f:
@@ -130,6 +142,7 @@ def h2load(port, path, clients, streams, seconds, body, rps_per_client=None, war
         "p99_us": percentile(latencies, 0.99),
         "p999_us": percentile(latencies, 0.999),
         "max_us": latencies[-1] if latencies else float("nan"),
+        "cpu_s": cpu_used,
     }
 
 
