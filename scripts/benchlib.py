@@ -3,8 +3,11 @@ free ports, waiting for a server, server CPU time from /proc, and one h2load run
 its per-request log (h2load's own summary has no percentiles); for the retrieval ones (bench-index.py,
 bench-filter.py) the numpy oracle and recall."""
 
+import contextlib
+import json
 import os
 import resource
+import signal
 import socket
 import sys
 import statistics
@@ -40,6 +43,24 @@ def rank_request_body(workdir, user, k=20, pool=300, method="mmr", categories=()
     body = Path(workdir) / "rank-request.bin"
     body.write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
     return str(body)
+
+
+def rank_body_and_scenario(workdir):
+    """The h2load body and the equivalent loadtest scenario: user u_0, k 20, pool 300, MMR."""
+    user = "u_0"
+    users = Path(workdir) / "users.txt"
+    users.write_text(user + "\n")
+    scenario = Path(workdir) / "rank.json"
+    scenario.write_text(json.dumps({"name": "rank-one-request", "seed": 1, "poolSize": 1, "requests": [
+        {"weight": 1, "rank": {"usersFile": str(users), "k": 20, "candidatePool": 300,
+                               "diversity": {"method": "mmr"}}}]}))
+    return rank_request_body(workdir, user, k=20, pool=300, method="mmr"), str(scenario)
+
+
+# loadtest's default --timeout (10 s) and the grpc-timeout header GRPCClient sends for it
+# (GRPCTimeout.format): h2load sends the same header so both make the same request.
+CALL_TIMEOUT = "10s"
+GRPC_TIMEOUT_HEADER = "10000000u"
 
 
 def free_port():
@@ -91,6 +112,26 @@ def percentile(sorted_values, p):
     if not sorted_values:
         return float("nan")
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
+
+
+@contextlib.contextmanager
+def running_rankd(rankd, port, *args, pin=False):
+    """Runs `rankd --listen 127.0.0.1:PORT --enable-test-services ARGS` (on CPU 0 with `pin`) until
+    the block ends, then stops it with SIGTERM. Yields once it accepts connections."""
+    cmd = (["taskset", "-c", "0"] if pin else []) + [
+        rankd, "--listen", f"127.0.0.1:{port}", "--enable-test-services", "--log-level", "warning", *args]
+    proc = subprocess.Popen(cmd)
+    try:
+        wait_for_port(port, proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg prints them."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def children_cpu_seconds():

@@ -22,32 +22,18 @@ and warm-up included) ÷ (req/s × (seconds + warm-up)), the same estimate for b
 
 import argparse
 import json
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import children_cpu_seconds, free_port, h2load, rank_request_body, wait_for_port
+from benchlib import (CALL_TIMEOUT, GRPC_TIMEOUT_HEADER, children_cpu_seconds, free_port, h2load, load_average,
+                      rank_body_and_scenario, running_rankd)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {"echo": "/rankd.testing.v1.Echo/Unary", "rank": "/ranking.v1.Ranker/Rank"}
 WARMUP_SECONDS = 1
-CALL_TIMEOUT = "10s"  # loadtest's --timeout; GRPCClient sends it as `grpc-timeout: 10000000u`
-GRPC_TIMEOUT_HEADER = "10000000u"
-
-
-def rank_body_and_scenario(workdir):
-    """The h2load body and the equivalent loadtest scenario: user u_0, k 20, pool 300, MMR."""
-    user = "u_0"
-    users = Path(workdir) / "users.txt"
-    users.write_text(user + "\n")
-    scenario = Path(workdir) / "rank.json"
-    scenario.write_text(json.dumps({"name": "rank-one-request", "seed": 1, "poolSize": 1, "requests": [
-        {"weight": 1, "rank": {"usersFile": str(users), "k": 20, "candidatePool": 300,
-                               "diversity": {"method": "mmr"}}}]}))
-    return rank_request_body(workdir, user, k=20, pool=300, method="mmr"), str(scenario)
 
 
 def loadtest(binary, port, concurrency, seconds, scenario, workdir, pin):
@@ -88,20 +74,15 @@ def main():
     if not Path(args.snapshot, "manifest.json").is_file():
         raise SystemExit(f"no snapshot at {args.snapshot}: `make loadtest` creates var/demo (or pass --snapshot)")
     h2_headers = (f"grpc-timeout: {args.h2load_grpc_timeout}",) if args.h2load_grpc_timeout else ()
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    load_before = load_average()
 
     with tempfile.TemporaryDirectory() as workdir:
         rank_body, rank_scenario = rank_body_and_scenario(workdir)
         echo_body = Path(workdir) / "echo.bin"
         echo_body.write_bytes(b"\x00\x00\x00\x00\x00")
         port = free_port()
-        server_cmd = ([] if not args.pin else ["taskset", "-c", "0"]) + [
-            args.rankd, "--listen", f"127.0.0.1:{port}", "--snapshot", args.snapshot, "--enable-test-services",
-            "--log-level", "warning"]
-        rankd = subprocess.Popen(server_cmd)
         results = {}
-        try:
-            wait_for_port(port, rankd)
+        with running_rankd(args.rankd, port, "--snapshot", args.snapshot, pin=args.pin):
             for _ in range(args.repeats):
                 for workload, body, scenario in [("echo", str(echo_body), None), ("rank", rank_body, rank_scenario)]:
                     for c in (int(x) for x in args.concurrency.split(",")):
@@ -113,14 +94,11 @@ def main():
                               f"cpu {cpu_us_per_call(h2, args.seconds):.1f} us/call | loadtest {lt['rps']:.0f} req/s "
                               f"mean {lt['mean_us']:.0f} us cpu {cpu_us_per_call(lt, args.seconds):.1f} us/call",
                               file=sys.stderr, flush=True)
-        finally:
-            rankd.send_signal(signal.SIGTERM)
-            rankd.wait(timeout=30)
-        load_after = Path("/proc/loadavg").read_text().split()[:3]
+        load_after = load_average()
         print(f"\n{'pinned (rankd CPU 0, client CPU 1)' if args.pin else 'not pinned'}, "
               f"{args.repeats} interleaved repeats × {args.seconds} s, medians; h2load grpc-timeout: "
-              f"{args.h2load_grpc_timeout or 'none'}; load average before {' '.join(load_before)}, "
-              f"after {' '.join(load_after)}\n")
+              f"{args.h2load_grpc_timeout or 'none'}; load average before {load_before}, "
+              f"after {load_after}\n")
         print("| workload | C | h2load req/s | loadtest req/s | Δ | h2load mean µs | loadtest mean µs | Δ "
               "| h2load CPU µs/call | loadtest CPU µs/call |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
