@@ -102,7 +102,7 @@ LOADTEST_ARGS         ?= --rate 1000 --duration 20s --warmup 3s --scenario scena
 COMPARE_ARGS          ?= --repeats 3 --seconds 5
 # The load generator (only it: never rankd) is built without Swift's run-time exclusivity checks.
 # Its CPU per call is on the latency path of every closed-loop call and, on a shared machine, taken
-# from the server; the checks were 12–14% of it (docs/BENCHMARKS.md, "Client CPU per call"). They
+# from the server; the checks were 12–21% of it (docs/BENCHMARKS.md, "Client CPU per call"). They
 # only catch overlapping accesses to one variable, a programming error, and stay on in the debug
 # builds that `swift test` and `make loadtest-test` run, where such a bug traps.
 LOADTEST_SWIFT_FLAGS  := -Xswiftc -enforce-exclusivity=unchecked
