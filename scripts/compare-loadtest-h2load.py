@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from benchlib import (CALL_TIMEOUT, GRPC_TIMEOUT_HEADER, children_cpu_seconds, free_port, h2load, load_average,
-                      rank_body_and_scenario, running_rankd)
+                      rank_body_and_scenario, running_rankd, wait_until_ok)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {"echo": "/rankd.testing.v1.Echo/Unary", "rank": "/ranking.v1.Ranker/Rank"}
@@ -83,6 +83,7 @@ def main():
         port = free_port()
         results = {}
         with running_rankd(args.rankd, port, "--snapshot", args.snapshot, pin=args.pin):
+            wait_until_ok(port, WORKLOADS["rank"], rank_body)  # the snapshot is active: no error replies timed
             for _ in range(args.repeats):
                 for workload, body, scenario in [("echo", str(echo_body), None), ("rank", rank_body, rank_scenario)]:
                     for c in (int(x) for x in args.concurrency.split(",")):

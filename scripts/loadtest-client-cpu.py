@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from benchlib import (CALL_TIMEOUT, GRPC_TIMEOUT_HEADER, children_cpu_seconds, free_port, h2load, load_average,
-                      rank_body_and_scenario, running_rankd)
+                      rank_body_and_scenario, running_rankd, wait_until_ok)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = {"echo": "/rankd.testing.v1.Echo/Unary", "rank": "/ranking.v1.Ranker/Rank"}
@@ -64,6 +64,7 @@ def main():
         results = {}
         with running_rankd(args.rankd, port, *(["--snapshot", args.snapshot] if args.workload == "rank" else []),
                            pin=args.pin):
+            wait_until_ok(port, PATHS[args.workload], body)  # Rank: the snapshot is active
             for _ in range(args.repeats):
                 for c in (int(x) for x in args.concurrency.split(",")):
                     for binary in args.loadtest:
