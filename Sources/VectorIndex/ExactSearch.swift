@@ -59,15 +59,34 @@ struct ExactScan<Filter: RowFilter>: RowScorerVisitor {
         if let rows {
             for row in rows { consider(row, scorer) }
             scratch.lastScoredCount = rows.count
+        } else if filter is AcceptAllRows {
+            for row in 0..<Int32(rowCount) { score(row, scorer) }
+            scratch.lastScoredCount = rowCount
         } else {
-            for row in 0..<Int32(rowCount) { consider(row, scorer) }
+            // The filter picks the passing rows of each block in one call (see `RowFilter.acceptedRows`).
+            let passing = scratch.pending
+            var start: Int32 = 0
+            while Int(start) < rowCount {
+                let end = Int32(Swift.min(Int(start) + Self.block, rowCount))
+                let count = filter.acceptedRows(start..<end, into: passing)
+                for index in 0..<count { score(passing[index], scorer) }
+                start = end
+            }
             scratch.lastScoredCount = rowCount
         }
     }
 
+    /// Rows per `acceptedRows` call (the scratch's `pending` buffer holds 512).
+    static var block: Int { 512 }
+
     @inline(__always)
     private func consider<Scorer: RowScorer>(_ row: Int32, _ scorer: Scorer) {
         guard filter.accepts(row) else { return }
+        score(row, scorer)
+    }
+
+    @inline(__always)
+    private func score<Scorer: RowScorer>(_ row: Int32, _ scorer: Scorer) {
         let hit = ScoredRow(score: scorer.score(row), row: row)
         if scratch.results.count < k {
             scratch.results.push(hit)

@@ -34,6 +34,22 @@ public struct SearchResult: Sendable, Equatable, Hashable {
 /// allocation.
 public protocol RowFilter {
     func accepts(_ row: Int32) -> Bool
+    /// Writes the rows of `rows` that pass, in order, to `output` (room for `rows.count`) and returns how many.
+    /// An exact scan over all rows calls this once per block instead of `accepts` once per row: for a type-erased
+    /// filter that is one dynamic call per block, and the loop runs specialised for the filter's own type.
+    func acceptedRows(_ rows: Range<Int32>, into output: UnsafeMutablePointer<Int32>) -> Int
+}
+
+extension RowFilter {
+    @inlinable
+    public func acceptedRows(_ rows: Range<Int32>, into output: UnsafeMutablePointer<Int32>) -> Int {
+        var count = 0
+        for row in rows {
+            output[count] = row
+            count &+= accepts(row) ? 1 : 0  // no branch on the filter's answer
+        }
+        return count
+    }
 }
 
 /// The filter that accepts every row (an unfiltered search). Specialised away by the generic search.
@@ -51,6 +67,10 @@ struct AnyRowFilter: RowFilter {
     init(_ base: some RowFilter) { self.base = base }
 
     func accepts(_ row: Int32) -> Bool { base.accepts(row) }
+
+    func acceptedRows(_ rows: Range<Int32>, into output: UnsafeMutablePointer<Int32>) -> Int {
+        base.acceptedRows(rows, into: output)
+    }
 }
 
 /// Errors for malformed input: bad buffers, malformed or corrupted graph bytes, mismatched queries.

@@ -9,8 +9,11 @@ struct NPYArray {
     let data: Data
 
     init(path: String) throws {
-        let file = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         func fail(_ reason: String) -> any Error { ValidationError("\(path): \(reason)") }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw fail(FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file")
+        }
+        let file = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         guard file.count >= 10, file.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) else { throw fail("not a .npy file") }
         let major = file[file.startIndex + 6]
         let headerLength: Int

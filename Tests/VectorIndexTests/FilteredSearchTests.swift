@@ -180,6 +180,26 @@ struct RowSetFilter: RowFilter {
         #expect(results.map { Int($0.row) } == Fixtures.oracle(Self.rows, query: Self.queries[1], metric: .ip, k: 10) { passes[$0] })
     }
 
+    /// The all-rows scan asks the filter for the passing rows block by block (`RowFilter.acceptedRows`, 512 rows a
+    /// block; 2 000 rows leave a partial last block): the same hits as the oracle, for the default implementation
+    /// and through the type-erased wrapper.
+    @Test func exactScanWithFilterMatchesOracle() throws {
+        let passes = Self.passSet(300, seed: 12)
+        var results: [SearchResult] = []
+        let scratch = SearchScratch()
+        for query in Self.queries.prefix(5) {
+            try query.withUnsafeBufferPointer {
+                try ExactSearch.search(vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
+                                       filter: RowSetFilter(passes: passes), scratch: scratch, into: &results)
+            }
+            #expect(results.map { Int($0.row) } == Fixtures.oracle(Self.rows, query: query, metric: .ip, k: 10) { passes[$0] })
+        }
+        let output = UnsafeMutablePointer<Int32>.allocate(capacity: 700)
+        defer { output.deallocate() }
+        let count = AnyRowFilter(RowSetFilter(passes: passes)).acceptedRows(1300..<2000, into: output)
+        #expect(Array(UnsafeBufferPointer(start: output, count: count)) == (1300..<2000).filter { passes[$0] }.map(Int32.init))
+    }
+
     @Test func exactSearchRejectsRowOutsideMatrix() throws {
         var results: [SearchResult] = []
         #expect(throws: VectorIndexError.invalidArgument(name: "rows[]", value: 2000, reason: "row out of range")) {
