@@ -7,12 +7,12 @@ import Snapshot
 ///
 /// Every count is of items satisfying one condition; a filter's estimate is the smallest count
 /// among the conditions it sets: an upper bound on the items passing all of them (exclusions only
-/// remove items). Categories and brands are counted exactly; tags give an upper bound (an item may
-/// carry several of the named tags); price ranges are estimated from a sorted sample of at most
-/// 65 536 prices.
+/// remove items). Categories (from the snapshot's per-category popularity lists) and brands are
+/// counted exactly; tags give an upper bound (an item may carry several of the named tags); price
+/// ranges are estimated from a sorted sample of at most 65 536 prices.
 struct FilterStatistics: Sendable {
     let rows: Int
-    let categoryCounts: [Int]
+    let categoryCounts: [Int]  // from the popularity lists
     let brandCounts: [Int]
     /// Items carrying each of the 64 tag bits.
     let tagCounts: [Int]
@@ -23,16 +23,13 @@ struct FilterStatistics: Sendable {
 
     static let maxPriceSample = 65_536
 
-    init(attributes: ItemAttributes, categories: Int, brands: Int) {
+    init(attributes: ItemAttributes, popularity: PopularityLists, brands: Int) {
         let rows = attributes.count
         self.rows = rows
-        var categoryCounts = [Int](repeating: 0, count: categories)
         var brandCounts = [Int](repeating: 0, count: brands)
         var tagCounts = [Int](repeating: 0, count: 64)
         var inStock = 0
         for row in 0..<rows {
-            let category = Int(attributes.category.buffer[row])
-            if category < categories { categoryCounts[category] += 1 }
             let brand = Int(attributes.brand.buffer[row])
             if brand < brands { brandCounts[brand] += 1 }
             var tags = attributes.tags.buffer[row]
@@ -50,7 +47,7 @@ struct FilterStatistics: Sendable {
             if price != ItemAttributes.noPrice { sample.append(price) }
         }
         sample.sort()
-        self.categoryCounts = categoryCounts
+        categoryCounts = (0..<popularity.categoryCount).map { popularity.itemCount(inCategory: $0) }
         self.brandCounts = brandCounts
         self.tagCounts = tagCounts
         inStockCount = inStock
@@ -58,25 +55,18 @@ struct FilterStatistics: Sendable {
         priceStride = stride
     }
 
-    /// The estimated number of items `filter` passes; nil when it sets no counted condition (only
-    /// exclusions, or nothing), so the plan cannot do better than the plain walk.
-    func estimate(_ filter: ItemFilter) -> Int? {
-        let (bound, sampled) = counts(filter)
-        switch (bound, sampled) {
-        case let (bound?, sampled?): return min(bound, sampled)
-        case let (bound, sampled): return bound ?? sampled
-        }
+    /// What a request's filter is estimated to pass.
+    struct Estimate: Equatable {
+        /// Items it passes, estimated; nil when it sets no counted condition (only exclusions, or
+        /// nothing), so the plan cannot do better than the plain walk.
+        let passCount: Int?
+        /// A condition counted exactly or bounded from above (categories, brands, tags, stock)
+        /// passes no item, so the whole filter passes none: retrieval can skip the search. (A
+        /// sampled price count of 0 proves nothing.)
+        let passesNothing: Bool
     }
 
-    /// True when a condition that is counted exactly or bounded from above (categories, brands,
-    /// tags, stock) passes no item, so the whole filter passes none: retrieval can skip the search.
-    func passesNothing(_ filter: ItemFilter) -> Bool {
-        counts(filter).bound == 0
-    }
-
-    /// The smallest exact-or-upper-bound count among the filter's conditions, and the sampled
-    /// price-range estimate; nil where the filter sets no such condition.
-    private func counts(_ filter: ItemFilter) -> (bound: Int?, sampled: Int?) {
+    func estimate(_ filter: ItemFilter) -> Estimate {
         var bound: Int?
         func consider(_ count: Int) { bound = min(bound ?? count, count) }
         if filter.restrictsCategories { consider(Self.sum(filter.includeCategories, categoryCounts)) }
@@ -91,13 +81,14 @@ struct FilterStatistics: Sendable {
             consider(min(count, rows))
         }
         if filter.inStockOnly { consider(inStockCount) }
-        var sampled: Int?
+        var passCount = bound
         if filter.minPriceCents != nil || filter.maxPriceCents != nil {
             let low = filter.minPriceCents.map { Self.firstIndex(in: priceSample, notBelow: $0) } ?? 0
             let high = filter.maxPriceCents.map { Self.firstIndex(in: priceSample, above: $0) } ?? priceSample.count
-            sampled = min(max(high - low, 0) * priceStride, rows)
+            let sampled = min(max(high - low, 0) * priceStride, rows)
+            passCount = min(passCount ?? sampled, sampled)
         }
-        return (bound, sampled)
+        return Estimate(passCount: passCount, passesNothing: bound == 0)
     }
 
     /// Sum of `counts[id]` over the ids set in `bits`.

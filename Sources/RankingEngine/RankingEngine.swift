@@ -256,20 +256,20 @@ private struct RankCall {
         let categories = snapshot.categories
         let popularity = snapshot.popularity
         var singleCategory: Int?
-        if filter.restrictsCategories && request.filter.includeCategories.count == 1,
+        if request.filter.includeCategories.count == 1,
             let id = categories.row(for: request.filter.includeCategories[0]), id < popularity.categoryCount
         {
             singleCategory = id
         }
         // Any other filter: its estimated pass count lets the index plan walk vs scan (docs/INDEX.md "Filters").
-        let statistics = serving.filterStatistics
-        if singleCategory == nil && statistics.passesNothing(filter) {
+        let estimate = serving.filterStatistics.estimate(filter)
+        if singleCategory == nil && estimate.passesNothing {
             // An unknown or empty category, brand or tag: no item can pass, so nothing to search (a scan would
             // check the filter on every row to find that out).
             scratch.results.removeAll(keepingCapacity: true)
             return
         }
-        let hint = CandidateRows.all(estimatedPassCount: statistics.estimate(filter))
+        let hint = CandidateRows.all(estimatedPassCount: estimate.passCount)
         let query = scratch.query
         do {
             try query.withUnsafeBufferPointer { (query) throws(VectorIndexError) in

@@ -52,7 +52,7 @@ public final class ServingSnapshot: Sendable {
             throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): graph: \(error)")
         }
         filterStatistics = FilterStatistics(
-            attributes: snapshot.attributes, categories: snapshot.categories.count, brands: snapshot.brands.count)
+            attributes: snapshot.attributes, popularity: snapshot.popularity, brands: snapshot.brands.count)
         Self.liveCount.add(1, ordering: .relaxed)
         Self.liveBytes.add(mappedBytes, ordering: .relaxed)
     }

@@ -28,8 +28,6 @@ public enum SearchPath: String, Sendable {
 public struct HNSWIndex: @unchecked Sendable {
     public let vectors: VectorMatrix
     public let graph: HNSWGraph
-    /// How filtered searches with a known pass count widen their beam (see ``FilteredSearchPlan``).
-    public var filteredSearch = FilteredSearchPolicy()
 
     /// The metric scores are computed with (the graph's).
     public var metric: Metric { graph.metric }
@@ -145,8 +143,7 @@ public struct HNSWIndex: @unchecked Sendable {
 
     /// The plan for a filtered search that passes `passCount` rows (see ``FilteredSearchPlan``).
     func plan(passCount: Int, listed: Bool, ef: Int, k: Int) -> FilteredSearchPlan {
-        FilteredSearchPlan(rows: vectors.count, passCount: passCount, listed: listed, ef: ef, k: k, m: graph.m,
-                           maxBeamWidening: filteredSearch.maxBeamWidening)
+        FilteredSearchPlan(rows: vectors.count, passCount: passCount, listed: listed, ef: ef, k: k, m: graph.m)
     }
 }
 
@@ -174,14 +171,17 @@ public struct FilteredSearchPlan: Equatable, Sendable {
     /// The walk to run; nil when the exact scan is cheaper.
     public let walk: Walk?
 
-    public init(rows: Int, passCount: Int, listed: Bool, ef: Int, k: Int, m: Int, maxBeamWidening: Double) {
+    /// The most a beam is widened over `ef`.
+    public static let maxBeamWidening: Double = 20
+
+    public init(rows: Int, passCount: Int, listed: Bool, ef: Int, k: Int, m: Int) {
         let rowCount = max(rows, 1)
         guard passCount > 0 else {
             walk = nil
             return
         }
         let selectivity = min(1, Double(passCount) / Double(rowCount))
-        let widening = min(1 / selectivity, max(maxBeamWidening, 1))
+        let widening = min(1 / selectivity, Self.maxBeamWidening)
         let beam = max(Int((Double(ef) * widening).rounded(.up)), k)
         let walkCost = Double(beam) * 2 * Double(m) / selectivity
         let scanCost = Double(passCount) + (listed ? 0 : Double(rowCount) / 16)
@@ -190,16 +190,6 @@ public struct FilteredSearchPlan: Equatable, Sendable {
         } else {
             walk = Walk(beam: beam, budget: max(Int(scanCost / 2), beam))
         }
-    }
-}
-
-/// Tuning of filtered searches with a known pass count (see ``FilteredSearchPlan``).
-public struct FilteredSearchPolicy: Sendable {
-    /// The most a filtered walk's beam is widened over `ef` (it is widened by 1 / selectivity up to this).
-    public var maxBeamWidening: Double = 20
-
-    public init(maxBeamWidening: Double = 20) {
-        self.maxBeamWidening = maxBeamWidening
     }
 }
 

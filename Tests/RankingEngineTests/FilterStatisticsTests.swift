@@ -15,7 +15,7 @@ import Testing
         let snapshot = fixture.snapshot
         return ItemFilter.with(filter, snapshot: snapshot, scratch: RankScratch()) { (item) -> (Int?, Int) in
             let passing = (0..<snapshot.attributes.count).filter { item.accepts(Int32($0)) }.count
-            return (fixture.serving.filterStatistics.estimate(item), passing)
+            return (fixture.serving.filterStatistics.estimate(item).passCount, passing)
         }
     }
 
@@ -66,7 +66,7 @@ import Testing
         filter.includeBrands = ["No Such Brand"]
         filter.maxPrice = 1_000
         let nothing = ItemFilter.with(filter, snapshot: fixture.snapshot, scratch: RankScratch()) {
-            fixture.serving.filterStatistics.passesNothing($0)
+            fixture.serving.filterStatistics.estimate($0).passesNothing
         }
         #expect(nothing)
     }
@@ -76,7 +76,7 @@ import Testing
         var filter = RankRequest.Filter()
         filter.minPrice = 1_000_000
         let nothing = ItemFilter.with(filter, snapshot: fixture.snapshot, scratch: RankScratch()) {
-            fixture.serving.filterStatistics.passesNothing($0)
+            fixture.serving.filterStatistics.estimate($0).passesNothing
         }
         #expect(!nothing)
     }

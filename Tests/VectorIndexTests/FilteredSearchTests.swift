@@ -128,7 +128,7 @@ struct RowSetFilter: RowFilter {
     /// The plan's numbers at 1M rows, M = 16, ef = 64 (docs/INDEX.md quotes them).
     @Test func filteredSearchPlanWidensTheBeamAndPicksTheCheaperPath() {
         func plan(_ pass: Int, rows: Int = 1_000_000, listed: Bool = true, k: Int = 10) -> FilteredSearchPlan {
-            FilteredSearchPlan(rows: rows, passCount: pass, listed: listed, ef: 64, k: k, m: 16, maxBeamWidening: 20)
+            FilteredSearchPlan(rows: rows, passCount: pass, listed: listed, ef: 64, k: k, m: 16)
         }
         // Nothing filtered out: ef as given; the budget is half the scan.
         #expect(plan(1_000_000).walk == FilteredSearchPlan.Walk(beam: 64, budget: 500_000))
