@@ -3,6 +3,14 @@
 ///
 /// A step passes when p99 ≤ target, no call failed or was dropped, and the achieved rate is at
 /// least 95% of the target rate (a generator that cannot keep up must not pass a step).
+///
+/// p99 is not always lowest at the lowest rate: a server that idles between calls pays for waking
+/// its threads and for cold caches on every call, and a short step at a few calls per second has
+/// only a handful of samples, so its p99 is its maximum. (rankd on the 1M snapshot: p99 1.6–2.4 ms
+/// from 4 to 100 req/s, 0.98 ms at 1,600.) So until some step has passed, a failing step does not
+/// end the ramp while the server keeps up with it — every call answered, the rate achieved, and p99
+/// at most twice the lowest p99 seen so far; a step whose p99 jumps beyond that is queueing, and
+/// ends it. When no step passes, the search bisects below the start rate as before.
 public struct CapacitySearch: Sendable {
     public var p99TargetMicros: UInt64
     public var startRate: Double
@@ -27,36 +35,48 @@ public struct CapacitySearch: Sendable {
             passed: passed)
     }
 
+    /// Whether a step that missed the target still shows a server that keeps up: no errors, the
+    /// rate achieved, and no jump in p99 over the lowest seen (which would mean calls queue).
+    func keepsUp(_ step: CapacityStep, lowestP99: UInt64) -> Bool {
+        step.errors == 0 && step.achievedRate >= 0.95 * step.targetRate
+            && (lowestP99 == .max || step.p99Micros <= 2 * lowestP99)
+    }
+
     /// Runs the search; `step` performs one bounded open-loop run at the given rate.
     ///
-    /// - Returns: the highest passing rate (0 if even `startRate` failed) and every step.
+    /// - Returns: the highest passing rate (0 if no step passed) and every step.
     public func run(
         step: (Double) async -> RunReport, onStep: (CapacityStep) -> Void = { _ in }
     ) async -> (capacity: Double, steps: [CapacityStep]) {
         var steps: [CapacityStep] = []
-        func measure(_ rate: Double) async -> Bool {
+        func measure(_ rate: Double) async -> CapacityStep {
             let result = passes(await step(rate), rate: rate)
             steps.append(result)
             onStep(result)
-            return result.passed
+            return result
         }
         var good = 0.0
         var bad: Double?
+        // Lowest p99 among the failing steps before the first pass (see the type's comment).
+        var lowFloor = UInt64.max
         var rate = startRate
         while true {
-            if await measure(rate) {
+            let step = await measure(rate)
+            if step.passed {
                 good = rate
                 if rate >= maxRate { return (good, steps) }
-                rate = min(rate * 2, maxRate)
+            } else if good == 0, keepsUp(step, lowestP99: lowFloor), rate < maxRate {
+                lowFloor = min(lowFloor, step.p99Micros)
             } else {
-                bad = rate
+                bad = good == 0 ? startRate : rate
                 break
             }
+            rate = min(rate * 2, maxRate)
         }
         guard var high = bad else { return (good, steps) }
         for _ in 0..<bisectionSteps where (high - good) / high > 0.05 {
             let middle = ((good + high) / 2).rounded()
-            if await measure(middle) { good = middle } else { high = middle }
+            if await measure(middle).passed { good = middle } else { high = middle }
         }
         return (good, steps)
     }

@@ -202,7 +202,13 @@ struct LoadTestCommand: AsyncParsableCommand {
                         + "p99 \(SummaryTable.micros(step.p99Micros)), errors \(step.errors) → \(step.passed ? "ok" : "over")"
                 )
             })
-        print("capacity at p99 ≤ \(p99): \(Int(capacity)) req/s" + (capacity == 0 ? " (even --start-rate failed)" : ""))
+        print("capacity at p99 ≤ \(p99): \(Int(capacity)) req/s" + (capacity == 0 ? " (no step met the target)" : ""))
+        if capacity > 0, let missed = steps.first(where: { !$0.passed && $0.targetRate < capacity }) {
+            print(
+                "note: \(Int(missed.targetRate)) req/s missed the target (p99 \(SummaryTable.micros(missed.p99Micros))) "
+                    + "although a higher rate met it: at low rates every call pays for waking idle threads and "
+                    + "cold caches, and a short step has few samples")
+        }
         var report = last!
         report.capacitySteps = steps
         return report
