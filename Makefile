@@ -131,7 +131,7 @@ loadtest: loadtest-build ## Run the standard load scenario (Rank on the demo sna
 	cd LoadTests && .build-loadtest/release/loadtest --target $(LOADTEST_HOST):$(LOADTEST_PORT) $(LOADTEST_ARGS) \
 	  --json ../var/loadtest.json --svg ../var/loadtest.svg && echo "report: var/loadtest.json, chart: var/loadtest.svg"
 
-loadtest-compare: loadtest-build venv ## loadtest's closed loop vs h2load, same server and requests (COMPARE_ARGS=--pin ...)
+loadtest-compare: loadtest-build venv ## loadtest vs h2load, closed loop, same server and requests: 10 paired repeats, ~6 min (COMPARE_ARGS=--pin ...)
 	@bin=$(LOADTEST_ROOT_SCRATCH)/release; \
 	if [ ! -f $(DEMO_DIR)/snapshot/manifest.json ]; then \
 	  rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR) && \
