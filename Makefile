@@ -99,7 +99,7 @@ LOADTEST_HOST         ?= 127.0.0.1
 LOADTEST_PORT         ?= 50061
 LOADTEST_ROOT_SCRATCH ?= .build-loadtest-root
 LOADTEST_ARGS         ?= --rate 1000 --duration 20s --warmup 3s --scenario scenarios/rank-demo.json
-COMPARE_ARGS          ?= --repeats 3 --seconds 5
+COMPARE_ARGS          ?=
 # The load generator (only it: never rankd) is built without Swift's run-time exclusivity checks.
 # Its CPU per call is on the latency path of every closed-loop call and, on a shared machine, taken
 # from the server; the checks were 12–21% of it (docs/BENCHMARKS.md, "Client CPU per call"). They
