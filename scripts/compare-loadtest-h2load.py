@@ -31,12 +31,16 @@ the loop iteration after the previous response; with several connections on its 
 time a request waits there behind the others is not in its log. The table shows h2load's logged
 mean and its caller's-view mean C ÷ throughput, and loadtest's mean against both.
 
+`--pool-logs RUN.log ...` reads the per-repeat lines of earlier runs (this script's stderr) and
+prints the pooled medians of the paired ratios with their distribution-free 96% intervals.
+
 Also prints each client's CPU per call (user + system, getrusage of the child process, start-up
 and warm-up included) ÷ (req/s × (seconds + warm-up)), the same estimate for both tools."""
 
 import argparse
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -101,9 +105,13 @@ def main():
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--pin", action="store_true")
+    parser.add_argument("--pool-logs", nargs="+", metavar="LOG",
+                        help="pool the per-repeat lines of earlier runs' stderr instead of measuring")
     parser.add_argument("--h2load-grpc-timeout", default=GRPC_TIMEOUT_HEADER, metavar="VALUE",
                         help="grpc-timeout header h2load sends (default: what loadtest sends; '' for none)")
     args = parser.parse_args()
+    if args.pool_logs:
+        return print_pooled(args.pool_logs)
     for path in (args.rankd, args.loadtest):
         if not Path(path).is_file():
             raise SystemExit(f"{path} not found: build it with `make loadtest-build` (or pass --rankd/--loadtest)")
@@ -185,6 +193,34 @@ def print_table(results, args, load_before, load_after):
         print(f"\nΔ: median of the paired ratios loadtest ÷ h2load; IQR: their quartiles; median interval: "
               f"contains the true median ratio with {100 * coverage:.0f}% confidence. mean × req/s: the calls in "
               f"flight that the logged latencies account for (Little's law); a closed loop has C.")
+
+
+REPEAT_LINE = re.compile(r"# (\w+) C=(\d+): h2load (\d+) req/s mean (\d+) us .*\| loadtest (\d+) req/s mean (\d+) us")
+
+
+def print_pooled(logs):
+    """Pooled paired ratios from the `# workload C=…` lines of earlier runs (means rounded to 1 µs)."""
+    pairs = {}
+    for log in logs:
+        for line in Path(log).read_text().splitlines():
+            if match := REPEAT_LINE.match(line):
+                workload, c, h_rps, h_mean, l_rps, l_mean = match.groups()
+                c, h_rps, h_mean, l_rps, l_mean = map(int, (c, h_rps, h_mean, l_rps, l_mean))
+                pairs.setdefault((workload, c), []).append(
+                    (l_rps / h_rps, l_mean / (1e6 * c / h_rps), l_mean / h_mean))
+    if not pairs:
+        raise SystemExit("no '# workload C=…' lines in " + ", ".join(logs))
+    print("| workload | C | pairs | Δ req/s | Δ mean vs C÷req/s | Δ mean vs logged |")
+    print("|---|---:|---:|---|---|---|")
+    for (workload, c), rows in pairs.items():
+        cells = []
+        for column in range(3):
+            values = [row[column] for row in rows]
+            low, high, coverage = median_interval(values)
+            cells.append(f"{100 * (statistics.median(values) - 1):+.1f}% ({percent(low)}…{percent(high)})")
+        print(f"| {workload} | {c} | {len(rows)} | " + " | ".join(cells) + " |")
+    print(f"\nMedians of the paired ratios loadtest ÷ h2load; in brackets the interval that contains the "
+          f"median with ≥ 95% confidence (distribution-free).")
 
 
 if __name__ == "__main__":
