@@ -216,7 +216,7 @@ def print_pooled(logs):
         cells = []
         for column in range(3):
             values = [row[column] for row in rows]
-            low, high, coverage = median_interval(values)
+            low, high, _ = median_interval(values)
             cells.append(f"{100 * (statistics.median(values) - 1):+.1f}% ({percent(low)}…{percent(high)})")
         print(f"| {workload} | {c} | {len(rows)} | " + " | ".join(cells) + " |")
     print(f"\nMedians of the paired ratios loadtest ÷ h2load; in brackets the interval that contains the "

@@ -6,11 +6,11 @@
 ///
 /// p99 is not always lowest at the lowest rate: a server that idles between calls pays for waking
 /// its threads and for cold caches on every call, and a short step at a few calls per second has
-/// only a handful of samples, so its p99 is its maximum. (rankd on the 1M snapshot: p99 1.6–2.4 ms
-/// from 4 to 100 req/s, 0.98 ms at 1,600.) So until some step has passed, a failing step does not
-/// end the ramp while the server keeps up with it — every call answered, the rate achieved, and p99
-/// at most twice the lowest p99 seen so far; a step whose p99 jumps beyond that is queueing, and
-/// ends it. When no step passes, the search bisects below the start rate as before.
+/// only a handful of samples, so its p99 is its maximum (rankd on the 1M snapshot, MMR k 20: p99
+/// 1.3–1.4 ms at 100–400 req/s, 0.95 ms at 1,600). So until some step has passed, a failing step
+/// does not end the ramp while the server keeps up with it — every call answered, the rate
+/// achieved, and p99 at most twice the lowest p99 seen so far; a step whose p99 jumps beyond that
+/// is queueing, and ends it. When no step passes, the search bisects below the start rate.
 public struct CapacitySearch: Sendable {
     public var p99TargetMicros: UInt64
     public var startRate: Double
@@ -56,7 +56,8 @@ public struct CapacitySearch: Sendable {
             return result
         }
         var good = 0.0
-        var bad: Double?
+        // The lowest failing rate above `good`: where the bisection starts.
+        var high: Double
         // Lowest p99 among the failing steps before the first pass (see the type's comment).
         var lowFloor = UInt64.max
         var rate = startRate
@@ -68,12 +69,12 @@ public struct CapacitySearch: Sendable {
             } else if good == 0, keepsUp(step, lowestP99: lowFloor), rate < maxRate {
                 lowFloor = min(lowFloor, step.p99Micros)
             } else {
-                bad = good == 0 ? startRate : rate
+                // The ramp ends; if nothing passed, the bisection looks below the start rate.
+                high = good == 0 ? startRate : rate
                 break
             }
             rate = min(rate * 2, maxRate)
         }
-        guard var high = bad else { return (good, steps) }
         for _ in 0..<bisectionSteps where (high - good) / high > 0.05 {
             let middle = ((good + high) / 2).rounded()
             if await measure(middle).passed { good = middle } else { high = middle }
