@@ -187,6 +187,26 @@ def h2load(port, path, clients, streams, seconds, body, rps_per_client=None, war
     }
 
 
+def loadtest_closed_loop(binary, port, concurrency, seconds, workdir, scenario=None, warmup=1, pin=False):
+    """One closed-loop `loadtest` run against 127.0.0.1:PORT: C connections with one call in flight
+    each, the default call deadline (CALL_TIMEOUT), `warmup` then `seconds` measured. With `pin` it
+    runs on CPU 1 (taskset). Returns rps, mean/p50/p99 in µs, errors, calls sent (warm-up included)
+    and its CPU seconds (user + system)."""
+    report = Path(workdir) / "loadtest-report.json"
+    cmd = (["taskset", "-c", "1"] if pin else []) + [
+        binary, "--target", f"127.0.0.1:{port}", "--concurrency", str(concurrency), "--connections",
+        str(concurrency), "--duration", f"{seconds}s", "--warmup", f"{warmup}s", "--timeout", CALL_TIMEOUT,
+        "--quiet", "--json", str(report)] + (["--scenario", scenario] if scenario else [])
+    cpu_before = children_cpu_seconds()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    cpu_used = children_cpu_seconds() - cpu_before
+    data = json.loads(report.read_text())
+    latency = data["latency"]
+    return {"rps": data["achievedRate"], "mean_us": latency["mean"], "p50_us": latency["p50"],
+            "p99_us": latency["p99"], "errors": sum(latency["errors"].values()), "sent": data["generator"]["sent"],
+            "cpu_s": cpu_used}
+
+
 def exact_topk(items, queries, k, mask=None, batch=256):
     """Row numbers of the k best items (inner product) per query, best first; rows where `mask` is False never
     count. numpy is imported here so the h2load scripts do not need it."""

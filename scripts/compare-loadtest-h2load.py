@@ -38,37 +38,19 @@ Also prints each client's CPU per call (user + system, getrusage of the child pr
 and warm-up included) ÷ (req/s × (seconds + warm-up)), the same estimate for both tools."""
 
 import argparse
-import json
 import math
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import (CALL_TIMEOUT, GRPC_TIMEOUT_HEADER, children_cpu_seconds, free_port, h2load, load_average,
+from benchlib import (GRPC_TIMEOUT_HEADER, free_port, h2load, load_average, loadtest_closed_loop,
                       rank_body_and_scenario, running_rankd, wait_until_ok)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {"echo": "/rankd.testing.v1.Echo/Unary", "rank": "/ranking.v1.Ranker/Rank"}
 WARMUP_SECONDS = 1
-
-
-def loadtest(binary, port, concurrency, seconds, scenario, workdir, pin):
-    report = Path(workdir) / "report.json"
-    cmd = ([] if not pin else ["taskset", "-c", "1"]) + [
-        binary, "--target", f"127.0.0.1:{port}", "--concurrency", str(concurrency), "--connections",
-        str(concurrency), "--duration", f"{seconds}s", "--warmup", f"{WARMUP_SECONDS}s", "--timeout", CALL_TIMEOUT,
-        "--quiet", "--json", str(report)]
-    if scenario:
-        cmd += ["--scenario", scenario]
-    cpu_before = children_cpu_seconds()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    cpu_used = children_cpu_seconds() - cpu_before
-    data = json.loads(report.read_text())
-    return {"rps": data["achievedRate"], "mean_us": data["latency"]["mean"], "p50_us": data["latency"]["p50"],
-            "p99_us": data["latency"]["p99"], "errors": sum(data["latency"]["errors"].values()), "cpu_s": cpu_used}
 
 
 def cpu_us_per_call(run, seconds):
@@ -141,7 +123,8 @@ def main():
                                           cpu=1 if args.pin else None, headers=h2_headers)
 
                         def run_loadtest():
-                            return loadtest(args.loadtest, port, c, args.seconds, scenario, workdir, args.pin)
+                            return loadtest_closed_loop(args.loadtest, port, c, args.seconds, workdir, scenario,
+                                                        warmup=WARMUP_SECONDS, pin=args.pin)
 
                         # Alternate which tool goes first, so neither always runs on a warmer server.
                         if repeat % 2 == 0:
@@ -219,8 +202,8 @@ def print_pooled(logs):
             low, high, _ = median_interval(values)
             cells.append(f"{100 * (statistics.median(values) - 1):+.1f}% ({percent(low)}…{percent(high)})")
         print(f"| {workload} | {c} | {len(rows)} | " + " | ".join(cells) + " |")
-    print(f"\nMedians of the paired ratios loadtest ÷ h2load; in brackets the interval that contains the "
-          f"median with ≥ 95% confidence (distribution-free).")
+    print("\nMedians of the paired ratios loadtest ÷ h2load; in brackets the interval that contains the "
+          "median with ≥ 95% confidence (distribution-free).")
 
 
 if __name__ == "__main__":

@@ -12,32 +12,16 @@ connection set-up and report included, divided by every call it made: loadtest's
 (warm-up included), h2load's completed calls (run without warm-up so that all calls count)."""
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import (CALL_TIMEOUT, GRPC_TIMEOUT_HEADER, children_cpu_seconds, free_port, h2load, load_average,
+from benchlib import (GRPC_TIMEOUT_HEADER, free_port, h2load, load_average, loadtest_closed_loop,
                       rank_body_and_scenario, running_rankd, wait_until_ok)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = {"echo": "/rankd.testing.v1.Echo/Unary", "rank": "/ranking.v1.Ranker/Rank"}
-
-
-def loadtest(binary, port, concurrency, seconds, scenario, workdir, pin):
-    report = Path(workdir) / "report.json"
-    cmd = (["taskset", "-c", "1"] if pin else []) + [
-        binary, "--target", f"127.0.0.1:{port}", "--concurrency", str(concurrency), "--connections",
-        str(concurrency), "--duration", f"{seconds}s", "--warmup", "1s", "--timeout", CALL_TIMEOUT, "--quiet",
-        "--json", str(report)] + (["--scenario", scenario] if scenario else [])
-    before = children_cpu_seconds()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    cpu = children_cpu_seconds() - before
-    data = json.loads(report.read_text())
-    calls = data["generator"]["sent"]
-    return {"cpu_us": 1e6 * cpu / max(calls, 1), "rps": data["achievedRate"], "mean_us": data["latency"]["mean"]}
 
 
 def main():
@@ -68,7 +52,8 @@ def main():
             for _ in range(args.repeats):
                 for c in (int(x) for x in args.concurrency.split(",")):
                     for binary in args.loadtest:
-                        run = loadtest(binary, port, c, args.seconds, scenario, workdir, args.pin)
+                        run = loadtest_closed_loop(binary, port, c, args.seconds, workdir, scenario, pin=args.pin)
+                        run["cpu_us"] = 1e6 * run["cpu_s"] / max(run["sent"], 1)
                         results.setdefault((c, binary), []).append(run)
                         print(f"# C={c} {binary}: {run['cpu_us']:.1f} us/call, {run['rps']:.0f} req/s",
                               file=sys.stderr, flush=True)
