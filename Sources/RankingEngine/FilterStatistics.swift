@@ -66,11 +66,15 @@ struct FilterStatistics: Sendable {
         let passesNothing: Bool
     }
 
-    func estimate(_ filter: ItemFilter) -> Estimate {
+    /// The estimate for `filter`, ignoring its include list of `excluding` (for a search that runs inside that
+    /// list's own posting lists or subgraphs, where the condition holds for every row).
+    func estimate(_ filter: ItemFilter, excluding: FilterIndex.Attribute? = nil) -> Estimate {
         var bound: Int?
         func consider(_ count: Int) { bound = min(bound ?? count, count) }
-        if filter.restrictsCategories { consider(Self.sum(filter.includeCategories, categoryCounts)) }
-        if filter.restrictsBrands { consider(Self.sum(filter.includeBrands, brandCounts)) }
+        if filter.restrictsCategories && excluding != .category {
+            consider(Self.sum(filter.includeCategories, categoryCounts))
+        }
+        if filter.restrictsBrands && excluding != .brand { consider(Self.sum(filter.includeBrands, brandCounts)) }
         if let tags = filter.tagsAny {
             var count = 0
             var bits = tags
@@ -92,7 +96,7 @@ struct FilterStatistics: Sendable {
     }
 
     /// Sum of `counts[id]` over the ids set in `bits`.
-    private static func sum(_ bits: UnsafeBufferPointer<UInt64>, _ counts: [Int]) -> Int {
+    static func sum(_ bits: UnsafeBufferPointer<UInt64>, _ counts: [Int]) -> Int {
         var total = 0
         for (word, value) in bits.enumerated() {
             var remaining = value

@@ -71,6 +71,15 @@ struct ItemFilter: RowFilter {
         return true
     }
 
+    /// Whether the filter's only condition is `attribute`'s include list (so every row of one of its values
+    /// passes).
+    func onlyIncludes(_ attribute: FilterIndex.Attribute) -> Bool {
+        let other = attribute == .category ? restrictsBrands : restrictsCategories
+        return !other && !inStockOnly && minPriceCents == nil && maxPriceCents == nil && tagsAny == nil
+            && excludedRows.isEmpty && excludeCategories.allSatisfy { $0 == 0 }
+            && excludeBrands.allSatisfy { $0 == 0 }
+    }
+
     /// Why `row` fails, for dropped pins; `nil` when it passes.
     func rejection(_ row: Int32) -> String? {
         guard !accepts(row) else { return nil }

@@ -12,6 +12,8 @@ import VectorIndex
 public final class RankScratch: @unchecked Sendable {
     let search = SearchScratch()
     var results: [SearchResult] = []
+    /// Several include-list values' pools, before they are merged into `results`.
+    var mergedResults: [SearchResult] = []
     var candidates: CandidateSet?
     let rerank = RerankScratch()
     var query: [Float] = []

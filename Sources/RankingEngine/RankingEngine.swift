@@ -253,61 +253,11 @@ private struct RankCall {
     // MARK: Retrieval
 
     private func retrieve(filter: ItemFilter, plan: Plan) throws(RankError) {
-        let categories = snapshot.categories
-        let popularity = snapshot.popularity
-        var singleCategory: Int?
-        if request.filter.includeCategories.count == 1,
-            let id = categories.row(for: request.filter.includeCategories[0]), id < popularity.categoryCount
-        {
-            singleCategory = id
-        }
-        // Any other filter: its estimated pass count lets the index plan walk vs scan (docs/INDEX.md "Filters").
-        let estimate = serving.filterStatistics.estimate(filter)
-        if singleCategory == nil && estimate.passesNothing {
-            // An unknown or empty category, brand or tag: no item can pass, so nothing to search (a scan would
-            // check the filter on every row to find that out).
-            scratch.results.removeAll(keepingCapacity: true)
-            return
-        }
-        let hint = CandidateRows.all(estimatedPassCount: estimate.passCount)
-        let query = scratch.query
+        let retrieval = FilteredRetrieval(serving: serving, scratch: scratch, pool: plan.pool, ef: plan.efSearch)
         do {
-            try query.withUnsafeBufferPointer { (query) throws(VectorIndexError) in
-                if let category = singleCategory {
-                    // The category's posting list: the search may scan it exactly instead of walking.
-                    let list = popularity.rows(inCategory: category)
-                    try list.withMemoryRebound(to: Int32.self) { (rows) throws(VectorIndexError) in
-                        try search(query: query, plan: plan, filter: filter, hint: .rows(rows))
-                    }
-                } else if filter.acceptsEverything {
-                    try search(query: query, plan: plan, filter: AcceptAllRows(), hint: hint)
-                } else {
-                    try search(query: query, plan: plan, filter: filter, hint: hint)
-                }
-            }
+            try retrieval.run(filter: filter)
         } catch {
             throw .internalError("retrieval failed: \(error)")
-        }
-    }
-
-    private func search<Filter: RowFilter>(
-        query: UnsafeBufferPointer<Float>, plan: Plan, filter: Filter, hint: CandidateRows
-    ) throws(VectorIndexError) {
-        guard plan.pool > 0 else {
-            scratch.results.removeAll(keepingCapacity: true)
-            return
-        }
-        if let index = serving.index {
-            try index.search(
-                query: query, k: plan.pool, ef: plan.efSearch, filter: filter, candidates: hint,
-                scratch: scratch.search,
-                into: &scratch.results)
-        } else {
-            var rows: UnsafeBufferPointer<Int32>?
-            if case .rows(let list) = hint { rows = list }
-            try ExactSearch.search(
-                vectors: snapshot.itemVectors.matrix, metric: snapshot.metric, query: query, k: plan.pool,
-                filter: filter, rows: rows, scratch: scratch.search, into: &scratch.results)
         }
     }
 

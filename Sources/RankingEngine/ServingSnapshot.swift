@@ -15,6 +15,8 @@ public final class ServingSnapshot: Sendable {
     public let config: RankingConfig
     /// Per-condition item counts for estimating a filter's pass count (see ``FilterStatistics``).
     let filterStatistics: FilterStatistics
+    /// The snapshot's attribute subgraphs (docs/INDEX.md "Attribute subgraphs"), validated at activation.
+    let subgraphs: AttributeSubgraphs
 
     /// Bytes of the snapshot's mapped files.
     public let mappedBytes: Int
@@ -50,6 +52,12 @@ public final class ServingSnapshot: Sendable {
             }
         } catch {
             throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): graph: \(error)")
+        }
+        do {
+            subgraphs = AttributeSubgraphs(
+                try snapshot.loadSubgraphs(), categories: snapshot.categories.count, brands: snapshot.brands.count)
+        } catch {
+            throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): \(error)")
         }
         filterStatistics = FilterStatistics(
             attributes: snapshot.attributes, popularity: snapshot.popularity, brands: snapshot.brands.count)

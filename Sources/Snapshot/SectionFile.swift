@@ -33,6 +33,7 @@ public enum SnapshotFileKind: UInt32, Sendable, CaseIterable {
     case attributes = 3
     case popularity = 4
     case graph = 5
+    case filterIndex = 6
 
     var sectionCount: Int {
         switch self {
@@ -40,6 +41,7 @@ public enum SnapshotFileKind: UInt32, Sendable, CaseIterable {
         case .idTable: 3
         case .attributes: 7
         case .popularity: 4
+        case .filterIndex: 6
         }
     }
 
@@ -47,7 +49,7 @@ public enum SnapshotFileKind: UInt32, Sendable, CaseIterable {
     var parameterCount: Int {
         switch self {
         case .vectors, .idTable, .attributes: 4
-        case .popularity: 3
+        case .popularity, .filterIndex: 3
         case .graph: 1
         }
     }

@@ -38,6 +38,8 @@ public final class Snapshot: @unchecked Sendable {
     public let popularity: PopularityLists
     /// The serialized HNSW graph payload in place, or nil when the snapshot has no graph.
     public let graphPayload: UnsafeRawBufferPointer?
+    /// Brand posting lists and attribute subgraphs, or nil for a snapshot built without them.
+    public let filterIndex: FilterIndex?
     private let mappedFiles: [(name: String, file: MappedFile)]
 
     /// Embedding dimension (users and items).
@@ -101,6 +103,13 @@ public final class Snapshot: @unchecked Sendable {
         } else {
             graphPayload = nil
         }
+        if let file = sections[SnapshotFiles.filterIndex] {
+            filterIndex = try FilterIndex(
+                file, rows: attributes.count, brands: brands.count, categories: categories.count,
+                dimension: itemVectors.dimension)
+        } else {
+            filterIndex = nil
+        }
         try checkCounts()
     }
 
@@ -139,6 +148,7 @@ public final class Snapshot: @unchecked Sendable {
         case SnapshotFiles.itemAttributes: .attributes
         case SnapshotFiles.popularity: .popularity
         case SnapshotFiles.graph: .graph
+        case SnapshotFiles.filterIndex: .filterIndex
         default: throw .manifest(file: manifest, reason: "unknown file \"\(name)\" in files list")
         }
     }
@@ -190,6 +200,7 @@ public final class Snapshot: @unchecked Sendable {
         try attributes.verify(
             name: SnapshotFiles.itemAttributes, categories: categories.count, brands: brands.count, tags: tags.count)
         try popularity.verify(name: SnapshotFiles.popularity, attributes: attributes)
+        try filterIndex?.verify(attributes: attributes, popularity: popularity, vectors: itemVectors.matrix)
     }
 
     /// Validates and returns the ANN graph over `itemVectors` (O(items × M): every neighbour id is
@@ -213,6 +224,19 @@ public final class Snapshot: @unchecked Sendable {
                 file: SnapshotFiles.graph, reason: "graph metric \(graph.metric) ≠ manifest \(manifest.metric)")
         }
         return graph
+    }
+
+    /// Validates and returns every attribute subgraph (O(Σ subgraph rows × M)), in directory order; empty when the
+    /// snapshot has none. Like `loadGraph()`, the subgraphs read the mapping in place.
+    /// - Throws: `.graph` naming the file and the subgraph at fault.
+    public func loadSubgraphs() throws(SnapshotError) -> [(entry: FilterIndex.Entry, subgraph: HNSWSubgraph)] {
+        guard let filterIndex else { return [] }
+        var loaded: [(entry: FilterIndex.Entry, subgraph: HNSWSubgraph)] = []
+        for entry in filterIndex.entries {
+            loaded.append(
+                (entry, try filterIndex.subgraph(entry, metric: manifest.metric, matrixRows: itemVectors.count)))
+        }
+        return loaded
     }
 
     /// Sizes of the mapped files, by name (for `rankctl inspect` and metrics).

@@ -28,6 +28,11 @@ public struct SnapshotBuildOptions: Sendable {
     public var buildIndex = true
     /// HNSW build parameters (ignored when `buildIndex` is false).
     public var hnsw = HNSWParameters()
+    /// Categories and brands with at least this many items get an HNSW subgraph of their own (with the graph
+    /// only), so a filter on them walks a small graph instead of the global one; 0 builds none. The default is
+    /// where an exact scan of the value's items stops fitting a few milliseconds (docs/INDEX.md).
+    public var subgraphMinItems = SnapshotBuildOptions.defaultSubgraphMinItems
+    public static let defaultSubgraphMinItems = 20_000
     /// Worker threads for the graph build; the graph does not depend on it.
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -160,9 +165,11 @@ private struct BuildJob {
             try writeGraph(items: items.header.rows)
             hnsw = options.hnsw
         }
+        try writeFilterIndex(subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0)
         report("checksums", 0, 1)
         var files: [SnapshotManifest.FileEntry] = []
-        for name in SnapshotFiles.required + (options.buildIndex ? [SnapshotFiles.graph] : []) {
+        let optional = (options.buildIndex ? [SnapshotFiles.graph] : []) + [SnapshotFiles.filterIndex]
+        for name in SnapshotFiles.required + optional {
             let (size, checksum) = try mappingErrors {
                 (try FileReader(path: path(name)).size, try XXHash64.hashFile(path: path(name)))
             }
@@ -184,7 +191,8 @@ private struct BuildJob {
                     "users": options.users, "userIds": options.userIds, "items": options.items,
                     "itemsMeta": options.itemsMeta,
                 ],
-                ignoredItemFields: Array(ignoredFields.sorted().prefix(50))),
+                ignoredItemFields: Array(ignoredFields.sorted().prefix(50)),
+                subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0),
             ranking: options.rankingConfig ?? SnapshotManifest.defaultRankingConfig,
             labels: options.labels,
             files: files)
@@ -295,16 +303,7 @@ private struct BuildJob {
             return pa > pb || (pa == pb && a < b)
         }
         let global = (0..<UInt32(rows)).sorted(by: morePopular)
-        // Counting sort by category keeps each posting list in ascending row order.
-        var starts = [UInt64](repeating: 0, count: categoryCount + 1)
-        for c in category where c != ItemAttributes.none { starts[Int(c) + 1] += 1 }
-        for c in 0..<categoryCount { starts[c + 1] += starts[c] }
-        var cursor = starts.map { Int($0) }
-        var byRow = [UInt32](repeating: 0, count: Int(starts[categoryCount]))
-        for row in 0..<rows where category[row] != ItemAttributes.none {
-            byRow[cursor[Int(category[row])]] = UInt32(row)
-            cursor[Int(category[row])] += 1
-        }
+        let (starts, byRow) = Self.postings(count: rows, values: categoryCount) { category[$0] }
         var byPopularity = byRow
         for c in 0..<categoryCount {
             byPopularity[Int(starts[c])..<Int(starts[c + 1])].sort(by: morePopular)
@@ -320,6 +319,23 @@ private struct BuildJob {
             try out.beginSection(); try out.writer.write(contentsOf: byRow)
             try out.finish()
         }
+    }
+
+    /// Posting lists of a column by counting sort: value v's rows, ascending, are `rows[starts[v] ..< starts[v+1]]`;
+    /// rows whose value is `ItemAttributes.none` are in none. O(count + values).
+    private static func postings(
+        count: Int, values: Int, _ value: (Int) -> UInt32
+    ) -> (starts: [UInt64], rows: [UInt32]) {
+        var starts = [UInt64](repeating: 0, count: values + 1)
+        for row in 0..<count where value(row) != ItemAttributes.none { starts[Int(value(row)) + 1] += 1 }
+        for v in 0..<values { starts[v + 1] += starts[v] }
+        var cursor = starts.map { Int($0) }
+        var list = [UInt32](repeating: 0, count: Int(starts[values]))
+        for row in 0..<count where value(row) != ItemAttributes.none {
+            list[cursor[Int(value(row))]] = UInt32(row)
+            cursor[Int(value(row))] += 1
+        }
+        return (starts, list)
     }
 
     /// Streams `.npy` rows into a vectors file, encoding each row with `VectorCodec`.
@@ -375,5 +391,115 @@ private struct BuildJob {
             try out.writer.write(payload)
             try out.finish()
         }
+    }
+
+    /// Writes the filter index: every brand's posting list, and a subgraph over the items of each category and
+    /// brand with at least `subgraphMinItems` items (0: none), built like the global graph over the stored rows.
+    private func writeFilterIndex(subgraphMinItems: Int) throws(SnapshotError) {
+        let attributesFile = try mappingErrors { try MappedFile(path: path(SnapshotFiles.itemAttributes)) }
+        let section = try SectionFile(file: attributesFile, name: SnapshotFiles.itemAttributes, kind: .attributes)
+        let categoryCount = try section.parameter(1, "category count")
+        let brandCount = try section.parameter(2, "brand count")
+        let attributes = try ItemAttributes(
+            section, categories: categoryCount, brands: brandCount, tags: try section.parameter(3, "tag count"))
+        let rows = attributes.count
+        func postings(_ column: Column<UInt32>, _ values: Int) -> (starts: [UInt64], rows: [UInt32]) {
+            Self.postings(count: rows, values: values) { column[$0] }
+        }
+        let brands = postings(attributes.brand, brandCount)
+        var directory: [UInt64] = []
+        var subgraphRows: [Int32] = []
+        var graphs: [UInt8] = []
+        var blocks: [UInt8] = []
+        let vectorFile = try mappingErrors { try MappedFile(path: path(SnapshotFiles.itemVectors)) }
+        let vectors = try VectorTable(SectionFile(file: vectorFile, name: SnapshotFiles.itemVectors, kind: .vectors))
+        if subgraphMinItems > 0 {
+            let categories = postings(attributes.category, categoryCount)
+            for (attribute, lists, count) in [
+                (FilterIndex.Attribute.category, categories, categoryCount), (.brand, brands, brandCount),
+            ] {
+                for value in 0..<count {
+                    let members = lists.rows[Int(lists.starts[value])..<Int(lists.starts[value + 1])]
+                    guard members.count >= subgraphMinItems else { continue }
+                    let payload = try buildSubgraph(
+                        rows: members, vectors: vectors.matrix, stage: "\(attribute) \(value) subgraph")
+                    graphs.append(contentsOf: repeatElement(0, count: (64 - graphs.count % 64) % 64))
+                    directory += [
+                        UInt64(attribute.rawValue) | UInt64(value) << 32, UInt64(subgraphRows.count),
+                        UInt64(members.count), UInt64(graphs.count), UInt64(payload.count),
+                    ]
+                    subgraphRows.append(contentsOf: members.map { Int32($0) })
+                    graphs.append(contentsOf: payload)
+                    appendQuantisedBlock(rows: members, vectors: vectors.matrix, to: &blocks)
+                }
+            }
+        }
+        try mappingErrors {
+            let out = try SectionFileWriter(
+                path: path(SnapshotFiles.filterIndex), kind: .filterIndex,
+                parameters: [UInt64(rows), UInt64(brandCount), UInt64(directory.count / 5)],
+                sectionLengths: [
+                    8 * brands.starts.count, 4 * brands.rows.count, 8 * directory.count, 4 * subgraphRows.count,
+                    graphs.count, blocks.count,
+                ])
+            try out.beginSection(); try out.writer.write(contentsOf: brands.starts)
+            try out.beginSection(); try out.writer.write(contentsOf: brands.rows)
+            try out.beginSection(); try out.writer.write(contentsOf: directory)
+            try out.beginSection(); try out.writer.write(contentsOf: subgraphRows)
+            try out.beginSection(); try out.writer.write(graphs)
+            try out.beginSection(); try out.writer.write(blocks)
+            try out.finish()
+        }
+    }
+
+    /// Appends `rows` of `vectors`, decoded and re-encoded as `i8` (`VectorCodec`), in order: the quantised block a
+    /// value's searches scan (docs/INDEX.md "Attribute subgraphs").
+    private func appendQuantisedBlock(rows: ArraySlice<UInt32>, vectors: VectorMatrix, to blocks: inout [UInt8]) {
+        let stride = VectorCodec.rowStride(dimension: vectors.dimension, type: .i8)
+        let start = blocks.count
+        blocks.append(contentsOf: repeatElement(0, count: rows.count * stride))
+        var decoded = [Float](repeating: 0, count: vectors.dimension)
+        blocks.withUnsafeMutableBytes { destination in
+            for (index, row) in rows.enumerated() {
+                decoded.withUnsafeMutableBufferPointer { vectors.decodeRow(Int(row), into: $0) }
+                let offset = start + index * stride
+                decoded.withUnsafeBufferPointer { source in
+                    VectorCodec.encode(
+                        source, as: .i8,
+                        into: UnsafeMutableRawBufferPointer(rebasing: destination[offset..<(offset + stride)]))
+                }
+            }
+        }
+    }
+
+    /// The HNSW payload over the stored rows `rows` of `vectors` (gathered into one contiguous matrix).
+    private func buildSubgraph(
+        rows: ArraySlice<UInt32>, vectors: VectorMatrix, stage: String
+    ) throws(SnapshotError) -> [UInt8] {
+        let stride = vectors.rowStride
+        var gathered = [UInt8](repeating: 0, count: rows.count * stride)
+        gathered.withUnsafeMutableBytes { destination in
+            for (index, row) in rows.enumerated() {
+                let source = vectors.rowBytes(Int(row))
+                UnsafeMutableRawBufferPointer(rebasing: destination[(index * stride)..<((index + 1) * stride)])
+                    .copyMemory(from: source)
+            }
+        }
+        let progress = self.progress
+        let total = rows.count
+        let metric = options.metric, parameters = options.hnsw, threads = options.threads
+        let built = gathered.withUnsafeBytes { (bytes) -> Result<[UInt8], SnapshotError> in
+            do {
+                let subset = try VectorMatrix(
+                    bytes: bytes, count: total, dimension: vectors.dimension, type: vectors.elementType)
+                return .success(
+                    HNSWIndexBuilder.build(
+                        vectors: subset, metric: metric, parameters: parameters, threads: threads,
+                        progress: { done in progress?(SnapshotBuildProgress(stage: stage, done: done, total: total)) }))
+            } catch {
+                return .failure(.invalidArgument(name: stage, reason: "\(error)"))
+            }
+        }
+        return try built.get()
     }
 }

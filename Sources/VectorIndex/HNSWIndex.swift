@@ -21,6 +21,9 @@ public enum SearchPath: String, Sendable {
     /// The walk found fewer than k passing rows, or spent its budget (see ``FilteredSearchPlan``), so an exact scan
     /// (over the row list when one was given) replaced it.
     case graphThenExact
+    /// A scan of a subset's quantised (`i8`) copy, then exact re-scoring of its best candidates
+    /// (``HNSWSubgraph``).
+    case quantisedRows
 }
 
 /// An HNSW index: encoded vectors plus the graph over them, both read in place. Thread-safe for concurrent searches

@@ -128,6 +128,9 @@ public final class SearchScratch {
     @usableFromInline let pending: UnsafeMutablePointer<Int32> = .allocate(capacity: 512)
     /// Nodes scored by the last search (graph walk or exact scan): a cost measure for benchmarks and planning.
     public internal(set) var lastScoredCount = 0
+    /// A quantised scan's candidates (local ids, then their matrix rows) before exact re-scoring.
+    var quantisedHits: [SearchResult] = []
+    var rescoreRows: [Int32] = []
 
     /// Creates scratch sized for `rowCount` rows of `dimension` floats and searches with `ef` up to `ef`
     /// (all grow on demand).

@@ -69,12 +69,18 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Give the search the filter's posting list (its passing rows), as the engine does for one category; with --exact, scan only those rows.")
     var posting = false
 
+    @Flag(help: "Search the snapshot's subgraph of the one --filter-category (as the engine does for a category that has one).")
+    var subgraph = false
+
     @Option(help: "Hit rows, int64 .npy of shape [queries, k].")
     var out: String
 
     func run() throws {
         guard k >= 1, ef >= 1, threads >= 1 else { throw ValidationError("--k, --ef and --threads must be ≥ 1") }
         guard !(posting && noEstimate) else { throw ValidationError("--posting and --no-estimate exclude each other") }
+        guard !subgraph || (snapshot != nil && filterCategory.count == 1 && !exact) else {
+            throw ValidationError("--subgraph needs --snapshot and exactly one --filter-category, without --exact")
+        }
         guard let metric = Metric(rawValue: metric) else { throw ValidationError("--metric must be ip, cosine or l2") }
         guard let type = VectorElementType(rawValue: vectorType) else {
             throw ValidationError("--vector-type must be f32, f16 or i8")
@@ -92,6 +98,7 @@ struct SearchCommand: ParsableCommand {
         let matrix: VectorMatrix
         let index: HNSWIndex?
         let filter: CategoryFilter
+        var categorySubgraph: HNSWSubgraph?
         switch (snapshot, items) {
         case (let directory?, nil):
             do {
@@ -101,6 +108,15 @@ struct SearchCommand: ParsableCommand {
                 index = try exact ? nil : snapshot.loadGraph().map { try HNSWIndex(vectors: matrix, graph: $0) }
                 if !exact && index == nil { throw ValidationError("\(directory) has no HNSW graph; use --exact") }
                 filter = try categories != nil ? categoryFilter(rows: matrix.count) : snapshotCategoryFilter(snapshot)
+                if subgraph {
+                    let category = snapshot.categories.row(for: filterCategory[0])
+                    categorySubgraph = try snapshot.loadSubgraphs().first {
+                        $0.entry.attribute == .category && $0.entry.value == category
+                    }?.subgraph
+                    if categorySubgraph == nil {
+                        throw ValidationError("\(directory) has no subgraph for category \(filterCategory[0])")
+                    }
+                }
             } catch let error as SnapshotError {
                 throw ValidationError("\(directory): \(error)")
             }
@@ -142,6 +158,7 @@ struct SearchCommand: ParsableCommand {
             throw ValidationError("--queries has \(queryArray.shape[1]) dimensions, the items \(dimension)")
         }
         let searchMetric = index?.metric ?? opened?.metric ?? metric
+        let walkedSubgraph = categorySubgraph
 
         let queryCount = queryArray.shape[0]
         var hits = [Int64](repeating: -1, count: queryCount * k)
@@ -162,7 +179,11 @@ struct SearchCommand: ParsableCommand {
                         let query = UnsafeBufferPointer(rebasing: shared.queries[(q * dimension)..<((q + 1) * dimension)])
                         let path: SearchPath
                         do {
-                            if let index, !filter.isActive {
+                            if let index, let walkedSubgraph {
+                                path = try index.search(
+                                    query: query, k: options.k, ef: options.ef, filter: filter,
+                                    within: walkedSubgraph, estimatedPassCount: nil, scratch: scratch, into: &results)
+                            } else if let index, !filter.isActive {
                                 // As the engine does: an unfiltered search passes AcceptAllRows (the specialised loop,
                                 // and the walk that follows only the navigation prefix of a hybrid graph).
                                 path = try index.search(query: query, k: options.k, ef: options.ef, scratch: scratch,

@@ -70,6 +70,12 @@ struct SnapshotEncodingOptions: ParsableArguments {
     @Option(help: "HNSW: level seed.")
     var hnswSeed: UInt64 = 42
 
+    @Option(
+        help: ArgumentHelp(
+            "Categories and brands with at least this many items get their own HNSW subgraph (0: none).",
+            discussion: "A filter on such a value walks its subgraph instead of the global graph (docs/INDEX.md)."))
+    var subgraphMinItems = SnapshotBuildOptions.defaultSubgraphMinItems
+
     @Option(help: "Worker threads for the graph build (default: all cores).")
     var threads: Int?
 
@@ -85,6 +91,7 @@ struct SnapshotEncodingOptions: ParsableArguments {
     func validate() throws {
         _ = try SnapshotCommandSupport.parse(vectorType, as: VectorElementType.self, option: "--vector-type")
         _ = try SnapshotCommandSupport.parse(metric, as: Metric.self, option: "--metric")
+        guard subgraphMinItems >= 0 else { throw ValidationError("--subgraph-min-items must be ≥ 0") }
         for label in labels where !label.contains("=") {
             throw ValidationError("--label must be KEY=VALUE, got \"\(label)\"")
         }
@@ -97,6 +104,7 @@ struct SnapshotEncodingOptions: ParsableArguments {
         options.metric = try SnapshotCommandSupport.parse(metric, as: Metric.self, option: "--metric")
         options.buildIndex = !noIndex
         options.hnsw = HNSWParameters(m: hnswM, efConstruction: efConstruction, seed: hnswSeed)
+        options.subgraphMinItems = subgraphMinItems
         if let threads { options.threads = max(1, threads) }
         for label in labels {
             let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Snapshot
 
-/// `rankctl verify`: everything activation checks — open, checksums, structure, graph.
+/// `rankctl verify`: everything activation checks — open, checksums, structure, graph and subgraphs.
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
@@ -19,9 +19,13 @@ struct VerifyCommand: ParsableCommand {
             try snapshot.verifyChecksums()
             try snapshot.verifyStructure()
             let graph = try snapshot.loadGraph()
+            let subgraphs = try snapshot.loadSubgraphs()
             let manifest = snapshot.manifest
-            let graphText =
+            var graphText =
                 graph.map { "graph ok (\($0.rowCount) rows, M \($0.m), \($0.maxLevel + 1) levels)" } ?? "no graph"
+            if !subgraphs.isEmpty {
+                graphText += ", \(subgraphs.count) subgraphs ok (\(subgraphs.reduce(0) { $0 + $1.entry.rowCount }) rows)"
+            }
             print(
                 "OK \(manifest.snapshotVersion): \(manifest.counts.users) users, \(manifest.counts.items) items, "
                     + "\(manifest.files.count) files checksummed, \(graphText); open \(Self.ms(opened.timeIntervalSince(started))), "

@@ -21,6 +21,7 @@ import Testing
         let snapshot = try Snapshot.open(directory: directory)
         try snapshot.verifyStructure()
         _ = try snapshot.loadGraph()
+        _ = try snapshot.loadSubgraphs()
     }
 
     /// Replaces one byte in place (no rewrite of the file) and returns the old value.
@@ -88,8 +89,8 @@ import Testing
         for name in try binaryFiles(fixture) {
             let path = fixture.output + "/" + name
             // Header (64 bytes) + section table + its zero padding: the first section starts at 128
-            // for every kind used (≤ 4 sections); 7-section attribute files start at 192.
-            let headerEnd = name == SnapshotFiles.itemAttributes ? 192 : 128
+            // for kinds of ≤ 4 sections; the 7-section attribute and 6-section filter index files start at 192.
+            let headerEnd = [SnapshotFiles.itemAttributes, SnapshotFiles.filterIndex].contains(name) ? 192 : 128
             for offset in 0..<headerEnd {
                 for mask: UInt8 in [0x01, 0x80] {
                     let original = try patch(path, at: offset) { $0 ^ mask }

@@ -2,6 +2,7 @@
 //
 //   swift run -c release --scratch-path .build-loadtest rank-bench --snapshot DIR \
 //       [--requests 20000] [--k 20] [--pool 300] [--method mmr] [--session 0.3] [--unknown 0.1] [--seed 1]
+//       [--category NAME]... [--brand NAME]... [--in-stock]
 //
 // Requests mirror production mixes: users drawn uniformly from the snapshot, a share with session
 // signals, a share of unknown users (cold start). Each request is encoded once up front, then
@@ -23,6 +24,10 @@ struct Options {
     var session = 0.3
     var unknown = 0.1
     var seed: UInt64 = 1
+    /// Every request's filter (a category page: `--category`; a brand page: `--brand`).
+    var categories: [String] = []
+    var brands: [String] = []
+    var inStock = false
 
     init(_ arguments: [String]) {
         var iterator = arguments.makeIterator()
@@ -40,6 +45,9 @@ struct Options {
             case "--session": session = Double(value(argument)) ?? session
             case "--unknown": unknown = Double(value(argument)) ?? unknown
             case "--seed": seed = UInt64(value(argument)) ?? seed
+            case "--category": categories.append(value(argument))
+            case "--brand": brands.append(value(argument))
+            case "--in-stock": inStock = true
             default: fail("unknown argument \(argument)")
             }
         }
@@ -87,6 +95,9 @@ struct Random: RandomNumberGenerator {
         request.k = options.k
         request.candidatePool = options.pool
         request.diversity.method = options.method
+        request.filter.includeCategories = options.categories
+        request.filter.includeBrands = options.brands
+        request.filter.inStockOnly = options.inStock
         if Double.random(in: 0..<1, using: &random) < options.unknown {
             request.userID = "unknown-\(random.next() % 1_000_000)"
         } else {
@@ -139,7 +150,7 @@ struct Random: RandomNumberGenerator {
         sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
     }
     print(
-        "\(options.requests) requests (k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown)), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
+        "\(options.requests) requests (k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown), categories \(options.categories), brands \(options.brands)\(options.inStock ? ", in stock" : "")), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
     )
     print("| stage | p50 µs | p90 µs | p99 µs | max µs |")
     print("|---|---:|---:|---:|---:|")

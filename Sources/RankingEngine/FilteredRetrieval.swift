@@ -1,0 +1,191 @@
+import Snapshot
+import VectorIndex
+
+/// The snapshot's attribute subgraphs by category and brand id, for O(1) lookup on the request path.
+struct AttributeSubgraphs: Sendable {
+    private let all: [HNSWSubgraph]
+    private let byCategory: [Int32]  // index into `all`, or -1
+    private let byBrand: [Int32]
+
+    init(_ loaded: [(entry: FilterIndex.Entry, subgraph: HNSWSubgraph)], categories: Int, brands: Int) {
+        var byCategory = [Int32](repeating: -1, count: categories)
+        var byBrand = [Int32](repeating: -1, count: brands)
+        for (index, (entry, _)) in loaded.enumerated() {
+            switch entry.attribute {
+            case .category: byCategory[entry.value] = Int32(index)
+            case .brand: byBrand[entry.value] = Int32(index)
+            }
+        }
+        all = loaded.map(\.subgraph)
+        self.byCategory = byCategory
+        self.byBrand = byBrand
+    }
+
+    /// How many subgraphs the snapshot has.
+    var count: Int { all.count }
+
+    func subgraph(_ attribute: FilterIndex.Attribute, _ value: Int) -> HNSWSubgraph? {
+        let table = attribute == .category ? byCategory : byBrand
+        guard value < table.count, table[value] >= 0 else { return nil }
+        return all[Int(table[value])]
+    }
+}
+
+/// Retrieval of one Rank call's candidate pool under its filter: the planner of docs/INDEX.md "Filters".
+///
+/// A filter that includes categories or brands is served from the smaller of the two include lists (by item
+/// count), value by value: a value with a subgraph is searched in it (its own plan: walk, or exact scan of its
+/// items), a value without one through its posting list (the global index's plan: usually an exact scan of those
+/// rows). The values' results are merged into the pool. A list covering more than half the catalogue, and every
+/// other filter, goes to the global index with the filter's estimated pass count.
+struct FilteredRetrieval {
+    let serving: ServingSnapshot
+    let scratch: RankScratch
+    let pool: Int
+    let ef: Int
+
+    /// A list that covers more than this share of the items is searched in the global graph (where a walk at that
+    /// selectivity is nearly as good as an unfiltered one) instead of value by value.
+    static let maxDrivingShare = 0.5
+
+    /// How a call's pool was retrieved.
+    enum Route: Equatable {
+        /// Nothing can pass the filter: no search ran.
+        case nothing
+        /// The global index (or an exact scan of all rows) with the filter.
+        case global
+        /// Value by value through an include list: how many values were searched in their subgraph and how many
+        /// through their posting list.
+        case values(FilterIndex.Attribute, subgraphs: Int, postings: Int)
+    }
+
+    /// Fills `scratch.results` with the best `pool` rows passing `filter` for `scratch.query`, best first.
+    @discardableResult
+    func run(filter: ItemFilter) throws(VectorIndexError) -> Route {
+        scratch.results.removeAll(keepingCapacity: true)
+        let statistics = serving.filterStatistics
+        let estimate = statistics.estimate(filter)
+        // An unknown or empty category, brand or tag: no item can pass, so nothing to search (a scan would check
+        // the filter on every row to find that out).
+        guard pool > 0, !estimate.passesNothing else { return .nothing }
+        return try scratch.query.withUnsafeBufferPointer { (query) throws(VectorIndexError) -> Route in
+            if let (attribute, include, exclude) = drivingList(filter) {
+                return try searchValues(query, filter, attribute, include, exclude)
+            } else if filter.acceptsEverything {
+                try search(query, AcceptAllRows(), .all(estimatedPassCount: nil))
+            } else {
+                try search(query, filter, .all(estimatedPassCount: estimate.passCount))
+            }
+            return .global
+        }
+    }
+
+    /// The include list to search value by value: categories or brands, whichever passes fewer items (brands only
+    /// with the snapshot's brand posting lists), unless it covers more than `maxDrivingShare` of the items.
+    private func drivingList(
+        _ filter: ItemFilter
+    ) -> (FilterIndex.Attribute, UnsafeBufferPointer<UInt64>, UnsafeBufferPointer<UInt64>)? {
+        let statistics = serving.filterStatistics
+        var best: (attribute: FilterIndex.Attribute, count: Int)?
+        if filter.restrictsCategories {
+            best = (.category, FilterStatistics.sum(filter.includeCategories, statistics.categoryCounts))
+        }
+        if filter.restrictsBrands, serving.snapshot.filterIndex != nil {
+            let count = FilterStatistics.sum(filter.includeBrands, statistics.brandCounts)
+            if best.map({ count < $0.count }) ?? true { best = (.brand, count) }
+        }
+        guard let best, Double(best.count) <= Self.maxDrivingShare * Double(max(statistics.rows, 1)) else {
+            return nil
+        }
+        return best.attribute == .category
+            ? (.category, filter.includeCategories, filter.excludeCategories)
+            : (.brand, filter.includeBrands, filter.excludeBrands)
+    }
+
+    private func searchValues(
+        _ query: UnsafeBufferPointer<Float>, _ filter: ItemFilter, _ attribute: FilterIndex.Attribute,
+        _ include: UnsafeBufferPointer<UInt64>, _ exclude: UnsafeBufferPointer<UInt64>
+    ) throws(VectorIndexError) -> Route {
+        // Inside one value's subgraph the value's own condition always holds; what remains is estimated from the
+        // other conditions, assumed independent of the value.
+        let statistics = serving.filterStatistics
+        let rest = statistics.estimate(filter, excluding: attribute).passCount
+        let restShare = rest.map { Double($0) / Double(max(statistics.rows, 1)) }
+        let onlyThisList = filter.onlyIncludes(attribute)
+        var values = 0
+        var subgraphs = 0
+        scratch.mergedResults.removeAll(keepingCapacity: true)
+        for (word, bits) in include.enumerated() {
+            var remaining = bits & ~(word < exclude.count ? exclude[word] : 0)
+            while remaining != 0 {
+                let value = word * 64 + remaining.trailingZeroBitCount
+                remaining &= remaining - 1
+                guard value < (attribute == .category ? statistics.categoryCounts.count : statistics.brandCounts.count)
+                else { continue }
+                subgraphs += try searchValue(query, filter, attribute, value, restShare, onlyThisList) ? 1 : 0
+                scratch.mergedResults.append(contentsOf: scratch.results)
+                values += 1
+            }
+        }
+        let route = Route.values(attribute, subgraphs: subgraphs, postings: values - subgraphs)
+        // One value: its search already left the pool in `scratch.results`.
+        guard values > 1 else {
+            if values == 0 { scratch.results.removeAll(keepingCapacity: true) }
+            return route
+        }
+        // Several values: their best `pool` each, merged (items have one category and one brand, so the lists
+        // are disjoint). Same order as a search: score descending, ties by row.
+        scratch.mergedResults.sort { $0.score != $1.score ? $0.score > $1.score : $0.row < $1.row }
+        scratch.results.removeAll(keepingCapacity: true)
+        scratch.results.append(contentsOf: scratch.mergedResults.prefix(pool))
+        return route
+    }
+
+    private func searchValue(
+        _ query: UnsafeBufferPointer<Float>, _ filter: ItemFilter, _ attribute: FilterIndex.Attribute, _ value: Int,
+        _ restShare: Double?, _ onlyThisList: Bool
+    ) throws(VectorIndexError) -> Bool {
+        if let index = serving.index, let subgraph = serving.subgraphs.subgraph(attribute, value) {
+            let rows = subgraph.rows.count
+            if onlyThisList {
+                try index.search(
+                    query: query, k: pool, ef: ef, filter: AcceptAllRows(), within: subgraph,
+                    estimatedPassCount: nil, scratch: scratch.search, into: &scratch.results)
+            } else {
+                let passing = restShare.map { min(rows, Int(($0 * Double(rows)).rounded(.up))) } ?? rows
+                try index.search(
+                    query: query, k: pool, ef: ef, filter: filter, within: subgraph, estimatedPassCount: passing,
+                    scratch: scratch.search, into: &scratch.results)
+            }
+            return true
+        }
+        let list =
+            attribute == .category
+            ? serving.snapshot.popularity.rows(inCategory: value) : serving.snapshot.filterIndex!.rows(inBrand: value)
+        guard !list.isEmpty else {
+            scratch.results.removeAll(keepingCapacity: true)
+            return false
+        }
+        // The value's posting list: the global plan may scan it exactly instead of walking.
+        try list.withMemoryRebound(to: Int32.self) { (rows) throws(VectorIndexError) in
+            try search(query, filter, .rows(rows))
+        }
+        return false
+    }
+
+    private func search<Filter: RowFilter>(
+        _ query: UnsafeBufferPointer<Float>, _ filter: Filter, _ hint: CandidateRows
+    ) throws(VectorIndexError) {
+        if let index = serving.index {
+            try index.search(
+                query: query, k: pool, ef: ef, filter: filter, candidates: hint, scratch: scratch.search,
+                into: &scratch.results)
+        } else {
+            var rows: UnsafeBufferPointer<Int32>?
+            if case .rows(let list) = hint { rows = list }
+            try ExactSearch.search(
+                vectors: serving.snapshot.itemVectors.matrix, metric: serving.snapshot.metric, query: query, k: pool,
+                filter: filter, rows: rows, scratch: scratch.search, into: &scratch.results)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import RankingModel
+import Snapshot
+import Testing
+
+@testable import RankingEngine
+
+/// The same seeded catalogue served twice: with attribute subgraphs for its large categories and brands, and
+/// without (where every filtered call scans the passing items exactly). Filtered rankings must agree.
+final class SubgraphFixture: Sendable {
+    let directory: String
+    let withSubgraphs: ServingSnapshot
+    let exact: ServingSnapshot
+
+    static let shared: SubgraphFixture = {
+        do {
+            return try SubgraphFixture()
+        } catch {
+            fatalError("subgraph fixture: \(error)")
+        }
+    }()
+
+    private init() throws {
+        directory = NSTemporaryDirectory() + "subgraph-tests-" + UUID().uuidString
+        var data = SyntheticDataOptions()
+        data.users = 100
+        data.items = 2400
+        data.dimension = 16
+        data.categories = 6
+        data.brandsPerCategory = 3
+        data.seed = 5
+        let files = try SyntheticData.write(data, to: directory + "/in")
+        withSubgraphs = try Self.build(files, directory + "/sub", subgraphMinItems: 300)
+        exact = try Self.build(files, directory + "/exact", subgraphMinItems: 0)
+    }
+
+    private static func build(
+        _ files: SyntheticDataFiles, _ output: String, subgraphMinItems: Int
+    ) throws -> ServingSnapshot {
+        var options = SnapshotBuildOptions(
+            users: files.users, userIds: files.userIds, items: files.items, itemsMeta: files.itemsMeta,
+            output: output)
+        options.threads = 2
+        options.hnsw.efConstruction = 60
+        options.subgraphMinItems = subgraphMinItems
+        // A small pool and beam, so that a subgraph of a few hundred items is walked, not scanned.
+        options.rankingConfig = .object([
+            "k": .number(10), "poolSize": .number(10), "method": .string("none"), "efSearch": .number(32),
+        ])
+        try SnapshotBuilder.build(options)
+        return try ServingSnapshot.load(directory: output)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+@Suite struct FilteredRetrievalTests {
+    let fixture = SubgraphFixture.shared
+
+    func rows(_ response: RankResponse, _ serving: ServingSnapshot) -> [Int] {
+        response.items.map { serving.snapshot.itemIds.row(for: $0.itemID)! }
+    }
+
+    /// Mean overlap of the subgraph engine's top 10 with the exact one's, over 40 users; every item passes.
+    func agreement(_ configure: (inout RankRequest.Filter) -> Void, passes: (Int) -> Bool) throws -> Double {
+        let fast = RankingEngine(registry: SnapshotRegistry(fixture.withSubgraphs))
+        let slow = RankingEngine(registry: SnapshotRegistry(fixture.exact))
+        var total = 0.0
+        for user in 0..<40 {
+            let call = request {
+                $0.userID = "u_\(user)"
+                configure(&$0.filter)
+            }
+            let got = rows(try fast.rank(call, now: 0), fixture.withSubgraphs)
+            let want = rows(try slow.rank(call, now: 0), fixture.exact)
+            #expect(got.count == want.count)
+            let allPass = got.allSatisfy(passes)
+            #expect(allPass, "an item outside the filter was ranked")
+            total += Double(Set(got).intersection(want).count) / Double(max(want.count, 1))
+        }
+        return total / 40
+    }
+
+    @Test func theLargeCategoriesAndBrandsHaveSubgraphs() throws {
+        let serving = fixture.withSubgraphs
+        #expect(serving.subgraphs.count >= 3)
+        #expect(serving.subgraphs.subgraph(.category, serving.snapshot.categories.row(for: "category-0")!) != nil)
+        #expect(fixture.exact.subgraphs.count == 0)
+    }
+
+    @Test func oneCategoryWithASubgraphAgreesWithTheExactScan() throws {
+        let snapshot = fixture.exact.snapshot
+        let category = UInt32(snapshot.categories.row(for: "category-0")!)
+        let overlap = try agreement({ $0.includeCategories = ["category-0"] }) {
+            snapshot.attributes.category[$0] == category
+        }
+        #expect(overlap >= 0.9, "overlap \(overlap)")
+    }
+
+    @Test func severalCategoriesMergeTheirResults() throws {
+        let snapshot = fixture.exact.snapshot
+        let wanted = Set(["category-0", "category-1", "category-5"].map { UInt32(snapshot.categories.row(for: $0)!) })
+        let overlap = try agreement({ $0.includeCategories = ["category-0", "category-1", "category-5"] }) {
+            wanted.contains(snapshot.attributes.category[$0])
+        }
+        #expect(overlap >= 0.9, "overlap \(overlap)")
+    }
+
+    @Test func aBrandWithFurtherConditionsAgreesWithTheExactScan() throws {
+        let snapshot = fixture.exact.snapshot
+        let brand = UInt32(snapshot.brands.row(for: "brand-0-0")!)
+        let overlap = try agreement({
+            $0.includeBrands = ["brand-0-0"]
+            $0.inStockOnly = true
+        }) { snapshot.attributes.brand[$0] == brand && snapshot.attributes.inStock[$0] == 1 }
+        #expect(overlap >= 0.9, "overlap \(overlap)")
+    }
+
+    @Test func excludedBrandInsideIncludedCategoriesIsNeverRanked() throws {
+        let snapshot = fixture.exact.snapshot
+        let wanted = Set(["category-0", "category-1"].map { UInt32(snapshot.categories.row(for: $0)!) })
+        let excluded = UInt32(snapshot.brands.row(for: "brand-0-0")!)
+        let overlap = try agreement({
+            $0.includeCategories = ["category-0", "category-1"]
+            $0.excludeBrands = ["brand-0-0"]
+        }) { wanted.contains(snapshot.attributes.category[$0]) && snapshot.attributes.brand[$0] != excluded }
+        #expect(overlap >= 0.9, "overlap \(overlap)")
+    }
+}
