@@ -14,14 +14,15 @@ BUILD_FLAGS  := $(SWIFT_CHECKS) -Xswiftc -warnings-as-errors
 # Release builds are tuned for this host when its CPU has all that `-target-cpu haswell` assumes
 # (AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT; swiftc does not accept the x86-64-v3 spelling): each
 # SIMD8 operation of the distance and re-ranking kernels is then one AVX instruction instead of
-# two SSE ones. Such a binary does not start on older x86-64 CPUs: `make PORTABLE=1 release`
+# two SSE ones, and the i8 kernels use fused multiply-add (RANKD_FMA). Such a binary does not start on older
+# x86-64 CPUs: `make PORTABLE=1 release`
 # (or run, loadtest-build) builds for baseline x86-64. Debug and test builds are never tuned.
 # See docs/OPERATIONS.md ("CPU tuning").
 PORTABLE       ?=
 HASWELL_FLAGS  := avx2 fma bmi1 bmi2 f16c movbe abm
 HOST_CPU_FLAGS := $(shell flags=$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null); \
                     for f in $(HASWELL_FLAGS); do [[ " $$flags " == *" $$f "* ]] || exit 0; done; \
-                    echo -Xswiftc -target-cpu -Xswiftc haswell)
+                    echo -Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -DRANKD_FMA)
 RELEASE_CPU    := $(if $(PORTABLE),,$(HOST_CPU_FLAGS))
 RELEASE_FLAGS  := $(BUILD_FLAGS) $(RELEASE_CPU)
 

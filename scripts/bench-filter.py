@@ -6,15 +6,15 @@ snapshot and queries as:
   - planned:  what the engine does — the posting list is given (`--posting`), the cost model picks the path;
   - walk:     the filtered graph walk, forced (`--no-estimate`), at each --efs;
   - scan:     the exact scan over the posting list (`--exact --posting`);
-  - subgraph: with --catalogue and --subgraph-efs, the walk of the category's own subgraph (`--subgraph`), when the
-              snapshot has one (docs/INDEX.md "Attribute subgraphs");
+  - value:    with --catalogue, the category's own value index (`--value-index`: its quantised scan, or its graph
+              walk), when the snapshot has one (docs/INDEX.md "Attribute subgraphs");
 and prints recall@k against a numpy oracle, queries per CPU-second and rows scored per query. The cost model in
 HNSWIndex is calibrated from these rows (docs/INDEX.md "Filters").
 
 Usage: python scripts/bench-filter.py --rankctl .build/release/rankctl --snapshot DIR --items ITEMS.npy \
            --queries USERS.npy [--nq 200] [--selectivities 0.2,0.1,0.05,0.025,0.01,0.001] [--k 10,300]
-       [--catalogue ITEMS.jsonl --categories category-0,category-4 [--subgraph-efs 300,600]]  (its own categories)
-       [--modes planned,walk,scan,subgraph]
+       [--catalogue ITEMS.jsonl --categories category-0,category-4]  (the snapshot's own categories)
+       [--modes planned,walk,scan,value]
        ITEMS.npy (and ITEMS.jsonl) must hold the snapshot's items in row order (the input of `rankctl build`).
 """
 import argparse, json, os, subprocess, sys, tempfile
@@ -42,10 +42,7 @@ def main():
     ap.add_argument("--k", default="10,300")
     ap.add_argument("--efs", default="64,256,1024")
     ap.add_argument("--ef", type=int, default=64, help="ef of the planned search (the engine's efSearch)")
-    ap.add_argument("--subgraph-efs", default="",
-                    help="with --catalogue: also walk each category's own subgraph (rankctl search --subgraph) at "
-                         "these ef values, for categories the snapshot has a subgraph for")
-    ap.add_argument("--modes", default="planned,walk,scan,subgraph", help="which runs to make")
+    ap.add_argument("--modes", default="planned,walk,scan,value", help="which runs to make (value: with --catalogue)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--catalogue", help="the snapshot's items.jsonl: filter on its own categories (correlated with "
                     "the vectors) instead of random ones")
@@ -86,8 +83,8 @@ def main():
             runs = [("planned", args.ef, ["--posting"])]
             runs += [("walk", ef, ["--no-estimate"]) for ef in [int(x) for x in args.efs.split(",")] if ef >= k]
             runs += [("scan", 0, ["--exact", "--posting"])]
-            if args.catalogue and args.subgraph_efs:
-                runs += [("subgraph", int(ef), ["--subgraph"]) for ef in args.subgraph_efs.split(",")]
+            if args.catalogue:
+                runs += [("value", args.ef, ["--value-index"])]
             modes = set(args.modes.split(","))
             for mode, ef, extra in runs:
                 if mode not in modes:
@@ -96,8 +93,8 @@ def main():
                 cmd = [args.rankctl, "search", "--snapshot", args.snapshot, "--queries", qpath, "--k", str(k),
                        "--ef", str(max(ef, 1)), "--out", out] + filter_args + extra
                 done = subprocess.run(cmd, capture_output=True, text=True)
-                if mode == "subgraph" and done.returncode != 0 and "has no subgraph" in done.stderr:
-                    print(f"| {label} | {k} | subgraph | {ef} | (no subgraph) | | | |", flush=True)
+                if mode == "value" and done.returncode != 0 and "has no value index" in done.stderr:
+                    print(f"| {label} | {k} | value | {ef} | (no value index) | | | |", flush=True)
                     continue
                 if done.returncode != 0:
                     sys.exit(f"{' '.join(cmd)} failed: {done.stderr.strip()}")

@@ -1,30 +1,30 @@
 import Snapshot
 import VectorIndex
 
-/// The snapshot's attribute subgraphs by category and brand id, for O(1) lookup on the request path.
-struct AttributeSubgraphs: Sendable {
-    private let all: [HNSWSubgraph]
+/// The snapshot's category and brand value indexes by id, for O(1) lookup on the request path.
+struct ValueIndexes: Sendable {
+    private let all: [SubsetIndex]
     private let byCategory: [Int32]  // index into `all`, or -1
     private let byBrand: [Int32]
 
-    init(_ loaded: [(entry: FilterIndex.Entry, subgraph: HNSWSubgraph)], categories: Int, brands: Int) {
+    init(_ loaded: [(entry: FilterIndex.Entry, index: SubsetIndex)], categories: Int, brands: Int) {
         var byCategory = [Int32](repeating: -1, count: categories)
         var byBrand = [Int32](repeating: -1, count: brands)
-        for (index, (entry, _)) in loaded.enumerated() {
+        for (position, (entry, _)) in loaded.enumerated() {
             switch entry.attribute {
-            case .category: byCategory[entry.value] = Int32(index)
-            case .brand: byBrand[entry.value] = Int32(index)
+            case .category: byCategory[entry.value] = Int32(position)
+            case .brand: byBrand[entry.value] = Int32(position)
             }
         }
-        all = loaded.map(\.subgraph)
+        all = loaded.map(\.index)
         self.byCategory = byCategory
         self.byBrand = byBrand
     }
 
-    /// How many subgraphs the snapshot has.
+    /// How many value indexes the snapshot has.
     var count: Int { all.count }
 
-    func subgraph(_ attribute: FilterIndex.Attribute, _ value: Int) -> HNSWSubgraph? {
+    func index(_ attribute: FilterIndex.Attribute, _ value: Int) -> SubsetIndex? {
         let table = attribute == .category ? byCategory : byBrand
         guard value < table.count, table[value] >= 0 else { return nil }
         return all[Int(table[value])]
@@ -34,9 +34,9 @@ struct AttributeSubgraphs: Sendable {
 /// Retrieval of one Rank call's candidate pool under its filter: the planner of docs/INDEX.md "Filters".
 ///
 /// A filter that includes categories or brands is served from the smaller of the two include lists (by item
-/// count), value by value: a value with a subgraph is searched in it (its own plan: walk, or exact scan of its
-/// items), a value without one through its posting list (the global index's plan: usually an exact scan of those
-/// rows). The values' results are merged into the pool. A list covering more than half the catalogue, and every
+/// count), value by value: a value with a value index is searched in it (its own plan: a scan of its quantised
+/// rows, or for a very large value a walk of its graph), a value without one through its posting list (the global
+/// index's plan: usually an exact scan of those rows). The values' results are merged into the pool. A list covering more than half the catalogue, and every
 /// other filter, goes to the global index with the filter's estimated pass count.
 struct FilteredRetrieval {
     let serving: ServingSnapshot
@@ -54,9 +54,9 @@ struct FilteredRetrieval {
         case nothing
         /// The global index (or an exact scan of all rows) with the filter.
         case global
-        /// Value by value through an include list: how many values were searched in their subgraph and how many
-        /// through their posting list.
-        case values(FilterIndex.Attribute, subgraphs: Int, postings: Int)
+        /// Value by value through an include list: how many values were searched in their value index and how
+        /// many through their posting list.
+        case values(FilterIndex.Attribute, indexed: Int, postings: Int)
     }
 
     /// Fills `scratch.results` with the best `pool` rows passing `filter` for `scratch.query`, best first.
@@ -106,14 +106,14 @@ struct FilteredRetrieval {
         _ query: UnsafeBufferPointer<Float>, _ filter: ItemFilter, _ attribute: FilterIndex.Attribute,
         _ include: UnsafeBufferPointer<UInt64>, _ exclude: UnsafeBufferPointer<UInt64>
     ) throws(VectorIndexError) -> Route {
-        // Inside one value's subgraph the value's own condition always holds; what remains is estimated from the
+        // Inside one value's index the value's own condition always holds; what remains is estimated from the
         // other conditions, assumed independent of the value.
         let statistics = serving.filterStatistics
         let rest = statistics.estimate(filter, excluding: attribute).passCount
         let restShare = rest.map { Double($0) / Double(max(statistics.rows, 1)) }
         let onlyThisList = filter.onlyIncludes(attribute)
         var values = 0
-        var subgraphs = 0
+        var indexed = 0
         scratch.mergedResults.removeAll(keepingCapacity: true)
         for (word, bits) in include.enumerated() {
             var remaining = bits & ~(word < exclude.count ? exclude[word] : 0)
@@ -122,12 +122,12 @@ struct FilteredRetrieval {
                 remaining &= remaining - 1
                 guard value < (attribute == .category ? statistics.categoryCounts.count : statistics.brandCounts.count)
                 else { continue }
-                subgraphs += try searchValue(query, filter, attribute, value, restShare, onlyThisList) ? 1 : 0
+                indexed += try searchValue(query, filter, attribute, value, restShare, onlyThisList) ? 1 : 0
                 scratch.mergedResults.append(contentsOf: scratch.results)
                 values += 1
             }
         }
-        let route = Route.values(attribute, subgraphs: subgraphs, postings: values - subgraphs)
+        let route = Route.values(attribute, indexed: indexed, postings: values - indexed)
         // One value: its search already left the pool in `scratch.results`.
         guard values > 1 else {
             if values == 0 { scratch.results.removeAll(keepingCapacity: true) }
@@ -145,17 +145,19 @@ struct FilteredRetrieval {
         _ query: UnsafeBufferPointer<Float>, _ filter: ItemFilter, _ attribute: FilterIndex.Attribute, _ value: Int,
         _ restShare: Double?, _ onlyThisList: Bool
     ) throws(VectorIndexError) -> Bool {
-        if let index = serving.index, let subgraph = serving.subgraphs.subgraph(attribute, value) {
-            let rows = subgraph.rows.count
+        if let valueIndex = serving.valueIndexes.index(attribute, value) {
+            let snapshot = serving.snapshot
+            let vectors = snapshot.itemVectors.matrix
             if onlyThisList {
-                try index.search(
-                    query: query, k: pool, ef: ef, filter: AcceptAllRows(), within: subgraph,
-                    estimatedPassCount: nil, scratch: scratch.search, into: &scratch.results)
+                try valueIndex.search(
+                    query: query, k: pool, ef: ef, filter: AcceptAllRows(), estimatedPassCount: nil, vectors: vectors,
+                    metric: snapshot.metric, scratch: scratch.search, into: &scratch.results)
             } else {
+                let rows = valueIndex.rows.count
                 let passing = restShare.map { min(rows, Int(($0 * Double(rows)).rounded(.up))) } ?? rows
-                try index.search(
-                    query: query, k: pool, ef: ef, filter: filter, within: subgraph, estimatedPassCount: passing,
-                    scratch: scratch.search, into: &scratch.results)
+                try valueIndex.search(
+                    query: query, k: pool, ef: ef, filter: filter, estimatedPassCount: passing, vectors: vectors,
+                    metric: snapshot.metric, scratch: scratch.search, into: &scratch.results)
             }
             return true
         }

@@ -15,8 +15,9 @@ public final class ServingSnapshot: Sendable {
     public let config: RankingConfig
     /// Per-condition item counts for estimating a filter's pass count (see ``FilterStatistics``).
     let filterStatistics: FilterStatistics
-    /// The snapshot's attribute subgraphs (docs/INDEX.md "Attribute subgraphs"), validated at activation.
-    let subgraphs: AttributeSubgraphs
+    /// The snapshot's category and brand value indexes (docs/INDEX.md "Attribute subgraphs"), validated at
+    /// activation.
+    let valueIndexes: ValueIndexes
 
     /// Bytes of the snapshot's mapped files.
     public let mappedBytes: Int
@@ -54,8 +55,8 @@ public final class ServingSnapshot: Sendable {
             throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): graph: \(error)")
         }
         do {
-            subgraphs = AttributeSubgraphs(
-                try snapshot.loadSubgraphs(), categories: snapshot.categories.count, brands: snapshot.brands.count)
+            valueIndexes = ValueIndexes(
+                try snapshot.loadValueIndexes(), categories: snapshot.categories.count, brands: snapshot.brands.count)
         } catch {
             throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): \(error)")
         }

@@ -38,7 +38,7 @@ public final class Snapshot: @unchecked Sendable {
     public let popularity: PopularityLists
     /// The serialized HNSW graph payload in place, or nil when the snapshot has no graph.
     public let graphPayload: UnsafeRawBufferPointer?
-    /// Brand posting lists and attribute subgraphs, or nil for a snapshot built without them.
+    /// Brand posting lists and category/brand value indexes, or nil for a snapshot built without them.
     public let filterIndex: FilterIndex?
     private let mappedFiles: [(name: String, file: MappedFile)]
 
@@ -226,15 +226,16 @@ public final class Snapshot: @unchecked Sendable {
         return graph
     }
 
-    /// Validates and returns every attribute subgraph (O(Σ subgraph rows × M)), in directory order; empty when the
-    /// snapshot has none. Like `loadGraph()`, the subgraphs read the mapping in place.
-    /// - Throws: `.graph` naming the file and the subgraph at fault.
-    public func loadSubgraphs() throws(SnapshotError) -> [(entry: FilterIndex.Entry, subgraph: HNSWSubgraph)] {
+    /// Validates and returns every category and brand value index (O(Σ rows × M) for those with a graph, O(Σ rows)
+    /// for the rest), in directory order; empty when the snapshot has none. Like `loadGraph()`, they read the
+    /// mapping in place.
+    /// - Throws: `.graph` naming the file and the value at fault.
+    public func loadValueIndexes() throws(SnapshotError) -> [(entry: FilterIndex.Entry, index: SubsetIndex)] {
         guard let filterIndex else { return [] }
-        var loaded: [(entry: FilterIndex.Entry, subgraph: HNSWSubgraph)] = []
+        var loaded: [(entry: FilterIndex.Entry, index: SubsetIndex)] = []
         for entry in filterIndex.entries {
             loaded.append(
-                (entry, try filterIndex.subgraph(entry, metric: manifest.metric, matrixRows: itemVectors.count)))
+                (entry, try filterIndex.valueIndex(entry, metric: manifest.metric, matrixRows: itemVectors.count)))
         }
         return loaded
     }

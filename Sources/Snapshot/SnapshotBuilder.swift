@@ -28,11 +28,17 @@ public struct SnapshotBuildOptions: Sendable {
     public var buildIndex = true
     /// HNSW build parameters (ignored when `buildIndex` is false).
     public var hnsw = HNSWParameters()
-    /// Categories and brands with at least this many items get an HNSW subgraph of their own (with the graph
-    /// only), so a filter on them walks a small graph instead of the global one; 0 builds none. The default is
-    /// where an exact scan of the value's items stops fitting a few milliseconds (docs/INDEX.md).
+    /// Categories and brands with at least this many items get a value index (docs/INDEX.md "Attribute
+    /// subgraphs"): their rows and a quantised `i8` copy of their vectors, which a filter on them scans instead of
+    /// gathering f32 rows through a posting list; 0 builds none. Below the default, an f32 scan of the value's
+    /// posting list costs ≤ ~0.1 ms.
+    public var quantisedMinItems = SnapshotBuildOptions.defaultQuantisedMinItems
+    public static let defaultQuantisedMinItems = 2_000
+    /// Categories and brands with at least this many items also get an HNSW graph over their rows (with the global
+    /// graph only), for values too large to scan; 0 builds none. The default is where the quantised scan stops
+    /// fitting a few milliseconds (`QuantisedScan.maxRows`).
     public var subgraphMinItems = SnapshotBuildOptions.defaultSubgraphMinItems
-    public static let defaultSubgraphMinItems = 20_000
+    public static let defaultSubgraphMinItems = QuantisedScan.maxRows
     /// Worker threads for the graph build; the graph does not depend on it.
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -165,7 +171,8 @@ private struct BuildJob {
             try writeGraph(items: items.header.rows)
             hnsw = options.hnsw
         }
-        try writeFilterIndex(subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0)
+        try writeFilterIndex(
+            quantisedMinItems: options.quantisedMinItems, subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0)
         report("checksums", 0, 1)
         var files: [SnapshotManifest.FileEntry] = []
         let optional = (options.buildIndex ? [SnapshotFiles.graph] : []) + [SnapshotFiles.filterIndex]
@@ -192,6 +199,7 @@ private struct BuildJob {
                     "itemsMeta": options.itemsMeta,
                 ],
                 ignoredItemFields: Array(ignoredFields.sorted().prefix(50)),
+                quantisedMinItems: options.quantisedMinItems,
                 subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0),
             ranking: options.rankingConfig ?? SnapshotManifest.defaultRankingConfig,
             labels: options.labels,
@@ -393,9 +401,10 @@ private struct BuildJob {
         }
     }
 
-    /// Writes the filter index: every brand's posting list, and a subgraph over the items of each category and
-    /// brand with at least `subgraphMinItems` items (0: none), built like the global graph over the stored rows.
-    private func writeFilterIndex(subgraphMinItems: Int) throws(SnapshotError) {
+    /// Writes the filter index: every brand's posting list, and a value index for each category and brand with at
+    /// least `quantisedMinItems` or `subgraphMinItems` items (0: none by that rule): its rows and quantised block,
+    /// and from `subgraphMinItems` items a graph built like the global one over the stored rows.
+    private func writeFilterIndex(quantisedMinItems: Int, subgraphMinItems: Int) throws(SnapshotError) {
         let attributesFile = try mappingErrors { try MappedFile(path: path(SnapshotFiles.itemAttributes)) }
         let section = try SectionFile(file: attributesFile, name: SnapshotFiles.itemAttributes, kind: .attributes)
         let categoryCount = try section.parameter(1, "category count")
@@ -408,30 +417,32 @@ private struct BuildJob {
         }
         let brands = postings(attributes.brand, brandCount)
         var directory: [UInt64] = []
-        var subgraphRows: [Int32] = []
+        var valueRows: [Int32] = []
         var graphs: [UInt8] = []
         var blocks: [UInt8] = []
         let vectorFile = try mappingErrors { try MappedFile(path: path(SnapshotFiles.itemVectors)) }
         let vectors = try VectorTable(SectionFile(file: vectorFile, name: SnapshotFiles.itemVectors, kind: .vectors))
-        if subgraphMinItems > 0 {
-            let categories = postings(attributes.category, categoryCount)
-            for (attribute, lists, count) in [
-                (FilterIndex.Attribute.category, categories, categoryCount), (.brand, brands, brandCount),
-            ] {
-                for value in 0..<count {
-                    let members = lists.rows[Int(lists.starts[value])..<Int(lists.starts[value + 1])]
-                    guard members.count >= subgraphMinItems else { continue }
-                    let payload = try buildSubgraph(
-                        rows: members, vectors: vectors.matrix, stage: "\(attribute) \(value) subgraph")
-                    graphs.append(contentsOf: repeatElement(0, count: (64 - graphs.count % 64) % 64))
-                    directory += [
-                        UInt64(attribute.rawValue) | UInt64(value) << 32, UInt64(subgraphRows.count),
-                        UInt64(members.count), UInt64(graphs.count), UInt64(payload.count),
-                    ]
-                    subgraphRows.append(contentsOf: members.map { Int32($0) })
-                    graphs.append(contentsOf: payload)
-                    appendQuantisedBlock(rows: members, vectors: vectors.matrix, to: &blocks)
-                }
+        func qualifies(_ count: Int, _ minimum: Int) -> Bool { minimum > 0 && count >= minimum }
+        let categories = postings(attributes.category, categoryCount)
+        for (attribute, lists, count) in [
+            (FilterIndex.Attribute.category, categories, categoryCount), (.brand, brands, brandCount),
+        ] {
+            for value in 0..<count {
+                let members = lists.rows[Int(lists.starts[value])..<Int(lists.starts[value + 1])]
+                let withGraph = qualifies(members.count, subgraphMinItems)
+                guard withGraph || qualifies(members.count, quantisedMinItems) else { continue }
+                let payload =
+                    withGraph
+                    ? try buildSubgraph(rows: members, vectors: vectors.matrix, stage: "\(attribute) \(value) graph")
+                    : []
+                graphs.append(contentsOf: repeatElement(0, count: (64 - graphs.count % 64) % 64))
+                directory += [
+                    UInt64(attribute.rawValue) | UInt64(value) << 32, UInt64(valueRows.count),
+                    UInt64(members.count), UInt64(graphs.count), UInt64(payload.count),
+                ]
+                valueRows.append(contentsOf: members.map { Int32($0) })
+                graphs.append(contentsOf: payload)
+                appendQuantisedBlock(rows: members, vectors: vectors.matrix, to: &blocks)
             }
         }
         try mappingErrors {
@@ -439,13 +450,13 @@ private struct BuildJob {
                 path: path(SnapshotFiles.filterIndex), kind: .filterIndex,
                 parameters: [UInt64(rows), UInt64(brandCount), UInt64(directory.count / 5)],
                 sectionLengths: [
-                    8 * brands.starts.count, 4 * brands.rows.count, 8 * directory.count, 4 * subgraphRows.count,
+                    8 * brands.starts.count, 4 * brands.rows.count, 8 * directory.count, 4 * valueRows.count,
                     graphs.count, blocks.count,
                 ])
             try out.beginSection(); try out.writer.write(contentsOf: brands.starts)
             try out.beginSection(); try out.writer.write(contentsOf: brands.rows)
             try out.beginSection(); try out.writer.write(contentsOf: directory)
-            try out.beginSection(); try out.writer.write(contentsOf: subgraphRows)
+            try out.beginSection(); try out.writer.write(contentsOf: valueRows)
             try out.beginSection(); try out.writer.write(graphs)
             try out.beginSection(); try out.writer.write(blocks)
             try out.finish()

@@ -37,8 +37,9 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
         public var inputs: [String: String]
         /// JSON fields in the item metadata that were not stored as columns (sorted, at most 50).
         public var ignoredItemFields: [String]
-        /// The item count from which a category or brand got a subgraph (0: none built); nil in snapshots built
-        /// before subgraphs existed.
+        /// The item counts from which a category or brand got a value index with a quantised block, and one with
+        /// an HNSW graph too (0: none built); nil in snapshots built before value indexes existed.
+        public var quantisedMinItems: Int?
         public var subgraphMinItems: Int?
     }
 
@@ -116,7 +117,7 @@ public enum SnapshotFiles {
     public static let tags = "tags.ids"
     public static let popularity = "popularity.pop"
     public static let graph = "item_graph.hnsw"
-    /// Brand posting lists and per-category/brand subgraphs (optional; snapshots built before it lack it).
+    /// Brand posting lists and per-category/brand value indexes (optional; snapshots built before it lack it).
     public static let filterIndex = "filter_index.fidx"
 
     /// Files every snapshot has (the graph is optional).

@@ -8,6 +8,15 @@ protocol ElementLoader {
     static func load16(_ row: UnsafeRawPointer, _ index: Int) -> SIMD16<Float>
     static func load1(_ row: UnsafeRawPointer, _ index: Int) -> Float
     static func scale(_ row: UnsafeRawPointer) -> Float
+    /// `sum += query × row[index ..< index + 16]`, the inner product's step.
+    static func accumulate(_ sum: inout SIMD16<Float>, _ query: SIMD16<Float>, _ row: UnsafeRawPointer, _ index: Int)
+}
+
+extension ElementLoader {
+    @inlinable @inline(__always)
+    static func accumulate(_ sum: inout SIMD16<Float>, _ query: SIMD16<Float>, _ row: UnsafeRawPointer, _ index: Int) {
+        sum += query * load16(row, index)
+    }
 }
 
 @usableFromInline
@@ -42,7 +51,14 @@ enum F16Elements: ElementLoader {
 enum I8Elements: ElementLoader {
     @inlinable @inline(__always)
     static func load16(_ row: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
-        SIMD16<Float>(row.loadUnaligned(fromByteOffset: 4 + index, as: SIMD16<Int8>.self))
+        // Lane by lane on purpose: the generic `SIMD16<Float>(SIMD16<Int8>)` is an out-of-line call per load (13% of
+        // a quantised scan's profile, and it blocks vectorising the loop around it); these sixteen conversions are
+        // recognised as four sign-extending loads and four `cvtdq2ps`, inlined.
+        let v = row.loadUnaligned(fromByteOffset: 4 + index, as: SIMD16<Int8>.self)
+        return SIMD16<Float>(
+            Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]),
+            Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]), Float(v[12]), Float(v[13]), Float(v[14]),
+            Float(v[15]))
     }
     @inlinable @inline(__always)
     static func load1(_ row: UnsafeRawPointer, _ index: Int) -> Float {
@@ -51,6 +67,19 @@ enum I8Elements: ElementLoader {
     @inlinable @inline(__always)
     static func scale(_ row: UnsafeRawPointer) -> Float {
         row.loadUnaligned(fromByteOffset: 0, as: Float.self)
+    }
+    /// Fused multiply-add where the build targets a CPU that has it (`RANKD_FMA`, set by the Makefile's tuned
+    /// release builds): 15% more quantised-scan throughput (docs/BENCHMARKS.md "Category pages"). Only the i8
+    /// rows use it — quantised blocks, whose scores only pick candidates for exact re-scoring, and i8 snapshots —
+    /// so f32 scores, and graphs built from f32 rows, are the same bytes in tuned and portable builds. Without FMA
+    /// in the target, `addProduct` would be a scalar `fmaf` call per lane.
+    @inlinable @inline(__always)
+    static func accumulate(_ sum: inout SIMD16<Float>, _ query: SIMD16<Float>, _ row: UnsafeRawPointer, _ index: Int) {
+        #if RANKD_FMA
+        sum.addProduct(query, load16(row, index))
+        #else
+        sum += query * load16(row, index)
+        #endif
     }
 }
 
@@ -83,12 +112,12 @@ enum InnerProductKernel<Elements: ElementLoader>: RowKernel {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
         var i = 0
         while i + 32 <= dimension {
-            a0 += loadQuery16(query, i) * Elements.load16(row, i)
-            a1 += loadQuery16(query, i + 16) * Elements.load16(row, i + 16)
+            Elements.accumulate(&a0, loadQuery16(query, i), row, i)
+            Elements.accumulate(&a1, loadQuery16(query, i + 16), row, i + 16)
             i += 32
         }
         if i + 16 <= dimension {
-            a0 += loadQuery16(query, i) * Elements.load16(row, i)
+            Elements.accumulate(&a0, loadQuery16(query, i), row, i)
             i += 16
         }
         var sum = horizontalSum(a0 + a1)

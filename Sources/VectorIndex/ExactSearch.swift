@@ -56,11 +56,16 @@ struct ExactScan<Filter: RowFilter>: RowScorerVisitor {
 
     mutating func visit<Scorer: RowScorer>(_ scorer: Scorer) {
         scratch.beginSearch(rowCount: 0)
+        // The heap is used through a local and stored back at the end (every access to a class's stored `var` is a
+        // dynamic exclusivity check), and the worst kept hit is held in a local too: most rows of a scan fail it,
+        // and that comparison is then all they cost besides the kernel.
+        var heap = Heap(results: scratch.results, k: k)
+        defer { scratch.results = heap.results }
         if let rows {
-            for row in rows { consider(row, scorer) }
+            for row in rows where filter.accepts(row) { heap.offer(ScoredRow(score: scorer.score(row), row: row)) }
             scratch.lastScoredCount = rows.count
         } else if filter is AcceptAllRows {
-            for row in 0..<Int32(rowCount) { score(row, scorer) }
+            for row in 0..<Int32(rowCount) { heap.offer(ScoredRow(score: scorer.score(row), row: row)) }
             scratch.lastScoredCount = rowCount
         } else {
             // The filter picks the passing rows of each block in one call (see `RowFilter.acceptedRows`).
@@ -69,29 +74,42 @@ struct ExactScan<Filter: RowFilter>: RowScorerVisitor {
             while Int(start) < rowCount {
                 let end = Int32(Swift.min(Int(start) + Self.block, rowCount))
                 let count = filter.acceptedRows(start..<end, into: passing)
-                for index in 0..<count { score(passing[index], scorer) }
+                for index in 0..<count {
+                    let row = passing[index]
+                    heap.offer(ScoredRow(score: scorer.score(row), row: row))
+                }
                 start = end
             }
             scratch.lastScoredCount = rowCount
         }
     }
 
-    /// Rows per `acceptedRows` call (the scratch's `pending` buffer holds 512).
-    static var block: Int { 512 }
+    /// The best `k` hits so far, worst on top, with the top cached for the common "not good enough" test.
+    private struct Heap {
+        var results: ScratchHeap<WorstOnTop>
+        let k: Int
+        /// The worst kept hit once `k` are kept; until then nil (every hit is kept).
+        var worst: ScoredRow?
 
-    @inline(__always)
-    private func consider<Scorer: RowScorer>(_ row: Int32, _ scorer: Scorer) {
-        guard filter.accepts(row) else { return }
-        score(row, scorer)
-    }
+        init(results: ScratchHeap<WorstOnTop>, k: Int) {
+            self.results = results
+            self.k = k
+            worst = results.count >= k ? results.top : nil
+        }
 
-    @inline(__always)
-    private func score<Scorer: RowScorer>(_ row: Int32, _ scorer: Scorer) {
-        let hit = ScoredRow(score: scorer.score(row), row: row)
-        if scratch.results.count < k {
-            scratch.results.push(hit)
-        } else if BestOnTop.above(hit, scratch.results.top) {
-            scratch.results.replaceTop(hit)
+        @inline(__always)
+        mutating func offer(_ hit: ScoredRow) {
+            if let worst {
+                guard BestOnTop.above(hit, worst) else { return }
+                results.replaceTop(hit)
+            } else {
+                results.push(hit)
+                guard results.count >= k else { return }
+            }
+            worst = results.top
         }
     }
+
+    /// Rows per `acceptedRows` call (the scratch's `pending` buffer holds 512).
+    static var block: Int { 512 }
 }

@@ -11,7 +11,7 @@ public enum CandidateRows {
 }
 
 /// Which path served a search.
-public enum SearchPath: String, Sendable {
+public enum SearchPath: String, Sendable, CaseIterable {
     /// The HNSW walk.
     case graph
     /// An exact scan over all rows, chosen up front (small estimated pass count or `.exact`).
@@ -22,7 +22,7 @@ public enum SearchPath: String, Sendable {
     /// (over the row list when one was given) replaced it.
     case graphThenExact
     /// A scan of a subset's quantised (`i8`) copy, then exact re-scoring of its best candidates
-    /// (``HNSWSubgraph``).
+    /// (``SubsetIndex``).
     case quantisedRows
 }
 

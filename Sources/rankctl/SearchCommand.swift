@@ -69,8 +69,8 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Give the search the filter's posting list (its passing rows), as the engine does for one category; with --exact, scan only those rows.")
     var posting = false
 
-    @Flag(help: "Search the snapshot's subgraph of the one --filter-category (as the engine does for a category that has one).")
-    var subgraph = false
+    @Flag(help: "Search the snapshot's value index of the one --filter-category (as the engine does for a category that has one).")
+    var valueIndex = false
 
     @Option(help: "Hit rows, int64 .npy of shape [queries, k].")
     var out: String
@@ -78,8 +78,8 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         guard k >= 1, ef >= 1, threads >= 1 else { throw ValidationError("--k, --ef and --threads must be ≥ 1") }
         guard !(posting && noEstimate) else { throw ValidationError("--posting and --no-estimate exclude each other") }
-        guard !subgraph || (snapshot != nil && filterCategory.count == 1 && !exact) else {
-            throw ValidationError("--subgraph needs --snapshot and exactly one --filter-category, without --exact")
+        guard !valueIndex || (snapshot != nil && filterCategory.count == 1 && !exact) else {
+            throw ValidationError("--value-index needs --snapshot and exactly one --filter-category, without --exact")
         }
         guard let metric = Metric(rawValue: metric) else { throw ValidationError("--metric must be ip, cosine or l2") }
         guard let type = VectorElementType(rawValue: vectorType) else {
@@ -98,7 +98,7 @@ struct SearchCommand: ParsableCommand {
         let matrix: VectorMatrix
         let index: HNSWIndex?
         let filter: CategoryFilter
-        var categorySubgraph: HNSWSubgraph?
+        var categoryIndex: SubsetIndex?
         switch (snapshot, items) {
         case (let directory?, nil):
             do {
@@ -108,13 +108,13 @@ struct SearchCommand: ParsableCommand {
                 index = try exact ? nil : snapshot.loadGraph().map { try HNSWIndex(vectors: matrix, graph: $0) }
                 if !exact && index == nil { throw ValidationError("\(directory) has no HNSW graph; use --exact") }
                 filter = try categories != nil ? categoryFilter(rows: matrix.count) : snapshotCategoryFilter(snapshot)
-                if subgraph {
+                if valueIndex {
                     let category = snapshot.categories.row(for: filterCategory[0])
-                    categorySubgraph = try snapshot.loadSubgraphs().first {
+                    categoryIndex = try snapshot.loadValueIndexes().first {
                         $0.entry.attribute == .category && $0.entry.value == category
-                    }?.subgraph
-                    if categorySubgraph == nil {
-                        throw ValidationError("\(directory) has no subgraph for category \(filterCategory[0])")
+                    }?.index
+                    if categoryIndex == nil {
+                        throw ValidationError("\(directory) has no value index for category \(filterCategory[0])")
                     }
                 }
             } catch let error as SnapshotError {
@@ -158,7 +158,7 @@ struct SearchCommand: ParsableCommand {
             throw ValidationError("--queries has \(queryArray.shape[1]) dimensions, the items \(dimension)")
         }
         let searchMetric = index?.metric ?? opened?.metric ?? metric
-        let walkedSubgraph = categorySubgraph
+        let searchedIndex = categoryIndex
 
         let queryCount = queryArray.shape[0]
         var hits = [Int64](repeating: -1, count: queryCount * k)
@@ -179,10 +179,13 @@ struct SearchCommand: ParsableCommand {
                         let query = UnsafeBufferPointer(rebasing: shared.queries[(q * dimension)..<((q + 1) * dimension)])
                         let path: SearchPath
                         do {
-                            if let index, let walkedSubgraph {
-                                path = try index.search(
-                                    query: query, k: options.k, ef: options.ef, filter: filter,
-                                    within: walkedSubgraph, estimatedPassCount: nil, scratch: scratch, into: &results)
+                            if let index, let searchedIndex {
+                                // As the engine does for a filter that is only the category: every row of the
+                                // category's index passes, so no per-row check.
+                                path = try searchedIndex.search(
+                                    query: query, k: options.k, ef: options.ef, filter: AcceptAllRows(),
+                                    estimatedPassCount: nil, vectors: index.vectors, metric: index.metric,
+                                    scratch: scratch, into: &results)
                             } else if let index, !filter.isActive {
                                 // As the engine does: an unfiltered search passes AcceptAllRows (the specialised loop,
                                 // and the walk that follows only the navigation prefix of a hybrid graph).
@@ -326,11 +329,12 @@ struct SharedBuffers: @unchecked Sendable {
 
 /// Per-worker counters of search paths and scored rows (fixed arrays: recording never allocates).
 final class SearchStats: @unchecked Sendable {
-    private static let paths: [SearchPath] = [.graph, .exactScan, .exactRows, .graphThenExact]
+    private static let paths = SearchPath.allCases
     private static let slots = 8  // counters of different workers 64 bytes apart: no false sharing
     private var counters: [Int]
 
     init(workers: Int) {
+        precondition(1 + Self.paths.count <= Self.slots, "a worker's counters outgrew its slots")
         counters = [Int](repeating: 0, count: workers * Self.slots)
     }
 

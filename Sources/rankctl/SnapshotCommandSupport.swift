@@ -72,8 +72,14 @@ struct SnapshotEncodingOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Categories and brands with at least this many items get their own HNSW subgraph (0: none).",
-            discussion: "A filter on such a value walks its subgraph instead of the global graph (docs/INDEX.md)."))
+            "Categories and brands with at least this many items get a quantised value index (0: none).",
+            discussion: "A filter on such a value scans its i8 block and re-scores the best exactly (docs/INDEX.md)."))
+    var quantisedMinItems = SnapshotBuildOptions.defaultQuantisedMinItems
+
+    @Option(
+        help: ArgumentHelp(
+            "Categories and brands with at least this many items also get their own HNSW graph (0: none).",
+            discussion: "A filter on such a value walks that graph instead of scanning (docs/INDEX.md)."))
     var subgraphMinItems = SnapshotBuildOptions.defaultSubgraphMinItems
 
     @Option(help: "Worker threads for the graph build (default: all cores).")
@@ -91,7 +97,9 @@ struct SnapshotEncodingOptions: ParsableArguments {
     func validate() throws {
         _ = try SnapshotCommandSupport.parse(vectorType, as: VectorElementType.self, option: "--vector-type")
         _ = try SnapshotCommandSupport.parse(metric, as: Metric.self, option: "--metric")
-        guard subgraphMinItems >= 0 else { throw ValidationError("--subgraph-min-items must be ≥ 0") }
+        guard subgraphMinItems >= 0, quantisedMinItems >= 0 else {
+            throw ValidationError("--subgraph-min-items and --quantised-min-items must be ≥ 0")
+        }
         for label in labels where !label.contains("=") {
             throw ValidationError("--label must be KEY=VALUE, got \"\(label)\"")
         }
@@ -105,6 +113,7 @@ struct SnapshotEncodingOptions: ParsableArguments {
         options.buildIndex = !noIndex
         options.hnsw = HNSWParameters(m: hnswM, efConstruction: efConstruction, seed: hnswSeed)
         options.subgraphMinItems = subgraphMinItems
+        options.quantisedMinItems = quantisedMinItems
         if let threads { options.threads = max(1, threads) }
         for label in labels {
             let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

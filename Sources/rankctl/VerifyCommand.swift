@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Snapshot
 
-/// `rankctl verify`: everything activation checks — open, checksums, structure, graph and subgraphs.
+/// `rankctl verify`: everything activation checks — open, checksums, structure, graph and value indexes.
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
@@ -19,12 +19,14 @@ struct VerifyCommand: ParsableCommand {
             try snapshot.verifyChecksums()
             try snapshot.verifyStructure()
             let graph = try snapshot.loadGraph()
-            let subgraphs = try snapshot.loadSubgraphs()
+            let values = try snapshot.loadValueIndexes()
             let manifest = snapshot.manifest
             var graphText =
                 graph.map { "graph ok (\($0.rowCount) rows, M \($0.m), \($0.maxLevel + 1) levels)" } ?? "no graph"
-            if !subgraphs.isEmpty {
-                graphText += ", \(subgraphs.count) subgraphs ok (\(subgraphs.reduce(0) { $0 + $1.entry.rowCount }) rows)"
+            if !values.isEmpty {
+                let rows = values.reduce(0) { $0 + $1.entry.rowCount }
+                let graphs = values.filter { $0.entry.hasGraph }.count
+                graphText += ", \(values.count) value indexes ok (\(rows) rows, \(graphs) with a graph)"
             }
             print(
                 "OK \(manifest.snapshotVersion): \(manifest.counts.users) users, \(manifest.counts.items) items, "

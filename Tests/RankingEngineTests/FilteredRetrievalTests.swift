@@ -5,23 +5,23 @@ import Testing
 
 @testable import RankingEngine
 
-/// The same seeded catalogue served twice: with attribute subgraphs for its large categories and brands, and
-/// without (where every filtered call scans the passing items exactly). Filtered rankings must agree.
-final class SubgraphFixture: Sendable {
+/// The same seeded catalogue served twice: with value indexes (quantised blocks) for its large categories and
+/// brands, and without (where every filtered call scans the passing items exactly). Filtered rankings must agree.
+final class ValueIndexFixture: Sendable {
     let directory: String
-    let withSubgraphs: ServingSnapshot
+    let indexed: ServingSnapshot
     let exact: ServingSnapshot
 
-    static let shared: SubgraphFixture = {
+    static let shared: ValueIndexFixture = {
         do {
-            return try SubgraphFixture()
+            return try ValueIndexFixture()
         } catch {
-            fatalError("subgraph fixture: \(error)")
+            fatalError("value index fixture: \(error)")
         }
     }()
 
     private init() throws {
-        directory = NSTemporaryDirectory() + "subgraph-tests-" + UUID().uuidString
+        directory = NSTemporaryDirectory() + "value-index-tests-" + UUID().uuidString
         var data = SyntheticDataOptions()
         data.users = 100
         data.items = 2400
@@ -30,20 +30,20 @@ final class SubgraphFixture: Sendable {
         data.brandsPerCategory = 3
         data.seed = 5
         let files = try SyntheticData.write(data, to: directory + "/in")
-        withSubgraphs = try Self.build(files, directory + "/sub", subgraphMinItems: 300)
-        exact = try Self.build(files, directory + "/exact", subgraphMinItems: 0)
+        indexed = try Self.build(files, directory + "/indexed", minItems: 300)
+        exact = try Self.build(files, directory + "/exact", minItems: 0)
     }
 
     private static func build(
-        _ files: SyntheticDataFiles, _ output: String, subgraphMinItems: Int
+        _ files: SyntheticDataFiles, _ output: String, minItems: Int
     ) throws -> ServingSnapshot {
         var options = SnapshotBuildOptions(
             users: files.users, userIds: files.userIds, items: files.items, itemsMeta: files.itemsMeta,
             output: output)
         options.threads = 2
         options.hnsw.efConstruction = 60
-        options.subgraphMinItems = subgraphMinItems
-        // A small pool and beam, so that a subgraph of a few hundred items is walked, not scanned.
+        options.subgraphMinItems = minItems
+        options.quantisedMinItems = minItems
         options.rankingConfig = .object([
             "k": .number(10), "poolSize": .number(10), "method": .string("none"), "efSearch": .number(32),
         ])
@@ -55,15 +55,15 @@ final class SubgraphFixture: Sendable {
 }
 
 @Suite struct FilteredRetrievalTests {
-    let fixture = SubgraphFixture.shared
+    let fixture = ValueIndexFixture.shared
 
     func rows(_ response: RankResponse, _ serving: ServingSnapshot) -> [Int] {
         response.items.map { serving.snapshot.itemIds.row(for: $0.itemID)! }
     }
 
-    /// Mean overlap of the subgraph engine's top 10 with the exact one's, over 40 users; every item passes.
+    /// Mean overlap of the indexed engine's top 10 with the exact one's, over 40 users; every item passes.
     func agreement(_ configure: (inout RankRequest.Filter) -> Void, passes: (Int) -> Bool) throws -> Double {
-        let fast = RankingEngine(registry: SnapshotRegistry(fixture.withSubgraphs))
+        let fast = RankingEngine(registry: SnapshotRegistry(fixture.indexed))
         let slow = RankingEngine(registry: SnapshotRegistry(fixture.exact))
         var total = 0.0
         for user in 0..<40 {
@@ -71,7 +71,7 @@ final class SubgraphFixture: Sendable {
                 $0.userID = "u_\(user)"
                 configure(&$0.filter)
             }
-            let got = rows(try fast.rank(call, now: 0), fixture.withSubgraphs)
+            let got = rows(try fast.rank(call, now: 0), fixture.indexed)
             let want = rows(try slow.rank(call, now: 0), fixture.exact)
             #expect(got.count == want.count)
             let allPass = got.allSatisfy(passes)
@@ -81,20 +81,20 @@ final class SubgraphFixture: Sendable {
         return total / 40
     }
 
-    @Test func theLargeCategoriesAndBrandsHaveSubgraphs() throws {
-        let serving = fixture.withSubgraphs
-        #expect(serving.subgraphs.count >= 3)
-        #expect(serving.subgraphs.subgraph(.category, serving.snapshot.categories.row(for: "category-0")!) != nil)
-        #expect(fixture.exact.subgraphs.count == 0)
+    @Test func theLargeCategoriesAndBrandsHaveValueIndexes() throws {
+        let serving = fixture.indexed
+        #expect(serving.valueIndexes.count >= 3)
+        #expect(serving.valueIndexes.index(.category, serving.snapshot.categories.row(for: "category-0")!) != nil)
+        #expect(fixture.exact.valueIndexes.count == 0)
     }
 
-    @Test func oneCategoryWithASubgraphAgreesWithTheExactScan() throws {
+    @Test func oneCategoryWithAValueIndexAgreesWithTheExactScan() throws {
         let snapshot = fixture.exact.snapshot
         let category = UInt32(snapshot.categories.row(for: "category-0")!)
         let overlap = try agreement({ $0.includeCategories = ["category-0"] }) {
             snapshot.attributes.category[$0] == category
         }
-        #expect(overlap >= 0.9, "overlap \(overlap)")
+        #expect(overlap >= 0.99, "overlap \(overlap)")
     }
 
     @Test func severalCategoriesMergeTheirResults() throws {
@@ -103,7 +103,7 @@ final class SubgraphFixture: Sendable {
         let overlap = try agreement({ $0.includeCategories = ["category-0", "category-1", "category-5"] }) {
             wanted.contains(snapshot.attributes.category[$0])
         }
-        #expect(overlap >= 0.9, "overlap \(overlap)")
+        #expect(overlap >= 0.99, "overlap \(overlap)")
     }
 
     @Test func aBrandWithFurtherConditionsAgreesWithTheExactScan() throws {
@@ -113,7 +113,7 @@ final class SubgraphFixture: Sendable {
             $0.includeBrands = ["brand-0-0"]
             $0.inStockOnly = true
         }) { snapshot.attributes.brand[$0] == brand && snapshot.attributes.inStock[$0] == 1 }
-        #expect(overlap >= 0.9, "overlap \(overlap)")
+        #expect(overlap >= 0.99, "overlap \(overlap)")
     }
 
     @Test func excludedBrandInsideIncludedCategoriesIsNeverRanked() throws {
@@ -124,6 +124,6 @@ final class SubgraphFixture: Sendable {
             $0.includeCategories = ["category-0", "category-1"]
             $0.excludeBrands = ["brand-0-0"]
         }) { wanted.contains(snapshot.attributes.category[$0]) && snapshot.attributes.brand[$0] != excluded }
-        #expect(overlap >= 0.9, "overlap \(overlap)")
+        #expect(overlap >= 0.99, "overlap \(overlap)")
     }
 }

@@ -21,7 +21,7 @@ import Testing
         let snapshot = try Snapshot.open(directory: directory)
         try snapshot.verifyStructure()
         _ = try snapshot.loadGraph()
-        _ = try snapshot.loadSubgraphs()
+        _ = try snapshot.loadValueIndexes()
     }
 
     /// Replaces one byte in place (no rewrite of the file) and returns the old value.

@@ -2,8 +2,9 @@ import Testing
 import TestSupport
 @testable import VectorIndex
 
-/// A subgraph over one cluster's rows of a clustered index, checked against the exact oracle over the same rows.
-@Suite struct HNSWSubgraphTests {
+/// A subset of a clustered matrix's rows (every third, like a category's items), searched through its quantised rows
+/// and through its graph, checked against the exact oracle over the same rows.
+@Suite struct SubsetIndexTests {
     static let dimension = 16
     static let rows = Fixtures.clusteredRows(count: 3000, dimension: dimension, clusters: 6, seed: 31)
     static let fixture = try! IndexFixture(rows: rows, metric: .ip)
@@ -33,26 +34,26 @@ import TestSupport
             quantisedBytes.deallocate()
         }
 
-        func subgraph(matrixRows: Int, quantised: Bool = false) throws -> HNSWSubgraph {
+        /// The subset index; `walk` keeps the graph and lowers the scan limit so that searches walk it.
+        func index(matrixRows: Int, walk: Bool) throws -> SubsetIndex {
             let block = try VectorMatrix(
                 bytes: UnsafeRawBufferPointer(quantisedBytes), count: rowBuffer.count,
                 dimension: inner.rows[0].count, type: .i8)
-            return try HNSWSubgraph(
-                rows: UnsafeBufferPointer(rowBuffer), graph: inner.index.graph, quantised: quantised ? block : nil,
-                matrixRows: matrixRows)
+            return try SubsetIndex(
+                rows: UnsafeBufferPointer(rowBuffer), quantised: block, graph: inner.index.graph,
+                matrixRows: matrixRows, scanMaxRows: walk ? 0 : QuantisedScan.maxRows)
         }
     }
 
     static func search(
-        _ query: [Float], k: Int, filter: some RowFilter, estimate: Int?, scratch: SearchScratch,
-        quantised: Bool = false
+        _ query: [Float], k: Int, filter: some RowFilter, estimate: Int?, scratch: SearchScratch, walk: Bool = true
     ) throws -> ([SearchResult], SearchPath) {
-        let subgraph = try subset.subgraph(matrixRows: rows.count, quantised: quantised)
+        let subset = try Self.subset.index(matrixRows: rows.count, walk: walk)
         var results: [SearchResult] = []
         let path = try query.withUnsafeBufferPointer {
-            try fixture.index.search(
-                query: $0, k: k, ef: 32, filter: filter, within: subgraph, estimatedPassCount: estimate,
-                scratch: scratch, into: &results)
+            try subset.search(
+                query: $0, k: k, ef: 32, filter: filter, estimatedPassCount: estimate, vectors: fixture.index.vectors,
+                metric: .ip, scratch: scratch, into: &results)
         }
         return (results, path)
     }
@@ -98,7 +99,7 @@ import TestSupport
         for query in Self.queries {
             for k in [10, 100] {
                 let (results, path) = try Self.search(
-                    query, k: k, filter: AcceptAllRows(), estimate: nil, scratch: scratch, quantised: true)
+                    query, k: k, filter: AcceptAllRows(), estimate: nil, scratch: scratch, walk: false)
                 #expect(path == .quantisedRows)
                 #expect(results.count == k)
                 #expect(results.allSatisfy { member.contains($0.row) }, "a row outside the subgraph was returned")
@@ -122,7 +123,7 @@ import TestSupport
         let scratch = SearchScratch()
         for query in Self.queries.prefix(10) {
             let (results, path) = try Self.search(
-                query, k: 50, filter: filter, estimate: passes.count, scratch: scratch, quantised: true)
+                query, k: 50, filter: filter, estimate: passes.count, scratch: scratch, walk: false)
             #expect(path == .quantisedRows)
             #expect(results.count == 50)
             #expect(results.allSatisfy { passes.contains($0.row) }, "a failing row was returned")
@@ -131,7 +132,7 @@ import TestSupport
         let few = Set(Self.members.prefix(7))
         let fewFilter = RowSetFilter(passes: (0..<Self.rows.count).map { few.contains(Int32($0)) })
         let (results, _) = try Self.search(
-            Self.queries[0], k: 10, filter: fewFilter, estimate: nil, scratch: scratch, quantised: true)
+            Self.queries[0], k: 10, filter: fewFilter, estimate: nil, scratch: scratch, walk: false)
         #expect(Set(results.map(\.row)) == few)
     }
 
@@ -160,23 +161,66 @@ import TestSupport
         #expect(Set(results.map(\.row)) == passes)
     }
 
+    @Test func aSubsetWithoutAGraphIsAlwaysScanned() throws {
+        let walkable = try Self.subset.index(matrixRows: Self.rows.count, walk: true)
+        let scanOnly = try SubsetIndex(
+            rows: walkable.rows, quantised: walkable.quantised, graph: nil, matrixRows: Self.rows.count, scanMaxRows: 0)
+        var results: [SearchResult] = []
+        let path = try Self.queries[0].withUnsafeBufferPointer {
+            try scanOnly.search(
+                query: $0, k: 10, ef: 32, filter: AcceptAllRows(), estimatedPassCount: nil,
+                vectors: Self.fixture.index.vectors, metric: .ip, scratch: SearchScratch(), into: &results)
+        }
+        #expect(path == .quantisedRows)
+        let member = Set(Self.members)
+        let expected = Fixtures.oracle(Self.rows, query: Self.queries[0], metric: .ip, k: 10) {
+            member.contains(Int32($0))
+        }
+        #expect(results.map { Int($0.row) } == expected)
+    }
+
+    @Test func rejectsMismatchedMatrixOrMetric() throws {
+        let subset = try Self.subset.index(matrixRows: Self.rows.count, walk: true)
+        var results: [SearchResult] = []
+        try Self.queries[0].withUnsafeBufferPointer { (query) throws in
+            #expect(throws: VectorIndexError.self) {
+                try subset.search(
+                    query: query, k: 10, ef: 32, filter: AcceptAllRows(), estimatedPassCount: nil,
+                    vectors: Self.subset.inner.index.vectors, metric: .ip, scratch: SearchScratch(), into: &results)
+            }
+            #expect(throws: VectorIndexError.self) {
+                try subset.search(
+                    query: query, k: 10, ef: 32, filter: AcceptAllRows(), estimatedPassCount: nil,
+                    vectors: Self.fixture.index.vectors, metric: .l2, scratch: SearchScratch(), into: &results)
+            }
+        }
+    }
+
     @Test func rejectsRowsOutsideTheMatrixOrOutOfOrder() throws {
-        let inner = Self.subset.inner.index.graph
+        let valid = try Self.subset.index(matrixRows: Self.rows.count, walk: true)
+        let graph = valid.graph
+        let block = valid.quantised
         let count = Self.members.count
         var rows = Self.members
         _ = rows.withUnsafeBufferPointer { buffer in
             #expect(throws: VectorIndexError.self) {
-                try HNSWSubgraph(rows: buffer, graph: inner, matrixRows: Int(Self.members.last!))
+                try SubsetIndex(rows: buffer, quantised: block, graph: graph, matrixRows: Int(Self.members.last!))
             }
         }
         rows.swapAt(3, 4)
         _ = rows.withUnsafeBufferPointer { buffer in
-            #expect(throws: VectorIndexError.self) { try HNSWSubgraph(rows: buffer, graph: inner, matrixRows: 3000) }
+            #expect(throws: VectorIndexError.self) {
+                try SubsetIndex(rows: buffer, quantised: block, graph: graph, matrixRows: 3000)
+            }
         }
         rows = Array(Self.members.prefix(count - 1))
-        _ = rows.withUnsafeBufferPointer { buffer in
-            #expect(throws: VectorIndexError.graphMismatch(reason: "subgraph has \(count) nodes for \(count - 1) rows"))
-            { try HNSWSubgraph(rows: buffer, graph: inner, matrixRows: 3000) }
+        rows.withUnsafeBufferPointer { buffer in
+            #expect(
+                throws: VectorIndexError.graphMismatch(reason: "subset graph has \(count) nodes for \(count - 1) rows")
+            ) { try SubsetIndex(rows: buffer, quantised: block, graph: graph, matrixRows: 3000) }
+            #expect(throws: VectorIndexError.self) {
+                try SubsetIndex(rows: buffer, quantised: block, graph: nil, matrixRows: 3000)
+            }
         }
     }
 }
