@@ -61,8 +61,23 @@ struct ExactScan<Filter: RowFilter>: RowScorerVisitor {
         // and that comparison is then all they cost besides the kernel.
         var heap = Heap(results: scratch.results, k: k)
         defer { scratch.results = heap.results }
-        if let rows {
-            for row in rows where filter.accepts(row) { heap.offer(ScoredRow(score: scorer.score(row), row: row)) }
+        if let rows, filter is AcceptAllRows {
+            for row in rows { heap.offer(ScoredRow(score: scorer.score(row), row: row)) }
+            scratch.lastScoredCount = rows.count
+        } else if let rows {
+            // The filter picks the passing positions of each block of the list in one call.
+            let passing = scratch.pending
+            var start = 0
+            while start < rows.count {
+                let end = Swift.min(start + Self.block, rows.count)
+                let block = UnsafeBufferPointer(rebasing: rows[start..<end])
+                let count = filter.acceptedPositions(in: block, first: Int32(start), into: passing)
+                for index in 0..<count {
+                    let row = rows[Int(passing[index])]
+                    heap.offer(ScoredRow(score: scorer.score(row), row: row))
+                }
+                start = end
+            }
             scratch.lastScoredCount = rows.count
         } else if filter is AcceptAllRows {
             for row in 0..<Int32(rowCount) { heap.offer(ScoredRow(score: scorer.score(row), row: row)) }

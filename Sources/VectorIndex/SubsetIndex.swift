@@ -216,6 +216,12 @@ struct SubsetFilter<Base: RowFilter>: RowFilter {
     let rows: UnsafePointer<Int32>
 
     @inline(__always) func accepts(_ node: Int32) -> Bool { base.accepts(rows[Int(node)]) }
+
+    /// A block of local ids is a slice of the subset's rows: one batched call to the base filter.
+    func acceptedRows(_ nodes: Range<Int32>, into output: UnsafeMutablePointer<Int32>) -> Int {
+        let list = UnsafeBufferPointer(start: rows + Int(nodes.lowerBound), count: nodes.count)
+        return base.acceptedPositions(in: list, first: nodes.lowerBound, into: output)
+    }
 }
 
 /// Runs a visitor (a walk over a subset's graph) with the kernel's scorer wrapped to read matrix rows.

@@ -38,6 +38,11 @@ public protocol RowFilter {
     /// An exact scan over all rows calls this once per block instead of `accepts` once per row: for a type-erased
     /// filter that is one dynamic call per block, and the loop runs specialised for the filter's own type.
     func acceptedRows(_ rows: Range<Int32>, into output: UnsafeMutablePointer<Int32>) -> Int
+    /// Writes `first + i` for every `list[i]` that passes, in order, to `output` (room for `list.count`) and returns
+    /// how many: the same one-call-per-block batching for a scan over a row list (a posting list, a subset's rows).
+    func acceptedPositions(
+        in list: UnsafeBufferPointer<Int32>, first: Int32, into output: UnsafeMutablePointer<Int32>
+    ) -> Int
 }
 
 extension RowFilter {
@@ -46,6 +51,18 @@ extension RowFilter {
         var count = 0
         for row in rows {
             output[count] = row
+            count &+= accepts(row) ? 1 : 0  // no branch on the filter's answer
+        }
+        return count
+    }
+
+    @inlinable
+    public func acceptedPositions(
+        in list: UnsafeBufferPointer<Int32>, first: Int32, into output: UnsafeMutablePointer<Int32>
+    ) -> Int {
+        var count = 0
+        for (index, row) in list.enumerated() {
+            output[count] = first &+ Int32(truncatingIfNeeded: index)
             count &+= accepts(row) ? 1 : 0  // no branch on the filter's answer
         }
         return count
@@ -70,6 +87,12 @@ struct AnyRowFilter: RowFilter {
 
     func acceptedRows(_ rows: Range<Int32>, into output: UnsafeMutablePointer<Int32>) -> Int {
         base.acceptedRows(rows, into: output)
+    }
+
+    func acceptedPositions(
+        in list: UnsafeBufferPointer<Int32>, first: Int32, into output: UnsafeMutablePointer<Int32>
+    ) -> Int {
+        base.acceptedPositions(in: list, first: first, into: output)
     }
 }
 
