@@ -105,7 +105,8 @@ public struct FilterIndex: @unchecked Sendable {
                     throw corrupt(position, "value index \(index): unknown attribute \(rawAttribute)")
                 }
                 guard value < (attribute == .category ? categories : brands) else {
-                    throw corrupt(position + 4, "value index \(index): \(attribute) id \(value) is not in the dictionary")
+                    throw corrupt(
+                        position + 4, "value index \(index): \(attribute) id \(value) is not in the dictionary")
                 }
                 if let last = entries.last,
                     (last.attribute.rawValue, last.value) >= (attribute.rawValue, value)
@@ -121,7 +122,8 @@ public struct FilterIndex: @unchecked Sendable {
                 guard words[2] == UInt64(expectedGraph),
                     words[3] <= UInt64(graphBytesTotal - min(expectedGraph, graphBytesTotal))
                 else {
-                    throw corrupt(position + 24, "value index \(index): graph bytes \(words[2]) + \(words[3]) out of place")
+                    throw corrupt(
+                        position + 24, "value index \(index): graph bytes \(words[2]) + \(words[3]) out of place")
                 }
                 let entry = Entry(
                     attribute: attribute, value: value, rowsStart: rowsEnd, rowCount: Int(words[1]),
@@ -139,7 +141,8 @@ public struct FilterIndex: @unchecked Sendable {
         }
         try file.expectSection(3, bytes: rowsEnd * 4, "value rows")
         guard graphEnd == graphBytesTotal else {
-            throw corrupt(64 + 16 * 4 + 8, "graphs section is \(graphBytesTotal) bytes, the directory ends at \(graphEnd)")
+            throw corrupt(
+                64 + 16 * 4 + 8, "graphs section is \(graphBytesTotal) bytes, the directory ends at \(graphEnd)")
         }
         try file.expectSection(
             5, bytes: checkedProduct(rowsEnd, VectorCodec.rowStride(dimension: dimension, type: .i8)),
@@ -178,7 +181,8 @@ public struct FilterIndex: @unchecked Sendable {
                         file: name, reason: "\(what) graph uses \(payload.byteCount) of its \(entry.graphBytes) bytes")
                 }
                 guard payload.metric == metric else {
-                    throw SnapshotError.graph(file: name, reason: "\(what) metric \(payload.metric) ≠ manifest \(metric)")
+                    throw SnapshotError.graph(
+                        file: name, reason: "\(what) metric \(payload.metric) ≠ manifest \(metric)")
                 }
                 graph = payload
             }
@@ -253,7 +257,8 @@ public struct FilterIndex: @unchecked Sendable {
     ) throws(SnapshotError) {
         let stride = VectorCodec.rowStride(dimension: dimension, type: .i8)
         guard vectors.dimension == dimension else {
-            throw .corrupt(file: name, offset: 0, reason: "blocks are for dimension \(dimension), items have \(vectors.dimension)")
+            throw .corrupt(
+                file: name, offset: 0, reason: "blocks are for dimension \(dimension), items have \(vectors.dimension)")
         }
         let block: VectorMatrix
         do { block = try self.block(of: entry) } catch { throw .corrupt(file: name, offset: 0, reason: "\(error)") }
@@ -267,7 +272,8 @@ public struct FilterIndex: @unchecked Sendable {
             guard encoded.withUnsafeBytes({ $0.elementsEqual(block.rowBytes(node)) }) else {
                 throw .corrupt(
                     file: name, offset: blocks.baseOffset + (entry.rowsStart + node) * stride,
-                    reason: "\(entry.attribute) \(entry.value) quantised row \(node) does not match item row \(rows[node])")
+                    reason:
+                        "\(entry.attribute) \(entry.value) quantised row \(node) does not match item row \(rows[node])")
             }
         }
     }

@@ -119,7 +119,9 @@ private struct SubsetSearch {
     let estimate: Int?
     let scratch: SearchScratch
 
-    func run<Filter: RowFilter>(_ filter: Filter, _ results: inout [SearchResult]) throws(VectorIndexError) -> SearchPath {
+    func run<Filter: RowFilter>(_ filter: Filter, _ results: inout [SearchResult]) throws(VectorIndexError)
+        -> SearchPath
+    {
         try ExactSearch.validate(query: query, k: k, dimension: vectors.dimension)
         let count = subset.rows.count
         guard count > 0 else {

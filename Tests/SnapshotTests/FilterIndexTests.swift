@@ -22,9 +22,10 @@ import VectorIndex
         try snapshot.verifyStructure()
         let index = try #require(snapshot.filterIndex)
         #expect(snapshot.manifest.build.subgraphMinItems == 20)
-        #expect(index.entries.map { "\($0.attribute) \($0.value) \($0.rowCount)" } == [
-            "category 0 20", "category 1 20", "category 2 20", "brand 0 24", "brand 1 24",
-        ])
+        #expect(
+            index.entries.map { "\($0.attribute) \($0.value) \($0.rowCount)" } == [
+                "category 0 20", "category 1 20", "category 2 20", "brand 0 24", "brand 1 24",
+            ])
         let loaded = try snapshot.loadValueIndexes()
         #expect(loaded.count == 5)
         let attributes = snapshot.attributes
@@ -88,9 +89,10 @@ import VectorIndex
         let snapshot = try Snapshot.open(directory: fixture.output)
         try snapshot.verifyStructure()
         let loaded = try snapshot.loadValueIndexes()
-        #expect(loaded.map { "\($0.entry.attribute) \($0.entry.value) \($0.entry.hasGraph)" } == [
-            "category 0 false", "category 1 false", "category 2 false", "brand 0 true", "brand 1 true",
-        ])
+        #expect(
+            loaded.map { "\($0.entry.attribute) \($0.entry.value) \($0.entry.hasGraph)" } == [
+                "category 0 false", "category 1 false", "category 2 false", "brand 0 true", "brand 1 true",
+            ])
         #expect(loaded.allSatisfy { ($0.index.graph != nil) == $0.entry.hasGraph })
         #expect(snapshot.manifest.build.quantisedMinItems == 10)
         // Even without the global graph, blocks are written (graphs are not).
@@ -121,7 +123,8 @@ import VectorIndex
     @Test func aSnapshotWithoutTheFileStillOpens() throws {
         let fixture = try built()
         let path = fixture.output + "/manifest.json"
-        var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        var manifest =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
         manifest["files"] = (manifest["files"] as! [[String: Any]]).filter {
             $0["name"] as? String != SnapshotFiles.filterIndex
         }

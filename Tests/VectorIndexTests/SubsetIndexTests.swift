@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import VectorIndex
 
 /// A subset of a clustered matrix's rows (every third, like a category's items), searched through its quantised rows
@@ -63,7 +64,8 @@ import TestSupport
         let scratch = SearchScratch()
         var total = 0.0
         for query in Self.queries {
-            let (results, path) = try Self.search(query, k: 10, filter: AcceptAllRows(), estimate: nil, scratch: scratch)
+            let (results, path) = try Self.search(
+                query, k: 10, filter: AcceptAllRows(), estimate: nil, scratch: scratch)
             #expect(path == .graph)
             #expect(results.count == 10)
             #expect(results.allSatisfy { member.contains($0.row) }, "a row outside the subgraph was returned")
@@ -109,7 +111,9 @@ import TestSupport
                     #expect(abs(Double(hit.score) - exact) <= 1e-4 * max(1, abs(exact)))
                 }
                 #expect(zip(results, results.dropFirst()).allSatisfy { $0.score >= $1.score })
-                let expected = Fixtures.oracle(Self.rows, query: query, metric: .ip, k: k) { member.contains(Int32($0)) }
+                let expected = Fixtures.oracle(Self.rows, query: query, metric: .ip, k: k) {
+                    member.contains(Int32($0))
+                }
                 total += Fixtures.recall(results, expected)
             }
         }
