@@ -128,8 +128,7 @@ public final class SearchScratch {
     @usableFromInline let pending: UnsafeMutablePointer<Int32> = .allocate(capacity: 512)
     /// Nodes scored by the last search (graph walk or exact scan): a cost measure for benchmarks and planning.
     public internal(set) var lastScoredCount = 0
-    /// A quantised scan's candidates (local ids, then their matrix rows) before exact re-scoring.
-    var quantisedHits: [SearchResult] = []
+    /// A quantised scan's candidates (their matrix rows) before exact re-scoring.
     var rescoreRows: [Int32] = []
 
     /// Creates scratch sized for `rowCount` rows of `dimension` floats and searches with `ef` up to `ef`
@@ -191,16 +190,22 @@ public final class SearchScratch {
         return UnsafePointer(query)
     }
 
+    /// The hit buffer, grown to at least `capacity` entries (its contents are not kept when it grows).
+    func hitsBuffer(capacity: Int) -> UnsafeMutablePointer<ScoredRow> {
+        if capacity > hitsCapacity {
+            hits.deallocate()
+            hitsCapacity = capacity
+            hits = .allocate(capacity: capacity)
+        }
+        return hits
+    }
+
     /// Moves the best `k` entries of the result heap into `output`, best first, emptying the heap.
     @usableFromInline
     func drainResults(k: Int, into output: inout [SearchResult]) {
         while results.count > k { results.pop() }
         let n = results.count
-        if n > hitsCapacity {
-            hits.deallocate()
-            hitsCapacity = n
-            hits = .allocate(capacity: n)
-        }
+        let hits = hitsBuffer(capacity: n)
         var i = n
         while !results.isEmpty {
             i -= 1

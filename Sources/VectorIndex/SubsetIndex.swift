@@ -166,20 +166,22 @@ private struct SubsetSearch {
         _ query: UnsafeBufferPointer<Float>, _ filter: Filter, _ results: inout [SearchResult]
     ) throws(VectorIndexError) {
         let rows = subset.rows.baseAddress!
-        let wanted = QuantisedScan.candidates(k: k, rows: subset.rows.count)
+        let keep = QuantisedScan.candidates(k: k, rows: subset.rows.count)
+        let prepared = scratch.prepareQuery(query, normalize: metric.normalizesQuery)
+        scratch.rescoreRows.removeAll(keepingCapacity: true)
         if filter is AcceptAllRows {
-            try ExactSearch.specialisedSearch(
-                vectors: subset.quantised, metric: metric, query: query, k: wanted, filter: AcceptAllRows(),
-                rows: nil, scratch: scratch, into: &scratch.quantisedHits)
+            var selection = CandidateSelection(
+                rowCount: subset.rows.count, keep: keep, filter: AcceptAllRows(), scratch: scratch)
+            selection.dispatch(metric: metric, matrix: subset.quantised, query: prepared)
+            for hit in selection.chosen { scratch.rescoreRows.append(rows[Int(hit.row)]) }
         } else {
-            try ExactSearch.specialisedSearch(
-                vectors: subset.quantised, metric: metric, query: query, k: wanted,
-                filter: SubsetFilter(base: filter, rows: rows), rows: nil, scratch: scratch,
-                into: &scratch.quantisedHits)
+            var selection = CandidateSelection(
+                rowCount: subset.rows.count, keep: keep, filter: SubsetFilter(base: filter, rows: rows),
+                scratch: scratch)
+            selection.dispatch(metric: metric, matrix: subset.quantised, query: prepared)
+            for hit in selection.chosen { scratch.rescoreRows.append(rows[Int(hit.row)]) }
         }
         let scanned = scratch.lastScoredCount
-        scratch.rescoreRows.removeAll(keepingCapacity: true)
-        for hit in scratch.quantisedHits { scratch.rescoreRows.append(rows[Int(hit.row)]) }
         guard !scratch.rescoreRows.isEmpty else {
             results.removeAll(keepingCapacity: true)
             return
