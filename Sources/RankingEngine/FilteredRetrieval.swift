@@ -115,6 +115,7 @@ struct FilteredRetrieval {
         var values = 0
         var indexed = 0
         scratch.mergedResults.removeAll(keepingCapacity: true)
+        scratch.mergedRunEnds.removeAll(keepingCapacity: true)
         for (word, bits) in include.enumerated() {
             var remaining = bits & ~(word < exclude.count ? exclude[word] : 0)
             while remaining != 0 {
@@ -124,6 +125,7 @@ struct FilteredRetrieval {
                 else { continue }
                 indexed += try searchValue(query, filter, attribute, value, restShare, onlyThisList) ? 1 : 0
                 scratch.mergedResults.append(contentsOf: scratch.results)
+                scratch.mergedRunEnds.append(scratch.mergedResults.count)
                 values += 1
             }
         }
@@ -133,12 +135,42 @@ struct FilteredRetrieval {
             if values == 0 { scratch.results.removeAll(keepingCapacity: true) }
             return route
         }
-        // Several values: their best `pool` each, merged (items have one category and one brand, so the lists
-        // are disjoint). Same order as a search: score descending, ties by row.
-        scratch.mergedResults.sort { $0.score != $1.score ? $0.score > $1.score : $0.row < $1.row }
-        scratch.results.removeAll(keepingCapacity: true)
-        scratch.results.append(contentsOf: scratch.mergedResults.prefix(pool))
+        // Several values: their best `pool` each, each run best first, merged (items have one category and one
+        // brand, so the runs are disjoint). Same order as a search: score descending, ties by row. A merge, not a
+        // sort: no temporary buffer, and O(pool × values) with values small.
+        mergeRuns()
         return route
+    }
+
+    /// Merges the sorted runs of `scratch.mergedResults` (ending at `scratch.mergedRunEnds`) into the best `pool`
+    /// of `scratch.results`.
+    private func mergeRuns() {
+        let merged = scratch.mergedResults
+        let ends = scratch.mergedRunEnds
+        scratch.mergedRunHeads.removeAll(keepingCapacity: true)
+        var start = 0
+        for end in ends {
+            scratch.mergedRunHeads.append(start)
+            start = end
+        }
+        scratch.results.removeAll(keepingCapacity: true)
+        while scratch.results.count < pool {
+            var best = -1
+            for run in 0..<ends.count where scratch.mergedRunHeads[run] < ends[run] {
+                let candidate = merged[scratch.mergedRunHeads[run]]
+                if best < 0 {
+                    best = run
+                } else {
+                    let leader = merged[scratch.mergedRunHeads[best]]
+                    if candidate.score > leader.score || (candidate.score == leader.score && candidate.row < leader.row) {
+                        best = run
+                    }
+                }
+            }
+            guard best >= 0 else { break }
+            scratch.results.append(merged[scratch.mergedRunHeads[best]])
+            scratch.mergedRunHeads[best] += 1
+        }
     }
 
     private func searchValue(

@@ -12,8 +12,11 @@ import VectorIndex
 public final class RankScratch: @unchecked Sendable {
     let search = SearchScratch()
     var results: [SearchResult] = []
-    /// Several include-list values' pools, before they are merged into `results`.
+    /// Several include-list values' pools, before they are merged into `results`: runs best first, run i ending
+    /// at `mergedRunEnds[i]`; `mergedRunHeads` is the merge's position in each.
     var mergedResults: [SearchResult] = []
+    var mergedRunEnds: [Int] = []
+    var mergedRunHeads: [Int] = []
     var candidates: CandidateSet?
     let rerank = RerankScratch()
     var query: [Float] = []

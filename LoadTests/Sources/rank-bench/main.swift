@@ -8,6 +8,8 @@
 // signals, a share of unknown users (cold start). Each request is encoded once up front, then
 // timed through decode → resolve → retrieve → rerank → describe → encode, on one thread (the
 // server runs a call on one event loop the same way). Prints medians, p90, p99 and max per stage.
+// With scripts/alloc-count.c preloaded (LD_PRELOAD=alloc-count.so) it also prints the heap allocations
+// per call of the engine (resolve → describe, building the response values included).
 
 import Foundation
 import NIOCore
@@ -121,6 +123,11 @@ struct Random: RandomNumberGenerator {
     for buffer in encoded.prefix(500) {
         _ = try? engine.rank(RankCodec.decodeRequest(buffer))
     }
+    typealias Counter = @convention(c) () -> UInt64
+    let allocations = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "rankd_alloc_count").map {
+        unsafeBitCast($0, to: Counter.self)
+    }
+    var engineAllocations: UInt64 = 0
     let clock = ContinuousClock()
     var errors = 0
     let started = clock.now
@@ -129,7 +136,9 @@ struct Random: RandomNumberGenerator {
         guard let request = try? RankCodec.decodeRequest(buffer) else { fail("decode failed") }
         let t1 = clock.now
         do {
+            let before = allocations?() ?? 0
             let (response, timings) = try engine.rankMeasured(request)
+            engineAllocations &+= (allocations?() ?? 0) &- before
             let t2 = clock.now
             _ = RankCodec.encodeResponse(response)
             let t3 = clock.now
@@ -152,6 +161,12 @@ struct Random: RandomNumberGenerator {
     print(
         "\(options.requests) requests (k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown), categories \(options.categories), brands \(options.brands)\(options.inStock ? ", in stock" : "")), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
     )
+    if allocations != nil {
+        print(
+            String(
+                format: "engine allocations per call: %.2f (rank → response values)",
+                Double(engineAllocations) / Double(max(options.requests - errors, 1))))
+    }
     print("| stage | p50 µs | p90 µs | p99 µs | max µs |")
     print("|---|---:|---:|---:|---:|")
     for name in ["decode", "resolve", "retrieve", "rerank", "describe", "encode", "total"] {
