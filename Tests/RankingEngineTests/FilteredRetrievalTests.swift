@@ -126,4 +126,28 @@ final class ValueIndexFixture: Sendable {
         }) { wanted.contains(snapshot.attributes.category[$0]) && snapshot.attributes.brand[$0] != excluded }
         #expect(overlap >= 0.99, "overlap \(overlap)")
     }
+
+    @Test func aColdStartBrandPageIsTheBrandsMostPopularItems() throws {
+        // Cold start on a brand page: the brand's items in popularity order (ties by row).
+        let serving = fixture.indexed
+        let snapshot = serving.snapshot
+        let brand = UInt32(snapshot.brands.row(for: "brand-2-2")!)
+        let response = try RankingEngine(registry: SnapshotRegistry(serving)).rank(
+            request {
+                $0.userID = "stranger"
+                $0.filter.includeBrands = ["brand-2-2"]
+                $0.diversity.method = .none
+            }, now: 0)
+        #expect(response.strategy == .popular)
+        let expected = (0..<snapshot.attributes.count)
+            .filter { snapshot.attributes.brand[$0] == brand }
+            .sorted {
+                let (a, b) = (snapshot.attributes.popularity[$0], snapshot.attributes.popularity[$1])
+                return a != b ? a > b : $0 < $1
+            }
+            .prefix(response.items.count)
+            .map { snapshot.itemIds.id(at: $0)! }
+        #expect(!expected.isEmpty)
+        #expect(response.items.map(\.itemID) == expected)
+    }
 }
