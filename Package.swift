@@ -2,20 +2,26 @@
 //
 // rankd — a personalisation ranking server.
 //
-// Module graph (arrows point down; see docs/ARCHITECTURE.md and ../shared/DESIGN.md):
+// Module graph, read top to bottom; every arrow points down (docs/ENGINE.md, docs/GRPC.md):
 //
-//   rankd, rankctl (executables)
-//     └─ RankingService ─ gRPC methods: API values ⇄ engine
-//          ├─ GRPCServer ─ HTTP/2 (nghttp2) + gRPC framing; knows nothing about ranking
-//          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)
+//   rankd, rankctl (executables) ─ config, wiring, commands
+//     ├─ CommandSupport ─ what both executables read from their command line and environment
+//     │                   (the bearer token file); no library imports it
+//     └─ RankingService ─ gRPC methods: API values ⇄ engine               (service)
+//          ├─ GRPCServer ─ HTTP/2 server, router, limits; knows nothing about ranking  (wire)
+//          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)    (wire)
 //          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
-//          └─ RankingEngine ─ request pipeline, experiments, snapshot registry
+//          └─ RankingEngine ─ request pipeline, experiments, snapshot registry  (engine)
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
-//                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views
-//   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)
-
+//                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views  (storage)
+//   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)                            (wire)
+//
+//   GRPCServer, GRPCClient, RankingAPI
+//     └─ GRPCCore ─ status, message framing, timeouts, percent-encoding, header blocks, the
+//                   nghttp2 session; server and client each build on it, never on each other
+//
 import PackageDescription
 
 let strictSwift: [SwiftSetting] = [
@@ -29,6 +35,7 @@ let package = Package(
     products: [
         .executable(name: "rankd", targets: ["rankd"]),
         .executable(name: "rankctl", targets: ["rankctl"]),
+        .library(name: "GRPCCore", targets: ["GRPCCore"]),
         .library(name: "GRPCServer", targets: ["GRPCServer"]),
         .library(name: "GRPCClient", targets: ["GRPCClient"]),
         .library(name: "RankingAPI", targets: ["RankingAPI"]),
@@ -104,10 +111,20 @@ let package = Package(
 
         // MARK: Wire: gRPC server/client core and the API codec
 
+        // What both sides of a gRPC call share. The server and the client each build on it and
+        // never on each other; both re-export it, since their APIs speak in its `GRPCStatus`.
+        .target(
+            name: "GRPCCore",
+            dependencies: [
+                "CNGHTTP2",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "GRPCServer",
             dependencies: [
-                "CNGHTTP2",
+                "CNGHTTP2", "GRPCCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -118,8 +135,7 @@ let package = Package(
         .target(
             name: "GRPCClient",
             dependencies: [
-                "CNGHTTP2",
-                "GRPCServer",
+                "CNGHTTP2", "GRPCCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -127,7 +143,7 @@ let package = Package(
         ),
         .target(
             name: "RankingAPI",
-            dependencies: ["RankingModel", "RankingProtos", "CProtobufC", "GRPCServer"],
+            dependencies: ["RankingModel", "RankingProtos", "CProtobufC", "GRPCCore"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -143,10 +159,17 @@ let package = Package(
 
         // MARK: Executables
 
+        // Code the two executables share that knows about command lines and the environment
+        // (flag names, variables): kept out of the libraries, which take plain values.
+        .target(
+            name: "CommandSupport",
+            swiftSettings: strictSwift
+        ),
+
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "GRPCServer", "RankingService", "RankingEngine",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,7 +180,7 @@ let package = Package(
         .executableTarget(
             name: "rankctl",
             dependencies: [
-                "GRPCClient", "GRPCServer", "RankingAPI", "Snapshot", "VectorIndex", "MappedStorage",
+                "CommandSupport", "GRPCClient", "GRPCCore", "RankingAPI", "Snapshot", "VectorIndex", "MappedStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -174,9 +197,17 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(
+            name: "GRPCCoreTests",
+            dependencies: [
+                "GRPCCore", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
             name: "GRPCServerTests",
             dependencies: [
-                "GRPCServer", "GRPCClient", "TestSupport",
+                "GRPCCore", "GRPCServer", "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -199,8 +230,13 @@ let package = Package(
         .testTarget(
             name: "RankingAPITests",
             dependencies: [
-                "RankingAPI", "RankingModel", "GRPCServer", .product(name: "NIOCore", package: "swift-nio"),
+                "RankingAPI", "RankingModel", "GRPCCore", .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "CommandSupportTests",
+            dependencies: ["CommandSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

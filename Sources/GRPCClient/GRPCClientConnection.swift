@@ -1,5 +1,5 @@
 internal import CNGHTTP2
-public import GRPCServer
+public import GRPCCore
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix

@@ -1,5 +1,5 @@
 internal import CNGHTTP2
-import GRPCServer
+import GRPCCore
 import NIOCore
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 internal import CNGHTTP2
+import GRPCCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,3 +1,4 @@
+public import GRPCCore
 public import NIOCore
 
 /// What a handler knows about its call. Created per call on the connection's event loop.

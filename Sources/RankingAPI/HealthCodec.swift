@@ -1,5 +1,5 @@
 import CProtobufC
-public import GRPCServer
+public import GRPCCore
 public import NIOCore
 import RankingProtos
 

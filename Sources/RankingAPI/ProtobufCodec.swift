@@ -1,5 +1,5 @@
 package import CProtobufC
-package import GRPCServer
+package import GRPCCore
 package import NIOCore
 
 /// The one place protobuf-c's generic pack/unpack is called. Message-specific codecs build on it

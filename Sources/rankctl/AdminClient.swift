@@ -1,7 +1,8 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import GRPCClient
-import GRPCServer
+import GRPCCore
 import NIOCore
 import NIOPosix
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRPCClient
-import GRPCServer
+import GRPCCore
 import NIOCore
 import NIOPosix
 import RankingAPI

@@ -1,4 +1,4 @@
-import GRPCServer
+import GRPCCore
 import NIOCore
 import RankingModel
 import Testing

@@ -1,5 +1,5 @@
+import CommandSupport
 import Foundation
-import GRPCServer
 import Testing
 
 @Suite struct BearerTokenSourceTests {

@@ -2,7 +2,7 @@ import NIOCore
 import TestSupport
 import Testing
 
-@testable import GRPCServer
+@testable import GRPCCore
 
 /// Frames `messages` the way a client would send them.
 private func framed(_ messages: [[UInt8]]) -> [UInt8] {

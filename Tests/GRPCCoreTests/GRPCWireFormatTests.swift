@@ -1,6 +1,6 @@
 import Testing
 
-@testable import GRPCServer
+@testable import GRPCCore
 
 @Suite struct GRPCTimeoutTests {
     @Test(arguments: [
@@ -69,16 +69,5 @@ import Testing
         #expect(HeaderBlock.trailers(for: .ok) === HeaderBlock.okTrailers)
         #expect(HeaderBlock.trailers(for: GRPCStatus(.internal, "x")).count == 2)
         #expect(HeaderBlock.trailersOnly(for: GRPCStatus(.unimplemented, "x")).count == 5)
-    }
-}
-
-@Suite struct GRPCRouterTests {
-    @Test func findsRegisteredPathsByBytes() {
-        var router = GRPCRouter()
-        router.register(service: "a.B", method: "C", .unary { _, _ in .failure(.ok) })
-        router.register(service: "a.B", method: "D", .unary { _, _ in .failure(.ok) })
-        #expect(Array("/a.B/C".utf8).withUnsafeBytes { router.handler(forPath: $0) } != nil)
-        #expect(Array("/a.B/E".utf8).withUnsafeBytes { router.handler(forPath: $0) } == nil)
-        #expect(router.serviceNames == ["a.B"])
     }
 }

@@ -1,0 +1,3 @@
+// A call's result and errors are `GRPCStatus` values from the shared core; importing GRPCClient
+// is enough to name them.
+@_exported public import GRPCCore
