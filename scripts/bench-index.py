@@ -153,7 +153,8 @@ def main():
     fq_path = f"{work}/queries-{len(fq)}.npy"
     np.save(fq_path, fq)
     results["filtered"] = []
-    for cat, label in [(1, "10%"), (2, "1%"), (3, "0.1%")]:
+    # --filter-queries 0 skips the filtered runs.
+    for cat, label in [(1, "10%"), (2, "1%"), (3, "0.1%")] if len(fq) else []:
         mask = cats == cat
         ftruth = exact_topk(items, fq, 10, mask)
         for mode, extra in [("estimate", []), ("walk-only", ["--no-estimate"])]:
