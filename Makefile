@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 SWIFT        ?= swift
 APT_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client pkg-config
+EXTRA_APT_PACKAGES ?=
 LISTEN       ?= 127.0.0.1:50051
 DEMO_DIR     ?= var/demo
 VENV         := .venv
@@ -25,13 +26,13 @@ HOST_CPU_FLAGS := $(shell flags=$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null);
 RELEASE_CPU    := $(if $(PORTABLE),,$(HOST_CPU_FLAGS))
 RELEASE_FLAGS  := $(BUILD_FLAGS) $(RELEASE_CPU)
 
-.PHONY: help deps build release run test unit-test interop-test protos check-protos lint venv clean
+.PHONY: help deps fleet-deps build release run test unit-test interop-test fleet-test k8s-check protos check-protos lint venv clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## Install missing system packages (apt)
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -86,7 +87,17 @@ interop-test: deps venv
 	$(SWIFT) build $(BUILD_FLAGS)
 	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Interop
 
-test: check-protos lint unit-test interop-test ## Install what is missing, run unit, integration and interop tests
+# The fleet test (issue 20, Tests/Fleet/): nginx running deploy/nginx/rankd.conf in front of three
+# rankd replicas on loopback; publish to all, SIGKILL one, restart it. About 15 s, so `make test`
+# runs it. nginx comes from apt (Debian's package), installed like the other packages.
+fleet-deps:
+	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES=nginx
+
+fleet-test: fleet-deps venv ## nginx + three rankd replicas: publish to all, kill and restart one (~15 s)
+	$(SWIFT) build $(BUILD_FLAGS)
+	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q -s Tests/Fleet
+
+test: check-protos lint unit-test interop-test fleet-test ## Install what is missing, run unit, integration, interop and fleet tests
 
 clean:
 	rm -rf .build $(VENV) var
