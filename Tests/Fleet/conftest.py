@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ _spec.loader.exec_module(interop)
 RankdProcess = interop.RankdProcess
 free_port = interop.free_port
 rankctl_binary = interop.rankctl_binary
+synth = interop.synth
 
 
 def nginx_binary():
@@ -101,16 +101,8 @@ http {{
         self.check_config()
         self.log = open(self.base / "logs" / "stderr.log", "wb")
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self.proc.returncode}: {self.errors()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"nginx did not listen on {self.address}: {self.errors()}")
+        interop.wait_for_listener(self.proc, self.port, timeout, "nginx", self.errors)
+        return self
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from conftest import NginxProcess, RankdProcess, rankctl_binary
+from conftest import NginxProcess, RankdProcess, rankctl_binary, synth
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ranking.v1 import ranker_pb2 as pb
 from ranking.v1 import ranker_pb2_grpc as rpc
@@ -31,19 +31,6 @@ from ranking.v1 import ranker_pb2_grpc as rpc
 TOKEN = "fleet-admin-token-0123456789"
 USERS = 300
 CLIENTS = 4
-
-
-def synth(base, name, seed, items, categories):
-    subprocess.run(
-        [rankctl_binary(), "synth", "--out", str(base / f"in-{name}"), "--snapshot", str(base / name),
-         "--users", str(USERS), "--items", str(items), "--dim", "16", "--categories", str(categories),
-         "--seed", str(seed), "--ef-construction", "40", "--quiet"],
-        check=True, capture_output=True, timeout=300)
-    catalogue = {}
-    for line in (base / f"in-{name}" / "items.jsonl").read_text().splitlines():
-        item = json.loads(line)
-        catalogue[item["id"]] = (item["category"], item["brand"] or "")
-    return base / name, catalogue
 
 
 def rankctl(*args, timeout=120):
@@ -127,8 +114,8 @@ class Traffic:
 def fleet():
     base = Path(tempfile.mkdtemp(prefix="rankd-fleet-"))
     os.chmod(base, 0o755)
-    old, old_catalogue = synth(base, "fleet-v1", seed=21, items=600, categories=5)
-    new, new_catalogue = synth(base, "fleet-v2", seed=22, items=900, categories=7)
+    old, old_catalogue = synth(base, "fleet-v1", seed=21, items=600, categories=5, users=USERS)
+    new, new_catalogue = synth(base, "fleet-v2", seed=22, items=900, categories=7, users=USERS)
     token = base / "admin-token"
     token.write_text(TOKEN + "\n")
     replicas, nginx = [], None

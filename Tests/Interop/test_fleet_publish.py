@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from conftest import RankdProcess, rankctl_binary
+from conftest import RankdProcess, rankctl_binary, synth
 from ranking.v1 import ranker_pb2 as pb
 from ranking.v1 import ranker_pb2_grpc as rpc
-from test_publish import TOKEN, synth, wait_for_rank
+from test_publish import TOKEN, wait_for_rank
 
 
 @pytest.fixture(scope="module")
