@@ -27,7 +27,9 @@ enum Fleet {
     /// Activates `version` on every replica, all or nothing.
     ///
     /// Reads every replica's status first (an unreachable replica stops it before anything
-    /// changes), activates on all in parallel, and if any activation fails rolls back (`Rollback`)
+    /// changes), activates in parallel on every replica not already on `version` (so running it
+    /// again, e.g. after new replicas joined, touches only those), and if any activation fails
+    /// rolls back (`Rollback`)
     /// each replica that had switched, so the fleet ends on the version it served before. A replica
     /// whose activation outcome is unknown (the call itself failed) is asked for its status again
     /// and rolled back if it did switch. Prints one line per replica.
@@ -41,8 +43,14 @@ enum Fleet {
                 throw CommandFailure("cannot read \(endpoint.address)'s status: \(error); nothing was activated")
             }
         }
-        let activations = await onEach(fleet) { _, endpoint in try await endpoint.activate(version) }
-        let failed = printEach(fleet, activations, failing: "activation", describe)
+        // nil: the replica already serves `version` and is left alone (activating it again would
+        // reload and re-map the snapshot for nothing).
+        let activations = await onEach(fleet) { index, endpoint -> ActivationResult? in
+            previous[index] == version ? nil : try await endpoint.activate(version)
+        }
+        let failed = printEach(fleet, activations, failing: "activation") {
+            $0.map(describe) ?? "already active: \(version)"
+        }
         if failed.isEmpty {
             print("active on all \(fleet.count) replicas: \(version)")
             return
@@ -50,7 +58,7 @@ enum Fleet {
         // Which replicas switched to `version` and must go back.
         let switched = await onEach(fleet) { index, endpoint -> Bool in
             switch activations[index] {
-            case .success(let result): return result.previousVersion != version
+            case .success(let result): return result.map { $0.previousVersion != version } ?? false
             case .failure:
                 // The call failed, but the replica may have switched before it did: ask.
                 guard previous[index] != version else { return false }

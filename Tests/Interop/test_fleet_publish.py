@@ -38,8 +38,8 @@ def replicas(fleet_snaps, tmp_path):
     started = []
 
     def make(*tokens):
-        for index, token in enumerate(tokens):
-            root = tmp_path / f"root-{index}"
+        for token in tokens:
+            root = tmp_path / f"root-{len(started)}"
             server = RankdProcess("--snapshot-root", str(root), "--admin-token-file", str(token)).start()
             started.append((server, root))
         return list(started)
@@ -95,6 +95,14 @@ def test_fleet_publish_activates_everywhere_and_status_shows_it(fleet_snaps, rep
     out, status = fleet_status(fleet)
     assert out.returncode == 0 and status["consistent"] is True
     assert [r["status"]["activeVersion"] for r in status["replicas"]] == ["fleet-b"] * 3
+
+    # Again, after a replica joined empty: only it is written to and activated (a reconcile).
+    joined = replicas(fleet_snaps["token"])[3][0]
+    out = rankctl("publish", str(fleet_snaps["b"]), "--servers", servers + "," + joined.address, "--activate")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("already published") == 3 and out.stdout.count("already active: fleet-b") == 3
+    assert f"{joined.address}: active: fleet-b (was none)" in out.stdout
+    assert served_version(joined) == "fleet-b"
 
     # Fleet rollback: every replica one step back.
     out = rankctl("rollback", "--servers", servers)
