@@ -26,7 +26,7 @@ HOST_CPU_FLAGS := $(shell flags=$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null);
 RELEASE_CPU    := $(if $(PORTABLE),,$(HOST_CPU_FLAGS))
 RELEASE_FLAGS  := $(BUILD_FLAGS) $(RELEASE_CPU)
 
-.PHONY: help deps fleet-deps build release run test unit-test interop-test fleet-test k8s-check protos check-protos lint venv clean
+.PHONY: help deps fleet-deps build release run test unit-test interop-test fleet-test deploy-test protos check-protos lint venv clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,9 +74,9 @@ lint: ## swift format lint (style issues are printed, not fatal)
 	@$(SWIFT) format lint --recursive Sources Tests Package.swift 2>&1 | grep -v '^$$' | head -50 || true
 
 venv: $(VENV)/.ok
-$(VENV)/.ok: Tests/Interop/requirements.txt
+$(VENV)/.ok: Tests/Interop/requirements.txt Tests/Deploy/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r Tests/Interop/requirements.txt
+	$(VENV)/bin/pip install -q -r Tests/Interop/requirements.txt -r Tests/Deploy/requirements.txt
 	touch $@
 
 unit-test: deps
@@ -97,7 +97,13 @@ fleet-test: fleet-deps venv ## nginx + three rankd replicas: publish to all, kil
 	$(SWIFT) build $(BUILD_FLAGS)
 	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q -s Tests/Fleet
 
-test: check-protos lint unit-test interop-test fleet-test ## Install what is missing, run unit, integration, interop and fleet tests
+# deploy/k8s/ offline (issue 20): strict Kubernetes schema check, the manifests' flags against
+# rankd --help, and the publisher CronJob's script run against three real replicas. ~2 s.
+deploy-test: deps venv ## Check deploy/k8s/: schemas, flags, and the publisher script against real replicas
+	$(SWIFT) build $(BUILD_FLAGS)
+	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Deploy
+
+test: check-protos lint unit-test interop-test fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet and deploy tests
 
 clean:
 	rm -rf .build $(VENV) var

@@ -62,18 +62,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_listener(proc, port, timeout, name, output):
-    """Waits until 127.0.0.1:port accepts connections; raises with `output()` if `proc` exits first."""
+def wait_for_listener(proc, port, timeout, name, output, host="127.0.0.1"):
+    """Waits until host:port accepts connections; raises with `output()` if `proc` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}: {output()}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection((host, port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{name} did not start listening on 127.0.0.1:{port}: {output()}")
+    raise RuntimeError(f"{name} did not start listening on {host}:{port}: {output()}")
 
 
 def synth(base, name, seed, items, categories, dim=16, users=200):
@@ -95,22 +95,23 @@ def synth(base, name, seed, items, categories, dim=16, users=200):
 
 
 class RankdProcess:
-    """A rankd child process on 127.0.0.1:port, with its stderr kept for assertions."""
+    """A rankd child process on host:port (a loopback address), with its stderr kept for assertions."""
 
-    def __init__(self, *extra_args, port=None):
+    def __init__(self, *extra_args, port=None, host="127.0.0.1"):
+        self.host = host
         self.port = port or free_port()
-        self.args = [rankd_binary(), "--listen", f"127.0.0.1:{self.port}", "--enable-test-services", *extra_args]
+        self.args = [rankd_binary(), "--listen", f"{host}:{self.port}", "--enable-test-services", *extra_args]
         self.log_path = GEN / f"rankd-{self.port}-{time.monotonic_ns()}.log"
         self.proc = None
 
     @property
     def address(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self, timeout=20.0):
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for_listener(self.proc, self.port, timeout, "rankd", self.output)
+        wait_for_listener(self.proc, self.port, timeout, "rankd", self.output, self.host)
         return self
 
     def stop(self, sig=None, timeout=20.0):
