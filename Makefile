@@ -87,11 +87,12 @@ interop-test: deps venv
 	$(SWIFT) build $(BUILD_FLAGS)
 	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Interop
 
-# The fleet test (issue 20, Tests/Fleet/): nginx running deploy/nginx/rankd.conf in front of three
+# The fleet test (issue 20, Tests/Fleet/): nginx running deploy/nginx/rankd.conf (and HAProxy running
+# deploy/haproxy/rankd.cfg) in front of three
 # rankd replicas on loopback; publish to all, SIGKILL one, restart it. About 15 s, so `make test`
-# runs it. nginx comes from apt (Debian's package), installed like the other packages.
+# runs it. nginx and haproxy come from apt (Debian's packages), installed like the other packages.
 fleet-deps:
-	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES=nginx
+	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES="nginx haproxy"
 
 fleet-test: fleet-deps venv ## nginx + three rankd replicas: publish to all, kill and restart one (~15 s)
 	$(SWIFT) build $(BUILD_FLAGS)

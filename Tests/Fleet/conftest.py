@@ -48,6 +48,19 @@ def site_config(listen_port, replicas, log_dir):
     return text, first.group(2)
 
 
+def stop_child(server, sig):
+    """Stops `server.proc` with `sig` (its graceful stop), SIGKILL after 10 s; closes `server.log`."""
+    if server.proc and server.proc.poll() is None:
+        server.proc.send_signal(sig)
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+    if getattr(server, "log", None):
+        server.log.close()
+
+
 class NginxProcess:
     """nginx in the foreground (`daemon off`) with its own prefix, config, pid and logs in a temp
     directory: nothing under /etc or /var is read or written, and no root is needed."""
@@ -104,15 +117,7 @@ http {{
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful: finish open requests, then exit
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "log", None):
-            self.log.close()
+        stop_child(self, signal.SIGQUIT)  # graceful: finish open requests, then exit
 
     def errors(self):
         text = ""
@@ -121,3 +126,50 @@ http {{
             if path.exists():
                 text += path.read_text(errors="replace")
         return text
+
+
+HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "rankd.cfg"
+
+
+class HAProxyProcess:
+    """haproxy in the foreground (-db) running deploy/haproxy/rankd.cfg with only the replica lines
+    and the bind address replaced; it logs to stderr, writes nothing else."""
+
+    def __init__(self, base, replicas):
+        self.base = Path(base)
+        self.port = free_port()
+        self.replicas = list(replicas)
+        self.proc = None
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def write_config(self):
+        self.base.mkdir(parents=True, exist_ok=True)
+        text = HAPROXY_CFG.read_text()
+        block = re.search(r"(    # replicas: begin\n)(.*?)(    # replicas: end\n)", text, re.S)
+        assert block, "deploy/haproxy/rankd.cfg lost its '# replicas: begin/end' markers"
+        lines = "".join(f"    server r{i + 1} {address}\n" for i, address in enumerate(self.replicas))
+        text = text[:block.start(2)] + lines + text[block.end(2):]
+        text, n = re.subn(r"bind :\d+ proto h2", f"bind 127.0.0.1:{self.port} proto h2", text)
+        assert n == 1, "expected one 'bind :PORT proto h2' in deploy/haproxy/rankd.cfg"
+        (self.base / "haproxy.cfg").write_text(text)
+
+    def start(self, timeout=15.0):
+        self.write_config()
+        binary = os.environ.get("HAPROXY_BIN") or shutil.which("haproxy") or "/usr/sbin/haproxy"
+        check = subprocess.run([binary, "-c", "-f", str(self.base / "haproxy.cfg")], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.log = open(self.base / "haproxy.log", "wb")
+        self.proc = subprocess.Popen([binary, "-db", "-f", str(self.base / "haproxy.cfg")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        interop.wait_for_listener(self.proc, self.port, timeout, "haproxy", self.output)
+        return self
+
+    def stop(self):
+        stop_child(self, signal.SIGUSR1)  # soft stop: finish open connections, then exit
+
+    def output(self):
+        path = self.base / "haproxy.log"
+        return path.read_text(errors="replace") if path.exists() else ""
