@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 SWIFT        ?= swift
 APT_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client pkg-config
+EXTRA_APT_PACKAGES ?=
 LISTEN       ?= 127.0.0.1:50051
 DEMO_DIR     ?= var/demo
 VENV         := .venv
@@ -26,13 +27,13 @@ HOST_CPU_FLAGS := $(shell flags=$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null);
 RELEASE_CPU    := $(if $(PORTABLE),,$(HOST_CPU_FLAGS))
 RELEASE_FLAGS  := $(BUILD_FLAGS) $(RELEASE_CPU)
 
-.PHONY: help deps build release run test unit-test interop-test protos check-protos lint venv clean
+.PHONY: help deps fleet-deps build release run test unit-test interop-test fleet-test deploy-test protos check-protos lint venv clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## Install missing system packages (apt)
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -74,9 +75,9 @@ lint: ## swift format lint (style issues are printed, not fatal)
 	@$(SWIFT) format lint --recursive Sources Tests Package.swift 2>&1 | grep -v '^$$' | head -50 || true
 
 venv: $(VENV)/.ok
-$(VENV)/.ok: Tests/Interop/requirements.txt
+$(VENV)/.ok: Tests/Interop/requirements.txt Tests/Deploy/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r Tests/Interop/requirements.txt
+	$(VENV)/bin/pip install -q -r Tests/Interop/requirements.txt -r Tests/Deploy/requirements.txt
 	touch $@
 
 unit-test: deps
@@ -87,7 +88,24 @@ interop-test: deps venv
 	$(SWIFT) build $(BUILD_FLAGS)
 	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Interop
 
-test: check-protos lint unit-test interop-test ## Install what is missing, run unit, integration and interop tests
+# The fleet test (issue 20, Tests/Fleet/): nginx running deploy/nginx/rankd.conf (and HAProxy running
+# deploy/haproxy/rankd.cfg) in front of three
+# rankd replicas on loopback; publish to all, SIGKILL one, restart it. About 15 s, so `make test`
+# runs it. nginx and haproxy come from apt (Debian's packages), installed like the other packages.
+fleet-deps:
+	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES="nginx haproxy"
+
+fleet-test: fleet-deps venv ## nginx + three rankd replicas: publish to all, kill and restart one (~15 s)
+	$(SWIFT) build $(BUILD_FLAGS)
+	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q -s Tests/Fleet
+
+# deploy/k8s/ offline (issue 20): strict Kubernetes schema check, the manifests' flags against
+# rankd --help, and the publisher CronJob's script run against three real replicas. ~2 s.
+deploy-test: deps venv ## Check deploy/k8s/: schemas, flags, and the publisher script against real replicas
+	$(SWIFT) build $(BUILD_FLAGS)
+	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Deploy
+
+test: check-protos lint unit-test interop-test fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet and deploy tests
 
 clean:
 	rm -rf .build $(VENV) var

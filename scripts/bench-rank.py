@@ -18,14 +18,13 @@ is not coordinated-omission-corrected; LoadTests' `loadtest --rate` is (docs/LOA
 
 import argparse
 import json
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import cpu_seconds, free_port, h2load, rank_request_body, wait_for_port, wait_until_ok
+from benchlib import cpu_seconds, free_port, h2load, rank_request_body, stop_process, wait_for_port, wait_until_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/ranking.v1.Ranker/Rank"
@@ -97,11 +96,7 @@ def main():
                       f"{med('p99_us'):,.0f} | {med('p999_us'):,.0f} | {med('max_us'):,.0f} | "
                       f"{sum(r['failed'] for r in runs)} | {med('cpu_us'):.0f} |")
         finally:
-            rankd.send_signal(signal.SIGTERM)
-            try:
-                rankd.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                rankd.kill()
+            stop_process(rankd)
 
 
 if __name__ == "__main__":

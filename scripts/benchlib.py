@@ -103,6 +103,16 @@ def wait_until_ok(port, path, body, timeout=300):
                 time.sleep(0.1)
 
 
+def stop_process(proc, timeout=30):
+    """SIGTERM (rankd drains gracefully), then SIGKILL if it has not exited within `timeout` s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def cpu_seconds(pid):
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime

@@ -5,11 +5,18 @@ import GRPCClient
 import GRPCCore
 import NIOCore
 import NIOPosix
+import RankingAPI
 
-/// Options every admin command shares: where rankd is and the admin token.
+/// Options every admin command shares: where rankd is (one replica or a fleet) and the admin token.
 struct AdminConnectionOptions: ParsableArguments {
     @Option(help: "rankd address, host:port.")
     var server = "127.0.0.1:50051"
+
+    @Option(
+        help: ArgumentHelp(
+            "Replicas, comma-separated host:port list: run on every one (replaces --server).",
+            discussion: "publish uploads to all in parallel and activates only when every upload succeeded."))
+    var servers: String?
 
     @Option(help: "File holding the admin bearer token (default: the RANKD_ADMIN_TOKEN environment variable).")
     var tokenFile: String?
@@ -32,23 +39,58 @@ struct AdminConnectionOptions: ParsableArguments {
         return token
     }
 
-    /// `authorization` metadata for the calls.
-    func metadata() throws -> [(String, String)] { [("authorization", "Bearer \(try token())")] }
+    /// `--servers` split into addresses, each checked; nil when it was not given.
+    func fleetAddresses() throws -> [String]? {
+        guard let servers else { return nil }
+        let addresses = servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !addresses.isEmpty, !addresses.contains(where: \.isEmpty) else {
+            throw ValidationError("--servers: expected host:port[,host:port...], got '\(servers)'")
+        }
+        guard Set(addresses).count == addresses.count else {
+            throw ValidationError("--servers: '\(servers)' names a replica twice")
+        }
+        for address in addresses { _ = try parseAddress(address) }
+        return addresses
+    }
 
-    /// Connects to `server`.
+    /// The endpoint for `address` (default `--server`) with this token and deadline.
+    func endpoint(_ address: String? = nil) throws -> AdminEndpoint {
+        AdminEndpoint(
+            address: address ?? server, metadata: [("authorization", "Bearer \(try token())")], timeout: timeout)
+    }
+
+    /// Endpoints for `--servers`, or nil when it was not given.
+    func fleet() throws -> [AdminEndpoint]? {
+        try fleetAddresses()?.map { try endpoint($0) }
+    }
+
+    /// One unary admin call on `--server`.
+    func unary(_ method: String, request: ByteBuffer) async throws -> ByteBuffer {
+        try await endpoint().unary(method, request: request)
+    }
+}
+
+/// One rankd's admin API: its address, the `authorization` metadata and the deadline. Plain values,
+/// so the calls of a fleet command run in parallel tasks.
+struct AdminEndpoint: Sendable {
+    let address: String
+    let metadata: [(String, String)]
+    /// Deadline of each call, in seconds.
+    let timeout: Int
+
+    /// Connects to `address`.
     func connect() async throws -> GRPCClientConnection {
-        let (host, port) = try parseAddress(server)
+        let (host, port) = try parseAddress(address)
         do {
             return try await GRPCClientConnection.connect(
                 host: host, port: port, group: MultiThreadedEventLoopGroup.singleton)
         } catch {
-            throw CommandFailure("cannot connect to \(server): \(error)")
+            throw CommandFailure("cannot connect to \(address): \(error)")
         }
     }
 
-    /// One unary admin call: the response message, or a `CommandFailure` naming the status.
+    /// One unary `SnapshotAdmin` call: the response message, or a `CommandFailure` naming the status.
     func unary(_ method: String, request: ByteBuffer) async throws -> ByteBuffer {
-        let metadata = try metadata()
         let connection = try await connect()
         let result = try await connection.unary(
             path: "/ranking.v1.SnapshotAdmin/\(method)", request: request, metadata: metadata,
@@ -60,5 +102,21 @@ struct AdminConnectionOptions: ParsableArguments {
         } catch {
             throw CommandFailure("\(method) failed: \(error)")
         }
+    }
+
+    /// `Activate(version)`.
+    func activate(_ version: String) async throws -> ActivationResult {
+        try AdminCodec.decodeActivation(
+            try await unary("Activate", request: AdminCodec.encodeActivateRequest(version: version)))
+    }
+
+    /// `Rollback`: back to the version active before the current one.
+    func rollback() async throws -> ActivationResult {
+        try AdminCodec.decodeActivation(try await unary("Rollback", request: ByteBuffer()))
+    }
+
+    /// `Status`.
+    func status() async throws -> SnapshotStatus {
+        try AdminCodec.decodeStatus(try await unary("Status", request: ByteBuffer()))
     }
 }

@@ -62,32 +62,57 @@ def free_port():
         return s.getsockname()[1]
 
 
-class RankdProcess:
-    """A rankd child process on 127.0.0.1:port, with its stderr kept for assertions."""
+def wait_for_listener(proc, port, timeout, name, output, host="127.0.0.1"):
+    """Waits until host:port accepts connections; raises with `output()` if `proc` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}: {output()}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{name} did not start listening on {host}:{port}: {output()}")
 
-    def __init__(self, *extra_args, port=None):
+
+def synth(base, name, seed, items, categories, dim=16, users=200):
+    """`rankctl synth` into base/name (inputs in base/in-name): the snapshot directory and its
+    catalogue, item id -> (category, brand), to check that a response's items belong to the
+    version it names."""
+    import json
+
+    subprocess.run(
+        [rankctl_binary(), "synth", "--out", str(base / f"in-{name}"), "--snapshot", str(base / name),
+         "--users", str(users), "--items", str(items), "--dim", str(dim), "--categories", str(categories),
+         "--seed", str(seed), "--ef-construction", "40", "--quiet"],
+        check=True, capture_output=True, timeout=600)
+    catalogue = {}
+    for line in (base / f"in-{name}" / "items.jsonl").read_text().splitlines():
+        item = json.loads(line)
+        catalogue[item["id"]] = (item["category"], item["brand"] or "")
+    return base / name, catalogue
+
+
+class RankdProcess:
+    """A rankd child process on host:port (a loopback address), with its stderr kept for assertions."""
+
+    def __init__(self, *extra_args, port=None, host="127.0.0.1"):
+        self.host = host
         self.port = port or free_port()
-        self.args = [rankd_binary(), "--listen", f"127.0.0.1:{self.port}", "--enable-test-services", *extra_args]
+        self.args = [rankd_binary(), "--listen", f"{host}:{self.port}", "--enable-test-services", *extra_args]
         self.log_path = GEN / f"rankd-{self.port}-{time.monotonic_ns()}.log"
         self.proc = None
 
     @property
     def address(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self, timeout=20.0):
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"rankd exited with {self.proc.returncode}: {self.output()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"rankd did not start listening on {self.address}: {self.output()}")
+        wait_for_listener(self.proc, self.port, timeout, "rankd", self.output, self.host)
+        return self
 
     def stop(self, sig=None, timeout=20.0):
         import signal as _signal

@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from conftest import RankdProcess, rankctl_binary
+from conftest import RankdProcess, rankctl_binary, synth
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ranking.v1 import admin_pb2 as apb
 from ranking.v1 import admin_pb2_grpc as arpc
@@ -27,19 +27,6 @@ from ranking.v1 import ranker_pb2_grpc as rpc
 
 TOKEN = "interop-admin-token-0123456789"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
-
-
-def synth(base, name, seed, items, categories, dim=16):
-    subprocess.run(
-        [rankctl_binary(), "synth", "--out", str(base / f"in-{name}"), "--snapshot", str(base / name),
-         "--users", "200", "--items", str(items), "--dim", str(dim), "--categories", str(categories),
-         "--seed", str(seed), "--ef-construction", "40", "--quiet"],
-        check=True, capture_output=True, timeout=600)
-    catalogue = {}
-    for line in (base / f"in-{name}" / "items.jsonl").read_text().splitlines():
-        item = json.loads(line)
-        catalogue[item["id"]] = (item["category"], item["brand"] or "")
-    return base / name, catalogue
 
 
 @pytest.fixture(scope="module")
