@@ -34,7 +34,7 @@ let package = Package(
             name: "LoadHarness",
             dependencies: [
                 .product(name: "GRPCClient", package: "rankd"),
-                .product(name: "GRPCServer", package: "rankd"),
+                .product(name: "GRPCCore", package: "rankd"),
                 .product(name: "RankingAPI", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -60,7 +60,7 @@ let package = Package(
             dependencies: [
                 "LoadHarness",
                 .product(name: "GRPCClient", package: "rankd"),
-                .product(name: "GRPCServer", package: "rankd"),
+                .product(name: "GRPCCore", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

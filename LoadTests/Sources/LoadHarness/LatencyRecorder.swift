@@ -1,4 +1,4 @@
-public import GRPCServer
+public import GRPCCore
 public import Histogram
 import NIOConcurrencyHelpers
 

@@ -1,7 +1,7 @@
 import Atomics
 import Foundation
 public import GRPCClient
-import GRPCServer
+import GRPCCore
 import NIOConcurrencyHelpers
 import NIOCore
 

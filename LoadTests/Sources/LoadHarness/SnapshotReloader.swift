@@ -1,5 +1,5 @@
 public import GRPCClient
-public import GRPCServer
+public import GRPCCore
 import NIOConcurrencyHelpers
 public import NIOCore
 

@@ -1,4 +1,4 @@
-import GRPCServer
+import GRPCCore
 import LoadHarness
 import NIOConcurrencyHelpers
 import NIOCore
