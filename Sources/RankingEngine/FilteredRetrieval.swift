@@ -36,8 +36,9 @@ struct ValueIndexes: Sendable {
 /// A filter that includes categories or brands is served from the smaller of the two include lists (by item
 /// count), value by value: a value with a value index is searched in it (its own plan: a scan of its quantised
 /// rows, or for a very large value a walk of its graph), a value without one through its posting list (the global
-/// index's plan: usually an exact scan of those rows). The values' results are merged into the pool. A list covering more than half the catalogue, and every
-/// other filter, goes to the global index with the filter's estimated pass count.
+/// index's plan: usually an exact scan of those rows). The values' results are merged into the pool. A list
+/// covering more than half the catalogue, and every other filter, goes to the global index with the filter's
+/// estimated pass count.
 struct FilteredRetrieval {
     let serving: ServingSnapshot
     let scratch: RankScratch
@@ -157,20 +158,20 @@ struct FilteredRetrieval {
         while scratch.results.count < pool {
             var best = -1
             for run in 0..<ends.count where scratch.mergedRunHeads[run] < ends[run] {
-                let candidate = merged[scratch.mergedRunHeads[run]]
-                if best < 0 {
+                if best < 0 || Self.precedes(merged[scratch.mergedRunHeads[run]], merged[scratch.mergedRunHeads[best]])
+                {
                     best = run
-                } else {
-                    let leader = merged[scratch.mergedRunHeads[best]]
-                    if candidate.score > leader.score || (candidate.score == leader.score && candidate.row < leader.row) {
-                        best = run
-                    }
                 }
             }
             guard best >= 0 else { break }
             scratch.results.append(merged[scratch.mergedRunHeads[best]])
             scratch.mergedRunHeads[best] += 1
         }
+    }
+
+    /// The search order: score descending, ties by row.
+    private static func precedes(_ a: SearchResult, _ b: SearchResult) -> Bool {
+        a.score > b.score || (a.score == b.score && a.row < b.row)
     }
 
     private func searchValue(
@@ -193,6 +194,7 @@ struct FilteredRetrieval {
             }
             return true
         }
+        // Brands drive only when the snapshot has brand posting lists (`drivingList`), so `filterIndex` is there.
         let list =
             attribute == .category
             ? serving.snapshot.popularity.rows(inCategory: value) : serving.snapshot.filterIndex!.rows(inBrand: value)

@@ -14,7 +14,8 @@ struct CandidateSelection<Filter: RowFilter>: RowScorerVisitor {
     let keep: Int
     let filter: Filter
     let scratch: SearchScratch
-    /// Ids of the chosen rows, in no particular order.
+    /// Ids of the chosen rows, in no particular order: a view of the scratch's hit buffer, valid until the scratch's
+    /// next search.
     private(set) var chosen: UnsafeBufferPointer<ScoredRow> = UnsafeBufferPointer(start: nil, count: 0)
 
     init(rowCount: Int, keep: Int, filter: Filter, scratch: SearchScratch) {

@@ -169,18 +169,14 @@ private struct SubsetSearch {
         let keep = QuantisedScan.candidates(k: k, rows: subset.rows.count)
         let prepared = scratch.prepareQuery(query, normalize: metric.normalizesQuery)
         scratch.rescoreRows.removeAll(keepingCapacity: true)
-        if filter is AcceptAllRows {
+        // A subset's rows all pass an `AcceptAllRows`, so only another filter needs the local-id adapter.
+        func choose<Local: RowFilter>(_ local: Local) {
             var selection = CandidateSelection(
-                rowCount: subset.rows.count, keep: keep, filter: AcceptAllRows(), scratch: scratch)
-            selection.dispatch(metric: metric, matrix: subset.quantised, query: prepared)
-            for hit in selection.chosen { scratch.rescoreRows.append(rows[Int(hit.row)]) }
-        } else {
-            var selection = CandidateSelection(
-                rowCount: subset.rows.count, keep: keep, filter: SubsetFilter(base: filter, rows: rows),
-                scratch: scratch)
+                rowCount: subset.rows.count, keep: keep, filter: local, scratch: scratch)
             selection.dispatch(metric: metric, matrix: subset.quantised, query: prepared)
             for hit in selection.chosen { scratch.rescoreRows.append(rows[Int(hit.row)]) }
         }
+        if filter is AcceptAllRows { choose(AcceptAllRows()) } else { choose(SubsetFilter(base: filter, rows: rows)) }
         let scanned = scratch.lastScoredCount
         guard !scratch.rescoreRows.isEmpty else {
             results.removeAll(keepingCapacity: true)
