@@ -18,6 +18,10 @@
 //                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views  (storage)
 //   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)                            (wire)
 //
+//   FuzzHarness (Fuzz/Harness) ─ the fuzz targets as plain functions over bytes: the libFuzzer
+//                 entry (Fuzz/, own package) and the corpus replay tests both call them; nothing
+//                 in the server imports it
+//
 //   GRPCServer, GRPCClient, RankingAPI
 //     └─ GRPCCore ─ status, message framing, timeouts, percent-encoding, header blocks, the
 //                   nghttp2 session; server and client each build on it, never on each other
@@ -45,6 +49,7 @@ let package = Package(
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -188,6 +193,23 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // MARK: Fuzzing
+
+        // The fuzz targets (docs/SECURITY.md): run under libFuzzer by the Fuzz/ package (`make fuzz`)
+        // and replayed over the committed corpora by FuzzHarnessTests.
+        .target(
+            name: "FuzzHarness",
+            dependencies: [
+                "GRPCCore", "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "RankingService",
+                "Snapshot", "MappedStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/Harness",
+            swiftSettings: strictSwift
+        ),
+
         // MARK: Tests
 
         .target(
@@ -252,6 +274,11 @@ let package = Package(
         .testTarget(
             name: "SnapshotTests",
             dependencies: ["Snapshot", "VectorIndex", "MappedStorage", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "FuzzHarnessTests",
+            dependencies: ["FuzzHarness"],
             swiftSettings: strictSwift
         ),
         .testTarget(
