@@ -19,7 +19,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", required=True)
     parser.add_argument("--seconds", type=float, required=True)
-    parser.add_argument("--rate", type=float, default=200.0, help="calls per second (open schedule)")
+    parser.add_argument("--rate", type=float, default=100.0, help="calls per second (open schedule)")
     args = parser.parse_args()
     channel = grpc.insecure_channel(args.target)
     rank = channel.unary_unary("/ranking.v1.Ranker/Rank", request_serializer=None, response_deserializer=None)

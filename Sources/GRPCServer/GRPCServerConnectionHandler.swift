@@ -20,23 +20,36 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     let logger: Logger
     private let connectionGate: ConnectionGate
 
-    private var session: NGHTTP2Session?
-    private var context: ChannelHandlerContext?
+    private(set) var session: NGHTTP2Session?
+    private(set) var context: ChannelHandlerContext?
     private var outputBuffer: ByteBuffer
     private var pendingWrite = false
-    private var liveStreams: ServerStream?
+    private(set) var liveStreams: ServerStream?
     private var openStreams = 0
     private var draining = false
-    private var closing = false
+    private(set) var closing = false
     private var admitted = false
     private var readPending = false
     /// Inside `nghttp2_session_mem_recv`, whose callbacks must not make the session send.
     private var inSessionReceive = false
     private var idleTask: Scheduled<Void>?
-    private var resetTokens: Double
-    private var resetLimitHit = false
-    private var resetTokensUpdated = NIODeadline.now()
+    private var resets: TokenBucket
+    private var controlFrames: TokenBucket
+    /// Set once the connection is being cut off for abuse, so it is cut off (and logged) once.
+    private var abuseLimitHit = false
     private var remoteAddress: SocketAddress?
+
+    // Progress, for the watchdog (GRPCServerConnectionHandler+Watchdog.swift).
+    var watchdog: Scheduled<Void>?
+    let startedAt = NIODeadline.now()
+    /// The client's preface and first SETTINGS frame arrived.
+    var handshakeDone = false
+    /// Last time bytes arrived from the client.
+    var lastReceived = NIODeadline.now()
+    /// Last time nghttp2 took response DATA bytes of any stream.
+    var lastDataSent = NIODeadline.now()
+    /// Since when the channel has been unwritable (the client is not reading its socket).
+    var unwritableSince: NIODeadline?
 
     init(router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate) {
         self.router = router
@@ -44,7 +57,10 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         self.logger = logger
         self.connectionGate = connectionGate
         self.outputBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
-        self.resetTokens = Double(configuration.streamResetBurst)
+        self.resets = TokenBucket(
+            burst: configuration.streamResetBurst, refillPerSecond: configuration.streamResetRefillPerSecond)
+        self.controlFrames = TokenBucket(
+            burst: configuration.controlFrameBurst, refillPerSecond: configuration.controlFrameRefillPerSecond)
     }
 
     // MARK: Channel lifecycle
@@ -84,6 +100,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         ])
         session.setConnectionWindow(configuration.connectionWindowSize)
         armIdleTimer()
+        armWatchdog()
         flushOutput()
     }
 
@@ -100,6 +117,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     private func tearDown() {
         idleTask?.cancel()
         idleTask = nil
+        watchdog?.cancel()
+        watchdog = nil
         // nghttp2_session_del does not call on_stream_close: release our streams ourselves.
         while let stream = liveStreams {
             closeStream(stream, cancelled: true)
@@ -116,6 +135,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         guard let session, !closing else { return }
+        lastReceived = .now()
         inSessionReceive = true
         let error = bytes.withUnsafeReadableBytes { session.receive($0) }
         inSessionReceive = false
@@ -148,6 +168,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        unwritableSince = context.channel.isWritable ? nil : (unwritableSince ?? .now())
         if context.channel.isWritable, readPending {
             readPending = false
             context.read()
@@ -197,7 +218,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Sends whatever nghttp2 still has queued (a GOAWAY, final responses) and closes once it is out.
     /// Earlier writes of this read cycle may still be unflushed: the final write is flushed with them,
     /// and its promise completes only after them, so nothing queued is lost to the close.
-    private func closeAfterFlush() {
+    func closeAfterFlush() {
         guard !closing, let context else { return }
         closing = true
         outputBuffer.clear()
@@ -230,22 +251,25 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Called for every RST_STREAM the client sends. A token bucket bounds how fast a client may
     /// make us set up and tear down streams (HTTP/2 rapid reset, CVE-2023-44487).
     fileprivate func clientResetStream() {
-        let now = NIODeadline.now()
-        let elapsed = Double((now - resetTokensUpdated).nanoseconds) / 1e9
-        resetTokensUpdated = now
-        resetTokens = min(
-            Double(configuration.streamResetBurst),
-            resetTokens + elapsed * Double(configuration.streamResetRefillPerSecond))
-        resetTokens -= 1
-        if resetTokens < 0, let session, !closing, !resetLimitHit {
-            resetLimitHit = true
-            logger.warning(
-                "closing connection: too many stream resets (rapid reset)",
-                metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
-            // We are inside nghttp2's frame callback: only queue the GOAWAY here. When mem_recv
-            // returns, the session no longer wants to read and channelRead closes after sending it.
-            session.terminate(errorCode: HTTP2ErrorCode.enhanceYourCalm)
-        }
+        if !resets.take() { cutOff("too many stream resets (rapid reset)") }
+    }
+
+    /// Called for every PING and SETTINGS frame (not ACKs) the client sends.
+    fileprivate func clientControlFrame(settings: Bool) {
+        if settings { handshakeDone = true }
+        if !controlFrames.take() { cutOff("too many PING/SETTINGS frames") }
+    }
+
+    /// Ends a connection whose client abuses it: GOAWAY(ENHANCE_YOUR_CALM), then close once it is
+    /// out. Safe inside nghttp2's callbacks: it only queues the GOAWAY there, and when mem_recv
+    /// returns the session no longer wants to read, so `channelRead` closes after sending it.
+    func cutOff(_ reason: String) {
+        guard let session, !closing, !abuseLimitHit else { return }
+        abuseLimitHit = true
+        logger.warning(
+            "closing connection: \(reason)", metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
+        session.terminate(errorCode: HTTP2ErrorCode.enhanceYourCalm)
+        if !inSessionReceive { flushOutput() }
     }
 
     // MARK: Streams (called from the nghttp2 callbacks)
@@ -315,6 +339,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     /// The request headers are complete: validate them and route the call.
     fileprivate func headersComplete(_ stream: ServerStream, endStream: Bool) {
+        stream.headersReceived = true
         guard let context else { return }
         if stream.headerListSize > configuration.maxHeaderListSize {
             return fail(
@@ -579,6 +604,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     ) -> Int {
         let count = min(length, stream.outbound.readableBytes)
         if count > 0 {
+            lastDataSent = .now()
             stream.outbound.withUnsafeReadableBytes { source in
                 UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: count)
             }
@@ -700,6 +726,10 @@ private func serverCallbacks(_ callbacks: OpaquePointer) {
             }
         case NGHTTP2_RST_STREAM.rawValue:
             connection.clientResetStream()
+        case NGHTTP2_PING.rawValue, NGHTTP2_SETTINGS.rawValue:
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+                connection.clientControlFrame(settings: UInt32(header.type) == NGHTTP2_SETTINGS.rawValue)
+            }
         default:
             break
         }
