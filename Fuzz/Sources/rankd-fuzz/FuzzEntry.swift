@@ -4,14 +4,28 @@ import FuzzHarness
     import Glibc
 #endif
 
-// libFuzzer supplies `main` (this target is built with `-sanitize=fuzzer -parse-as-library`) and
-// calls the two functions below. One binary serves every target so CI links it once; the target
+// Built with `-sanitize=fuzzer -parse-as-library`. SwiftPM links an executable's entry point as
+// `<module>_main`, so that is defined here and hands over to libFuzzer's driver, which calls the
+// two functions below. One binary serves every target so CI links it once; the target
 // is chosen by the environment, before the first input:
 //
 //   RANKD_FUZZ_TARGET=<name>          the target to run (FuzzTarget raw values)
 //   RANKD_FUZZ_WRITE_SEEDS=<dir>      write every target's seeds to <dir>/<target>/seed-<name> and exit
 
 nonisolated(unsafe) var selectedTarget: FuzzTarget?
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@_cdecl("rankd_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return runFuzzerDriver(&argc, &argv, fuzzerTestOneInput)
+}
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzerInitialize(
@@ -32,11 +46,11 @@ public func fuzzerInitialize(
     }
     let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")
     guard let name = getenv("RANKD_FUZZ_TARGET").map({ String(cString: $0) }) else {
-        fputs("rankd-fuzz: set RANKD_FUZZ_TARGET to one of: \(names)\n", stderr)
+        printError("rankd-fuzz: set RANKD_FUZZ_TARGET to one of: \(names)")
         exit(2)
     }
     guard let target = FuzzTarget(rawValue: name) else {
-        fputs("rankd-fuzz: unknown target \(name); targets: \(names)\n", stderr)
+        printError("rankd-fuzz: unknown target \(name); targets: \(names)")
         exit(2)
     }
     selectedTarget = target
@@ -48,4 +62,9 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
     guard let target = selectedTarget else { return 0 }
     target.run(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
     return 0
+}
+
+private func printError(_ message: String) {
+    let line = Array((message + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
