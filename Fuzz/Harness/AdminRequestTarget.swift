@@ -33,8 +33,9 @@ enum AdminRequestTarget {
             do throws(SnapshotStoreError) { _ = try store.activate(version) } catch { check(error) }
             _ = AdminCodec.encodeStatus(store.status())
         default:
-            guard (try? AdminCodec.decodeEmptyRequest(ByteBuffer(bytes: cursor.lengthPrefixed()), rollback: true))
-                != nil
+            guard
+                (try? AdminCodec.decodeEmptyRequest(ByteBuffer(bytes: cursor.lengthPrefixed()), rollback: true))
+                    != nil
             else { return }
             do throws(SnapshotStoreError) { _ = try store.rollback() } catch { check(error) }
         }
@@ -90,21 +91,29 @@ enum AdminRequestTarget {
         func encode(_ message: PublishMessage) -> [UInt8] {
             Array(buffer: AdminCodec.encodePublishRequest(message))
         }
-        var complete = [encode(.header(PublishHeader(
-            version: manifest.snapshotVersion, manifest: Array(manifestData), files: files, activate: true)))]
+        var complete = [
+            encode(
+                .header(
+                    PublishHeader(
+                        version: manifest.snapshotVersion, manifest: Array(manifestData), files: files, activate: true))
+            )
+        ]
         for file in manifest.files {
             let data = Array(FileManager.default.contents(atPath: directory + "/" + file.name) ?? Data())
             // Chunks of at most 16 KiB, as a real client would send several per file.
             var offset = 0
             repeat {
                 let end = min(data.count, offset + 16 * 1024)
-                complete.append(encode(.chunk(PublishChunk(path: file.name, offset: offset, data: Array(data[offset..<end])))))
+                complete.append(
+                    encode(.chunk(PublishChunk(path: file.name, offset: offset, data: Array(data[offset..<end])))))
                 offset = end
             } while offset < data.count
         }
         let escape = [
-            encode(.header(PublishHeader(
-                version: manifest.snapshotVersion, manifest: Array(manifestData), files: files))),
+            encode(
+                .header(
+                    PublishHeader(
+                        version: manifest.snapshotVersion, manifest: Array(manifestData), files: files))),
             encode(.chunk(PublishChunk(path: "../escape", offset: 0, data: [1, 2, 3]))),
         ]
         return [

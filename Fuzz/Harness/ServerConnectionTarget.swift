@@ -20,7 +20,8 @@ enum ServerConnectionTarget {
         var router = GRPCRouter()
         EchoService.register(in: &router)
         RankerService.register(
-            in: &router, engine: FuzzFixture.shared.engine, logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
+            in: &router, engine: FuzzFixture.shared.engine,
+            logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
         return router
     }()
 
@@ -80,20 +81,25 @@ enum ServerConnectionTarget {
     }
 
     static func seeds() -> [(name: String, bytes: [UInt8])] {
-        let rank = Array(buffer: RankCodec.encodeRequest({
-            var request = RankRequest()
-            request.userID = FuzzFixture.shared.userIDs.first ?? "u"
-            request.k = 3
-            return request
-        }()))
-        let echo = Array(buffer: EchoCodec.encodeRequest(.init(text: "hi", payload: [1, 2, 3], count: 3), allocator: .init()))
-        let delayed = Array(buffer: EchoCodec.encodeRequest(.init(text: "slow", delayMilliseconds: 50), allocator: .init()))
+        let rank = Array(
+            buffer: RankCodec.encodeRequest(
+                {
+                    var request = RankRequest()
+                    request.userID = FuzzFixture.shared.userIDs.first ?? "u"
+                    request.k = 3
+                    return request
+                }()))
+        let echo = Array(
+            buffer: EchoCodec.encodeRequest(.init(text: "hi", payload: [1, 2, 3], count: 3), allocator: .init()))
+        let delayed = Array(
+            buffer: EchoCodec.encodeRequest(.init(text: "slow", delayMilliseconds: 50), allocator: .init()))
         let settings = HTTP2Frames.settings([(3, 100), (4, 65_535), (6, 16_384)])
         func call(_ stream: UInt32, _ path: String, _ message: [UInt8], extra: [(String, String)] = []) -> [UInt8] {
             HTTP2Frames.headers(stream, HTTP2Frames.requestHeaders(path: path) + extra)
                 + HTTP2Frames.data(stream, HTTP2Frames.grpcMessage(message), endStream: true)
         }
-        var streamingCollect = HTTP2Frames.headers(1, HTTP2Frames.requestHeaders(path: "/rankd.testing.v1.Echo/Collect"))
+        var streamingCollect = HTTP2Frames.headers(
+            1, HTTP2Frames.requestHeaders(path: "/rankd.testing.v1.Echo/Collect"))
         for index in 0..<3 {
             streamingCollect += HTTP2Frames.data(1, HTTP2Frames.grpcMessage(echo), endStream: index == 2)
         }
@@ -118,10 +124,16 @@ enum ServerConnectionTarget {
         return [
             ("rank-unary", [0] + settings + call(1, "/ranking.v1.Ranker/Rank", rank)),
             ("rank-byte-at-a-time", [1] + settings + call(1, "/ranking.v1.Ranker/Rank", rank)),
-            ("echo-deadline", [0] + settings + call(1, "/rankd.testing.v1.Echo/Unary", delayed, extra: [("grpc-timeout", "10m")])),
+            (
+                "echo-deadline",
+                [0] + settings + call(1, "/rankd.testing.v1.Echo/Unary", delayed, extra: [("grpc-timeout", "10m")])
+            ),
             ("echo-expand", [7] + settings + call(1, "/rankd.testing.v1.Echo/Expand", echo)),
             ("echo-collect", [0] + settings + streamingCollect),
-            ("unknown-method-and-metadata", [0] + settings + call(1, "/nope.Svc/M", [], extra: [("x-trace", "abc"), ("grpc-encoding", "gzip")])),
+            (
+                "unknown-method-and-metadata",
+                [0] + settings + call(1, "/nope.Svc/M", [], extra: [("x-trace", "abc"), ("grpc-encoding", "gzip")])
+            ),
             ("rapid-reset", [0] + rapidReset),
             ("continuation", [0] + settings + continuation),
             ("control-frames", [0] + settings + control),

@@ -41,7 +41,8 @@ enum SnapshotTarget {
                 atPath: fixture.snapshotDirectory + "/" + entry.name, toPath: directory + "/" + entry.name)
         }
         if selector == 0 {
-            _ = FileManager.default.createFile(atPath: directory + "/" + SnapshotFiles.manifest, contents: Data(content))
+            _ = FileManager.default.createFile(
+                atPath: directory + "/" + SnapshotFiles.manifest, contents: Data(content))
         } else {
             _ = FileManager.default.createFile(atPath: directory + "/" + replaced, contents: Data(content))
             newManifest.files[selector - 1].size = content.count

@@ -9,7 +9,8 @@ extension GRPCServerConnectionHandler {
     func armWatchdog() {
         guard let context, !closing else { return }
         let period = TimeAmount.nanoseconds(
-            max(min(configuration.handshakeTimeout.nanoseconds, configuration.stallTimeout.nanoseconds) / 2, 10_000_000))
+            max(min(configuration.handshakeTimeout.nanoseconds, configuration.stallTimeout.nanoseconds) / 2, 10_000_000)
+        )
         watchdog = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: period) { [self] in
             watchdog = nil
             guard session != nil else { return }

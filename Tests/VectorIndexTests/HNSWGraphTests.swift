@@ -17,7 +17,8 @@ import TestSupport
             buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
             buffer.copyBytes(from: bytes)
             do {
-                graph = try HNSWGraph(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), rowCount: rowCount)
+                graph = try HNSWGraph(
+                    bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), rowCount: rowCount)
             } catch {
                 buffer.deallocate()
                 throw error
