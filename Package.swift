@@ -201,7 +201,7 @@ let package = Package(
             name: "FuzzHarness",
             dependencies: [
                 "GRPCCore", "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "RankingService",
-                "Snapshot", "MappedStorage",
+                "Snapshot", "MappedStorage", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -231,6 +231,7 @@ let package = Package(
             dependencies: [
                 "GRPCCore", "GRPCServer", "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

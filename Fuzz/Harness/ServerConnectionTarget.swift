@@ -6,6 +6,7 @@ import NIOEmbedded
 import RankingAPI
 import RankingModel
 import RankingService
+import TestSupport
 
 /// `server-connection`: raw client bytes after the HTTP/2 client preface, fed to one server
 /// connection (the real handler: nghttp2 session, HPACK, flow control, streams, gRPC framing, the
@@ -14,8 +15,6 @@ import RankingService
 /// past every deadline and the idle timeout, and the connection is closed. Checked: what the server
 /// wrote is a sequence of whole HTTP/2 frames, starting with its SETTINGS.
 enum ServerConnectionTarget {
-    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
-
     static let router: GRPCRouter = {
         var router = GRPCRouter()
         EchoService.register(in: &router)
@@ -35,7 +34,7 @@ enum ServerConnectionTarget {
     static func run(_ bytes: UnsafeRawBufferPointer) {
         var cursor = ByteCursor(bytes)
         let step = Int(cursor.byte())
-        let input = preface + Array(cursor.rest())
+        let input = HTTP2Frames.preface + Array(cursor.rest())
         let channel = EmbeddedChannel()
         let handler = GRPCServer.makeConnectionHandler(
             router: router, configuration: configuration,
@@ -69,15 +68,16 @@ enum ServerConnectionTarget {
     /// The server's bytes are whole frames (9-byte header + payload), the first one SETTINGS.
     static func checkFrames(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        fuzzCheck(bytes.count >= 9 && bytes[3] == 4, "server output does not start with SETTINGS")
-        var offset = 0
-        while offset < bytes.count {
-            fuzzCheck(bytes.count - offset >= 9, "server output ends inside a frame header")
-            let length = Int(bytes[offset]) << 16 | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2])
-            fuzzCheck(length <= 16_384, "server sent a \(length)-byte frame beyond the default maximum")
-            offset += 9 + length
+        guard let frames = HTTP2Frames.parse(bytes) else {
+            return fuzzCheck(false, "server output ends inside a frame")
         }
-        fuzzCheck(offset == bytes.count, "server output ends inside a frame payload")
+        fuzzCheck(
+            frames.first?.type == HTTP2Frames.Kind.settings.rawValue, "server output does not start with SETTINGS")
+        for frame in frames {
+            fuzzCheck(
+                frame.payload.count <= 16_384,
+                "server sent a \(frame.payload.count)-byte frame past the default maximum")
+        }
     }
 
     static func seeds() -> [(name: String, bytes: [UInt8])] {
@@ -138,70 +138,5 @@ enum ServerConnectionTarget {
             ("continuation", [0] + settings + continuation),
             ("control-frames", [0] + settings + control),
         ]
-    }
-}
-
-/// Hand-built HTTP/2 client frames for seeds (RFC 9113 §4.1) with HPACK literals that are
-/// never indexed and not Huffman-coded (RFC 7541 §6.2.3), so a mutation of a name or value
-/// stays a name or value.
-enum HTTP2Frames {
-    static func frame(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8]) -> [UInt8] {
-        let length = payload.count
-        return [UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), type, flags]
-            + [UInt8(stream >> 24 & 0x7F), UInt8(stream >> 16 & 0xFF), UInt8(stream >> 8 & 0xFF), UInt8(stream & 0xFF)]
-            + payload
-    }
-
-    static func settings(_ values: [(UInt16, UInt32)]) -> [UInt8] {
-        var payload: [UInt8] = []
-        for (id, value) in values {
-            payload += [UInt8(id >> 8), UInt8(id & 0xFF)]
-            payload += [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
-        }
-        return frame(type: 4, flags: 0, stream: 0, payload: payload)
-    }
-
-    static func requestHeaders(path: String) -> [(String, String)] {
-        [
-            (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
-            ("content-type", "application/grpc"), ("te", "trailers"),
-        ]
-    }
-
-    static func hpackInteger(_ value: Int, prefixBits: Int, firstByte: UInt8) -> [UInt8] {
-        let limit = (1 << prefixBits) - 1
-        if value < limit { return [firstByte | UInt8(value)] }
-        var out = [firstByte | UInt8(limit)]
-        var rest = value - limit
-        while rest >= 128 {
-            out.append(UInt8(rest & 0x7F) | 0x80)
-            rest >>= 7
-        }
-        out.append(UInt8(rest))
-        return out
-    }
-
-    static func hpack(_ headers: [(String, String)]) -> [UInt8] {
-        var out: [UInt8] = []
-        for (name, value) in headers {
-            out.append(0x10)  // literal never indexed, new name
-            out += hpackInteger(name.utf8.count, prefixBits: 7, firstByte: 0) + Array(name.utf8)
-            out += hpackInteger(value.utf8.count, prefixBits: 7, firstByte: 0) + Array(value.utf8)
-        }
-        return out
-    }
-
-    static func headers(_ stream: UInt32, _ headers: [(String, String)], endStream: Bool = false) -> [UInt8] {
-        frame(type: 1, flags: 0x4 | (endStream ? 0x1 : 0), stream: stream, payload: hpack(headers))
-    }
-
-    static func data(_ stream: UInt32, _ payload: [UInt8], endStream: Bool) -> [UInt8] {
-        frame(type: 0, flags: endStream ? 0x1 : 0, stream: stream, payload: payload)
-    }
-
-    static func grpcMessage(_ message: [UInt8]) -> [UInt8] {
-        let count = message.count
-        return [0, UInt8(count >> 24 & 0xFF), UInt8(count >> 16 & 0xFF), UInt8(count >> 8 & 0xFF), UInt8(count & 0xFF)]
-            + message
     }
 }

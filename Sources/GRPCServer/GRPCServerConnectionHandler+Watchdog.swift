@@ -14,7 +14,7 @@ extension GRPCServerConnectionHandler {
         watchdog = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: period) { [self] in
             watchdog = nil
             guard session != nil else { return }
-            checkProgress(now: .now())
+            checkProgress(now: now)
             armWatchdog()
         }
     }

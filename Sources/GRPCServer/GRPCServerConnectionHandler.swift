@@ -41,7 +41,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     // Progress, for the watchdog (GRPCServerConnectionHandler+Watchdog.swift).
     var watchdog: Scheduled<Void>?
-    let startedAt = NIODeadline.now()
+    var startedAt = NIODeadline.now()
     /// The client's preface and first SETTINGS frame arrived.
     var handshakeDone = false
     /// Last time bytes arrived from the client.
@@ -50,6 +50,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     var lastDataSent = NIODeadline.now()
     /// Since when the channel has been unwritable (the client is not reading its socket).
     var unwritableSince: NIODeadline?
+    /// The connection's event loop clock.
+    var now: NIODeadline { context?.eventLoop.now ?? .now() }
 
     init(router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate) {
         self.router = router
@@ -87,6 +89,17 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         admitted = true
+        // The event loop's clock (virtual under EmbeddedEventLoop, so tests and the fuzz target can
+        // step through the timeouts deterministically).
+        startedAt = context.eventLoop.now
+        lastReceived = startedAt
+        lastDataSent = startedAt
+        resets = TokenBucket(
+            burst: configuration.streamResetBurst, refillPerSecond: configuration.streamResetRefillPerSecond,
+            now: startedAt)
+        controlFrames = TokenBucket(
+            burst: configuration.controlFrameBurst, refillPerSecond: configuration.controlFrameRefillPerSecond,
+            now: startedAt)
         // We return flow-control credit ourselves (`dataReceived`, `released`): at once for most
         // calls, once the data is really consumed for calls that defer it.
         let session = NGHTTP2Session(
@@ -135,7 +148,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         guard let session, !closing else { return }
-        lastReceived = .now()
+        lastReceived = context.eventLoop.now
         inSessionReceive = true
         let error = bytes.withUnsafeReadableBytes { session.receive($0) }
         inSessionReceive = false
@@ -168,7 +181,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        unwritableSince = context.channel.isWritable ? nil : (unwritableSince ?? .now())
+        unwritableSince = context.channel.isWritable ? nil : (unwritableSince ?? context.eventLoop.now)
         if context.channel.isWritable, readPending {
             readPending = false
             context.read()
@@ -251,13 +264,13 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Called for every RST_STREAM the client sends. A token bucket bounds how fast a client may
     /// make us set up and tear down streams (HTTP/2 rapid reset, CVE-2023-44487).
     fileprivate func clientResetStream() {
-        if !resets.take() { cutOff("too many stream resets (rapid reset)") }
+        if !resets.take(now: now) { cutOff("too many stream resets (rapid reset)") }
     }
 
     /// Called for every PING and SETTINGS frame (not ACKs) the client sends.
     fileprivate func clientControlFrame(settings: Bool) {
         if settings { handshakeDone = true }
-        if !controlFrames.take() { cutOff("too many PING/SETTINGS frames") }
+        if !controlFrames.take(now: now) { cutOff("too many PING/SETTINGS frames") }
     }
 
     /// Ends a connection whose client abuses it: GOAWAY(ENHANCE_YOUR_CALM), then close once it is
@@ -277,6 +290,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     fileprivate func beginStream(id: Int32) {
         guard let session, let context else { return }
         let stream = ServerStream(id: id, allocator: context.channel.allocator)
+        stream.began = context.eventLoop.now
         nghttp2_session_set_stream_user_data(session.raw, id, Unmanaged.passRetained(stream).toOpaque())
         stream.next = liveStreams
         liveStreams?.previous = stream
@@ -604,7 +618,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     ) -> Int {
         let count = min(length, stream.outbound.readableBytes)
         if count > 0 {
-            lastDataSent = .now()
+            lastDataSent = now
             stream.outbound.withUnsafeReadableBytes { source in
                 UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: count)
             }

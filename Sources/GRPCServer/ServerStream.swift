@@ -21,7 +21,7 @@ final class ServerStream {
     var headerListSize = 0
     /// When the request's first HEADERS frame arrived; its header block must be complete within
     /// ``GRPCServerConfiguration/handshakeTimeout``.
-    let began = NIODeadline.now()
+    var began = NIODeadline.now()
     /// Whether the request's header block is complete.
     var headersReceived = false
 

@@ -19,8 +19,9 @@ struct TokenBucket {
 
     /// Takes one token; false when the bucket is empty (the event is over the limit).
     mutating func take(now: NIODeadline = .now()) -> Bool {
-        let elapsed = Double((now - updated).nanoseconds) / 1e9
-        updated = now
+        // A clock that went backwards refills nothing.
+        let elapsed = max(0, Double((now - updated).nanoseconds) / 1e9)
+        updated = max(updated, now)
         tokens = min(burst, tokens + elapsed * refillPerSecond) - 1
         return tokens >= 0
     }
