@@ -99,6 +99,11 @@ class Soak:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=self.env)
 
     def prepare(self):
+        # Private copies of the binaries: a rebuild while the soak runs must not swap them mid-run.
+        for name in ("rankd", "rankctl"):
+            copy = self.work / name
+            shutil.copy2(getattr(self.args, name), copy)
+            setattr(self.args, name, str(copy))
         base = self.work / "base"
         self.run([self.args.rankctl, "synth", "--out", str(self.work / "in"), "--snapshot", str(base),
                   "--users", "200", "--items", "1000", "--dim", "16", "--categories", "5", "--quiet"], timeout=600)
