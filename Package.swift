@@ -11,7 +11,10 @@
 //          ├─ GRPCServer ─ HTTP/2 server, router, limits; knows nothing about ranking  (wire)
 //          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)    (wire)
 //          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
-//          └─ RankingEngine ─ request pipeline, experiments, snapshot registry  (engine)
+//          └─ RankingEngine ─ request pipeline, strategies, experiments           (engine)
+//               ├─ SnapshotLifecycle ─ snapshot root, publish, activation, rollback, watcher and the
+//               │    │                 registry of the active snapshot; generic over its serving form  (store)
+//               │    └─ Snapshot
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
@@ -41,6 +44,7 @@ let package = Package(
         .library(name: "RankingAPI", targets: ["RankingAPI"]),
         .library(name: "RankingModel", targets: ["RankingModel"]),
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
+        .library(name: "SnapshotLifecycle", targets: ["SnapshotLifecycle"]),
         .library(name: "Snapshot", targets: ["Snapshot"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
@@ -100,10 +104,18 @@ let package = Package(
             name: "RankingModel",
             swiftSettings: strictSwift
         ),
+        // The snapshot root: publish, activation, retention, rollback, directory mode, and the
+        // registry of the active snapshot. Generic over the serving form of a snapshot, so it sits
+        // below the engine and knows nothing about ranking.
+        .target(
+            name: "SnapshotLifecycle",
+            dependencies: ["RankingModel", "Snapshot", "MappedStorage"],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "RankingEngine",
             dependencies: [
-                "RankingModel", "Snapshot", "VectorIndex", "Reranking", "MappedStorage",
+                "RankingModel", "Snapshot", "SnapshotLifecycle", "VectorIndex", "Reranking", "MappedStorage",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSwift
@@ -149,7 +161,7 @@ let package = Package(
         .target(
             name: "RankingService",
             dependencies: [
-                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine",
+                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "SnapshotLifecycle",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -169,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -192,7 +204,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: [],
+            dependencies: ["Snapshot", "RankingModel"],
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),
@@ -217,14 +229,25 @@ let package = Package(
         .testTarget(
             name: "RankingEngineTests",
             dependencies: [
-                "RankingEngine", "RankingModel", "Snapshot", "TestSupport",
-                // The publish back-pressure test drives the admin service over real gRPC.
-                "RankingService", "RankingAPI", "GRPCServer", "GRPCClient",
+                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "TestSupport",
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "RankingServiceTests",
+            dependencies: [
+                "RankingService", "RankingEngine", "RankingAPI", "RankingModel", "SnapshotLifecycle", "GRPCServer",
+                "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SnapshotLifecycleTests",
+            dependencies: ["SnapshotLifecycle", "RankingModel", "Snapshot", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

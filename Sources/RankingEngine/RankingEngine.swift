@@ -2,6 +2,7 @@ import Foundation
 public import RankingModel
 import Reranking
 import Snapshot
+public import SnapshotLifecycle
 import VectorIndex
 
 /// Why a Rank call failed; the service maps each case to its gRPC status.
@@ -52,11 +53,11 @@ public struct EngineOptions: Sendable {
 /// Thread-safe: the active snapshot is read once per call and held to the end, so a call never
 /// mixes versions; working memory comes from a pool of ``RankScratch``.
 public final class RankingEngine: Sendable {
-    public let registry: SnapshotRegistry
+    public let registry: SnapshotRegistry<ServingSnapshot>
     public let options: EngineOptions
     private let scratchPool = RankScratchPool()
 
-    public init(registry: SnapshotRegistry, options: EngineOptions = .init()) {
+    public init(registry: SnapshotRegistry<ServingSnapshot>, options: EngineOptions = .init()) {
         self.registry = registry
         self.options = options
     }
