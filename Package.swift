@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
 //
-// rankd — a personalisation ranking server.
+// rankd — a personalisation ranking server. Supported platform: Linux (x86-64, glibc); the code
+// calls Glibc, epoll-backed NIO and Linux file-system calls directly, and no other platform is
+// built or tested.
 //
 // Module graph, read top to bottom; every arrow points down (docs/ENGINE.md, docs/GRPC.md):
 //
@@ -34,10 +36,10 @@ let strictSwift: [SwiftSetting] = [
 
 let package = Package(
     name: "rankd",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rankd", targets: ["rankd"]),
         .executable(name: "rankctl", targets: ["rankctl"]),
+        .library(name: "CommandSupport", targets: ["CommandSupport"]),
         .library(name: "GRPCCore", targets: ["GRPCCore"]),
         .library(name: "GRPCServer", targets: ["GRPCServer"]),
         .library(name: "GRPCClient", targets: ["GRPCClient"]),
@@ -54,7 +56,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // MARK: C libraries (system) and generated protobuf-c code
@@ -116,7 +117,6 @@ let package = Package(
             name: "RankingEngine",
             dependencies: [
                 "RankingModel", "Snapshot", "SnapshotLifecycle", "VectorIndex", "Reranking", "MappedStorage",
-                .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSwift
         ),
@@ -204,7 +204,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: ["Snapshot", "RankingModel"],
+            dependencies: ["Snapshot", "RankingModel", "VectorIndex"],
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),

@@ -34,6 +34,7 @@ let package = Package(
         .target(
             name: "LoadHarness",
             dependencies: [
+                .product(name: "CommandSupport", package: "rankd"),
                 .product(name: "GRPCClient", package: "rankd"),
                 .product(name: "GRPCCore", package: "rankd"),
                 .product(name: "RankingAPI", package: "rankd"),
