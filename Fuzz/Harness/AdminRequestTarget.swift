@@ -5,6 +5,7 @@ import RankingAPI
 import RankingEngine
 import RankingModel
 import Snapshot
+import SnapshotLifecycle
 
 /// `admin-request`: what an admin client sends, as a sequence of messages (each a 16-bit length
 /// then its bytes), through the admin codec into a fresh snapshot store in a scratch directory.
@@ -19,9 +20,9 @@ enum AdminRequestTarget {
         let scratch = fixture.scratchDirectory("admin")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let root = scratch + "/root"
-        let store: SnapshotStore
+        let store: SnapshotStore<ServingSnapshot>
         do {
-            store = try SnapshotStore(root: root, registry: SnapshotRegistry())
+            store = try SnapshotStore(root: root, registry: SnapshotRegistry<ServingSnapshot>())
         } catch {
             return fuzzCheck(false, "cannot create a store: \(error)")
         }
@@ -44,8 +45,8 @@ enum AdminRequestTarget {
         fuzzCheck(entries == ["root"], "publish wrote outside the store root: \(entries)")
     }
 
-    private static func publish(_ cursor: inout ByteCursor, store: SnapshotStore) {
-        var session: PublishSession?
+    private static func publish(_ cursor: inout ByteCursor, store: SnapshotStore<ServingSnapshot>) {
+        var session: PublishSession<ServingSnapshot>?
         defer { session?.abort() }
         while cursor.remaining > 0 {
             let message: PublishMessage

@@ -1,6 +1,7 @@
 import Foundation
 import RankingEngine
 import Snapshot
+import SnapshotLifecycle
 
 /// A small seeded catalogue, its `rankctl build` inputs, a snapshot built from them and an engine
 /// serving it: what the targets feed their bytes into. Built once per process in a temporary

@@ -3,6 +3,7 @@ import MappedStorage
 import RankingEngine
 import RankingModel
 import Snapshot
+import SnapshotLifecycle
 
 /// `snapshot`: a copy of the fixture snapshot with one file replaced by the input. The first byte
 /// picks the file (0: `manifest.json`, k: the k-th entry of the manifest's file list); for a

@@ -1,10 +1,12 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import VectorIndex
 
 @Suite struct HNSWGraphTests {
     static let rows = Fixtures.clusteredRows(count: 300, dimension: 8, seed: 31)
-    static let fixture = try! IndexFixture(rows: rows, metric: .ip, parameters: HNSWParameters(m: 6, efConstruction: 30))
+    static let fixture = try! IndexFixture(
+        rows: rows, metric: .ip, parameters: HNSWParameters(m: 6, efConstruction: 30))
 
     /// A graph over its own copy of the payload. The graph reads the bytes in place, so the copy lives
     /// as long as this object: keep it alive while the graph is used (AddressSanitizer found the
@@ -76,7 +78,9 @@ import TestSupport
     }
 
     @Test func rejectsUnknownVersion() {
-        #expect(throws: VectorIndexError.unsupportedVersion(9)) { try Self.open { Self.store(UInt32(9), at: 8, in: &$0) } }
+        #expect(throws: VectorIndexError.unsupportedVersion(9)) {
+            try Self.open { Self.store(UInt32(9), at: 8, in: &$0) }
+        }
     }
 
     @Test func rejectsTruncatedPayloadAtEveryLength() {
