@@ -72,10 +72,10 @@ struct Rankd: AsyncParsableCommand {
     @Option(help: "Seconds a connection may sit with no call before it is closed (default 300).")
     var idleTimeout: Int?
 
-    @Option(help: "Seconds a new connection has for its preface and SETTINGS, and a request for its headers (default 10).")
+    @Option(help: "Seconds for a new connection's preface and SETTINGS, and for a request's headers (default 10).")
     var handshakeTimeout: Int?
 
-    @Option(help: "Seconds a connection's calls may make no progress (unread responses, missing request bytes) (default 30).")
+    @Option(help: "Seconds a connection's calls may make no progress: unread responses, missing bytes (default 30).")
     var stallTimeout: Int?
 
     @Option(help: "Seconds a graceful shutdown waits for in-flight calls (default 10).")

@@ -76,7 +76,9 @@ private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogH
         try await serverGroup.shutdownGracefully()
         try await clientGroup.shutdownGracefully()
 
-        #expect(slowest < TimingScale.scaled(.milliseconds(200)), "an Echo call on another connection took \(slowest) during the upload")
+        #expect(
+            slowest < TimingScale.scaled(.milliseconds(200)),
+            "an Echo call on another connection took \(slowest) during the upload")
         #expect(writtenDuringProbes < chunks.count, "the probes must run while the upload is still throttled")
         let published = try AdminCodec.decodePublishResponse(try result.unaryResponse())
         #expect(published.version == "v1" && !published.alreadyPresent)
