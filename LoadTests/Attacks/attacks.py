@@ -77,9 +77,13 @@ class RSSSampler(threading.Thread):
             time.sleep(0.02)
 
 
+BYSTANDER_RATE = 50
+
+
 def bystander(port, seconds):
     return subprocess.Popen([sys.executable, str(HERE / "bystander.py"), "--target", f"127.0.0.1:{port}",
-                             "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+                             "--seconds", str(seconds), "--rate", str(BYSTANDER_RATE)],
+                            stdout=subprocess.PIPE, text=True)
 
 
 def bystander_result(proc):
@@ -326,6 +330,9 @@ def idle_connections(count):
                 refused += 1
         opened = time.monotonic() - started
         cut = {}
+        # Opening thousands of connections can take longer than the attack's time: every one of
+        # them still gets the whole idle timeout (and the watchdog's period) to be closed.
+        until = max(until, time.monotonic() + 2 * IDLE_TIMEOUT + 3)
         while time.monotonic() < until and len(cut) < len(conns):
             for conn in conns:
                 if conn not in cut:
@@ -357,10 +364,11 @@ def message_abuse(port, until):
                       + frame(0, END_STREAM, stream, grpc_message(b"x" * 16000, declared=100 << 20)))
             conn.send(conn.headers(stream + 2, request_headers())
                       + frame(0, END_STREAM, stream + 2, grpc_message(rank_request(), declared=500)))
-            conn.read_until(lambda c: stream in c.statuses and stream + 2 in c.statuses, 5)
-            seen = {conn.statuses.get(stream, (None,))[0], conn.statuses.get(stream + 2, (None,))[0]}
+            if not conn.read_until(lambda c: stream in c.statuses and stream + 2 in c.statuses, 10):
+                return describe(conn) if conn.closed or conn.goaway else None  # slow, not refused
+            seen = {conn.statuses[stream][0], conn.statuses[stream + 2][0]}
             stream += 4
-        return "grpc-status " + ",".join(str(s) for s in sorted(x for x in seen if x is not None))
+        return "grpc-status " + ",".join(str(s) for s in sorted(seen))
     return per_connection(port, until, attack, lambda o: o == "grpc-status 3,8")
 
 
@@ -389,8 +397,12 @@ def main():
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--idle", type=int, default=None, help="idle connections (default 10000, quick 1000)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--bystander-rate", type=float, default=50.0,
+                        help="the bystander's Rank calls per second (open schedule; keep it well within what "
+                             "one Python process can send on a busy machine)")
     args = parser.parse_args()
-    global STOP_AFTER
+    global STOP_AFTER, BYSTANDER_RATE
+    BYSTANDER_RATE = args.bystander_rate
     seconds = args.seconds or (3.0 if args.quick else 8.0)
     STOP_AFTER = 3 if args.quick else None
     idle = args.idle or (1000 if args.quick else 10000)
