@@ -36,9 +36,10 @@ struct ValueIndexes: Sendable {
 /// A filter that includes categories or brands is served from the smaller of the two include lists (by item
 /// count), value by value: a value with a value index is searched in it (its own plan: a scan of its quantised
 /// rows, or for a very large value a walk of its graph), a value without one through its posting list (the global
-/// index's plan: usually an exact scan of those rows). The values' results are merged into the pool. A list
-/// covering more than half the catalogue, and every other filter, goes to the global index with the filter's
-/// estimated pass count.
+/// index's plan: usually an exact scan of those rows). The values' results are merged into the pool. An unfiltered
+/// call, and any other filter passing at least `minPartitionShare` of the items, searches the snapshot's partitions
+/// when it has them (docs/INDEX.md "Partitions"); the rest goes to the global index with the filter's estimated
+/// pass count.
 struct FilteredRetrieval {
     let serving: ServingSnapshot
     let scratch: RankScratch
