@@ -52,8 +52,8 @@ struct FilteredRetrieval {
     static let minPartitionShare = 0.1
 
     /// Passing rows a partition search sees for a pool (docs/INDEX.md "Partitions": recall@300 ≥ 0.95 needed
-    /// about 20 000 at 1M items).
-    static func probeRows(pool: Int) -> Int { max(4_096, 64 * pool) }
+    /// about 10 000 at 1M items for 0.99).
+    static func probeRows(pool: Int) -> Int { max(4_096, 32 * pool) }
 
     /// A list that covers more than this share of the items is searched in the global graph (where a walk at that
     /// selectivity is nearly as good as an unfiltered one) instead of value by value.
