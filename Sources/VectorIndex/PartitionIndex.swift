@@ -110,17 +110,8 @@ public struct PartitionIndex: @unchecked Sendable {
         }
         scan.dispatch(metric: metric, matrix: quantised, query: prepared)
         let scanned = scratch.lastScoredCount + partitionCount
-        scratch.rescoreRows.removeAll(keepingCapacity: true)
-        for hit in scan.chosen { scratch.rescoreRows.append(rows[Int(hit.row)]) }
-        guard !scratch.rescoreRows.isEmpty else {
-            scratch.lastScoredCount = scanned
-            return .partitions
-        }
-        try scratch.rescoreRows.withUnsafeBufferPointer { (candidates) throws(VectorIndexError) in
-            try ExactSearch.specialisedSearch(
-                vectors: vectors, metric: metric, query: query, k: k, filter: AcceptAllRows(), rows: candidates,
-                scratch: scratch, into: &results)
-        }
+        try scratch.rescore(
+            scan.chosen, rows: rows.baseAddress!, vectors: vectors, metric: metric, query: query, k: k, into: &results)
         scratch.lastScoredCount += scanned
         return .partitions
     }
