@@ -45,12 +45,15 @@ let package = Package(
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
+        .library(name: "MetricsExporter", targets: ["MetricsExporter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
         // MARK: C libraries (system) and generated protobuf-c code
@@ -105,6 +108,7 @@ let package = Package(
             dependencies: [
                 "RankingModel", "Snapshot", "VectorIndex", "Reranking", "MappedStorage",
                 .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSwift
         ),
@@ -129,6 +133,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSwift
         ),
@@ -153,6 +158,25 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Operations: the metrics backend (rankd wires it; libraries record through CoreMetrics)
+
+        // A swift-metrics backend: swift-prometheus counters and gauges, lock-free histograms for
+        // timers (swift-prometheus's take a lock per sample), and the `GET /metrics` listener.
+        .target(
+            name: "MetricsExporter",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),
@@ -169,8 +193,9 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "MetricsExporter",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -231,6 +256,16 @@ let package = Package(
             name: "RankingAPITests",
             dependencies: [
                 "RankingAPI", "RankingModel", "GRPCCore", .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "MetricsExporterTests",
+            dependencies: [
+                "MetricsExporter",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),

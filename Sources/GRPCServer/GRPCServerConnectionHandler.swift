@@ -19,6 +19,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     let configuration: GRPCServerConfiguration
     let logger: Logger
     private let connectionGate: ConnectionGate
+    private let metrics: GRPCServerMetrics?
 
     private var session: NGHTTP2Session?
     private var context: ChannelHandlerContext?
@@ -38,8 +39,12 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     private var resetTokensUpdated = NIODeadline.now()
     private var remoteAddress: SocketAddress?
 
-    init(router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate) {
+    init(
+        router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
+        metrics: GRPCServerMetrics? = nil
+    ) {
         self.router = router
+        self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
         self.connectionGate = connectionGate
@@ -66,11 +71,13 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             logger.warning(
                 "connection refused: too many connections",
                 metadata: ["peer": "\(remoteAddress?.description ?? "?")", "limit": "\(configuration.maxConnections)"])
+            metrics?.connectionRefused()
             closing = true
             context.close(promise: nil)
             return
         }
         admitted = true
+        metrics?.connectionAccepted(open: connectionGate.current)
         // We return flow-control credit ourselves (`dataReceived`, `released`): at once for most
         // calls, once the data is really consumed for calls that defer it.
         let session = NGHTTP2Session(
@@ -108,6 +115,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         if admitted {
             admitted = false
             connectionGate.release()
+            metrics?.connectionClosed(open: connectionGate.current)
         }
     }
 
@@ -239,6 +247,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         resetTokens -= 1
         if resetTokens < 0, let session, !closing, !resetLimitHit {
             resetLimitHit = true
+            metrics?.rapidResetGoAway()
             logger.warning(
                 "closing connection: too many stream resets (rapid reset)",
                 metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
@@ -258,6 +267,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         liveStreams?.previous = stream
         liveStreams = stream
         openStreams += 1
+        metrics?.streamOpened()
         idleTask?.cancel()
         idleTask = nil
     }
@@ -316,7 +326,13 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// The request headers are complete: validate them and route the call.
     fileprivate func headersComplete(_ stream: ServerStream, endStream: Bool) {
         guard let context else { return }
+        let route = stream.path.withUnsafeBytes { router.route(forPath: $0) }
+        if let metrics {
+            stream.startedAt = .now()
+            stream.routeIndex = route?.index ?? metrics.unknownRoute
+        }
         if stream.headerListSize > configuration.maxHeaderListSize {
+            metrics?.rejectedTooLarge()
             return fail(
                 stream,
                 GRPCStatus(
@@ -331,8 +347,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             return respondHTTPError(
                 stream, status: "415", message: "content-type must be application/grpc or application/grpc+proto")
         }
-        let handler = stream.path.withUnsafeBytes { router.handler(forPath: $0) }
-        guard let handler else {
+        guard let handler = route?.handler else {
             return fail(stream, GRPCStatus(.unimplemented, "unknown method \(stream.pathString)"))
         }
         if let encoding = stream.unsupportedEncoding {
@@ -413,6 +428,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
                 guard stream.state == .receiving else { return }
             }
         } catch {
+            if error.code == .resourceExhausted { metrics?.rejectedTooLarge() }
             fail(stream, error)
         }
     }
@@ -536,6 +552,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     func finish(_ stream: ServerStream, with status: GRPCStatus) {
         guard let session, stream.state == .receiving || stream.state == .handling else { return }
         stream.state = .finished
+        if let metrics, stream.routeIndex >= 0 {
+            metrics.handled(route: stream.routeIndex, code: status.code, started: stream.startedAt)
+        }
         stream.deadlineTask?.cancel()
         stream.deadlineTask = nil
         stream.writerActive?.withLockedValue { $0 = false }
@@ -613,6 +632,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         stream.writerActive?.withLockedValue { $0 = false }
         if stream.state != .finished, let call = stream.clientStreamingCall {
             call.cancel()
+        }
+        if let metrics, stream.routeIndex >= 0, stream.state == .receiving || stream.state == .handling {
+            metrics.handled(route: stream.routeIndex, code: .cancelled, started: stream.startedAt)
         }
         stream.clientStreamingCall = nil
         stream.state = .closed

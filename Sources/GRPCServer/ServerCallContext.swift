@@ -116,11 +116,16 @@ public struct GRPCRouter: Sendable {
     /// Finds the handler for a raw `:path` without allocating: a linear scan with a byte
     /// compare, faster than hashing a heap string for the handful of methods a server has.
     func handler(forPath path: UnsafeRawBufferPointer) -> MethodHandler? {
-        for route in routes where route.path.count == path.count {
+        route(forPath: path)?.handler
+    }
+
+    /// ``handler(forPath:)`` with the route's index in ``paths`` (for per-method metrics).
+    func route(forPath path: UnsafeRawBufferPointer) -> (index: Int, handler: MethodHandler)? {
+        for (index, route) in routes.enumerated() where route.path.count == path.count {
             let equal = route.path.withUnsafeBytes { candidate in
                 memcmp(candidate.baseAddress!, path.baseAddress!, path.count) == 0
             }
-            if equal { return route.handler }
+            if equal { return (index, route.handler) }
         }
         return nil
     }

@@ -47,6 +47,13 @@ final class ServerStream {
     }
     var state: State = .receiving
 
+    // MARK: Metrics (only with `recordsMetrics`)
+
+    /// Index of the call's route in the router (`GRPCServerMetrics.unknownRoute` if none); -1
+    /// until the headers are complete, or when metrics are off.
+    var routeIndex = -1
+    var startedAt = NIODeadline.uptimeNanoseconds(0)
+
     // MARK: Flow control (deferred consumption, see `ClientStreamingCall`)
 
     /// Wire bytes of request messages whose `receive` future has not completed.

@@ -39,6 +39,8 @@ struct ConfigFile: Decodable {
     var streamResetRefillPerSecond: Int?
     var logLevel: String?
     var enableTestServices: Bool?
+    var metricsListen: String?
+    var accessLogEvery: Int?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data
@@ -66,26 +68,26 @@ struct ListenAddress: CustomStringConvertible {
     var host: String
     var port: Int
 
-    init(parsing text: String) throws {
+    init(parsing text: String, flag: String = "--listen") throws {
         let hostPart: Substring
         let portPart: Substring
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw ValidationError("--listen '\(text)': expected [IPv6]:port")
+                throw ValidationError("\(flag) '\(text)': expected [IPv6]:port")
             }
             hostPart = text[text.index(after: text.startIndex)..<close]
             portPart = text[text.index(close, offsetBy: 2)...]
         } else {
             guard let colon = text.lastIndex(of: ":") else {
-                throw ValidationError("--listen '\(text)': expected host:port, e.g. 127.0.0.1:50051")
+                throw ValidationError("\(flag) '\(text)': expected host:port, e.g. 127.0.0.1:50051")
             }
             hostPart = text[..<colon]
             portPart = text[text.index(after: colon)...]
         }
         guard let port = Int(portPart), (0...65535).contains(port) else {
-            throw ValidationError("--listen '\(text)': port must be a number from 0 to 65535")
+            throw ValidationError("\(flag) '\(text)': port must be a number from 0 to 65535")
         }
-        guard !hostPart.isEmpty else { throw ValidationError("--listen '\(text)': missing host") }
+        guard !hostPart.isEmpty else { throw ValidationError("\(flag) '\(text)': missing host") }
         host = String(hostPart)
         self.port = port
     }

@@ -1,0 +1,95 @@
+import ArgumentParser
+import CoreMetrics
+import Foundation
+import Logging
+import MetricsExporter
+import RankingEngine
+import RankingService
+import Synchronization
+
+/// The operations flags: metrics listener and access log (docs/OPERATIONS.md, "Metrics").
+struct ObservabilityOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://ADDRESS/metrics, host:port (default: off).", valueName: "address"))
+    var metricsListen: String?
+
+    @Option(help: ArgumentHelp("Log one logfmt access line every N Rank calls (1: each call; default: off).", valueName: "n"))
+    var accessLogEvery: Int?
+}
+
+/// What rankd wires for operations: the swift-metrics backend and its HTTP listener, the gauges
+/// read at scrape time, and the access logger. Libraries only record through swift-metrics.
+final class Observability {
+    private(set) var metricsServer: MetricsHTTPServer?
+    let recordsMetrics: Bool
+    let rank: RankObservability
+
+    /// Bootstraps swift-metrics when metrics are on: call before any library creates its handles
+    /// (registering services, starting the server).
+    init(options: ObservabilityOptions, file: ConfigFile, registry: SnapshotRegistry, logger: Logger) throws {
+        let listen = options.metricsListen ?? file.metricsListen
+        let every = options.accessLogEvery ?? file.accessLogEvery
+        if let every, every < 1 { throw ValidationError("--access-log-every must be at least 1, got \(every)") }
+        recordsMetrics = listen != nil
+        rank = RankObservability(
+            recordsMetrics: recordsMetrics, accessLogEvery: every,
+            accessLogger: every == nil ? nil : Logger(label: "access"))
+        guard let listen else { return }
+        address = try ListenAddress(parsing: listen, flag: "--metrics-listen")
+        let backend = PrometheusBackend()
+        MetricsSystem.bootstrap(backend)
+        self.backend = backend
+        backend.addCollector(SnapshotGauges(registry: registry).collect)
+    }
+
+    private var address: ListenAddress?
+    private var backend: PrometheusBackend?
+
+    /// Starts the metrics listener (if on) and returns the address it bound.
+    func start() async throws -> String? {
+        guard let address, let backend else { return nil }
+        do {
+            let server = try await MetricsHTTPServer.start(host: address.host, port: address.port) { backend.render() }
+            metricsServer = server
+            return server.localAddress?.port.map { "\(address.host):\($0)" } ?? address.description
+        } catch {
+            throw StartupError("cannot listen for metrics on \(address): \(error)")
+        }
+    }
+
+    func stop() async { await metricsServer?.close() }
+}
+
+/// Snapshot gauges computed when Prometheus scrapes: the active version (an info gauge, one
+/// series, replaced when the version changes), when it was built, and what is still mapped.
+private final class SnapshotGauges: Sendable {
+    private let registry: SnapshotRegistry
+    private let info = Mutex<(version: String, gauge: Gauge)?>(nil)
+    private let created = Gauge(label: "rankd_snapshot_created_timestamp_seconds")
+    private let mapped = Gauge(label: "rankd_snapshots_mapped")
+    private let mappedBytes = Gauge(label: "rankd_snapshots_mapped_bytes")
+
+    init(registry: SnapshotRegistry) { self.registry = registry }
+
+    func collect() {
+        let live = ServingSnapshot.mappedSnapshots
+        mapped.record(live.count)
+        mappedBytes.record(live.bytes)
+        guard let serving = registry.current() else { return }
+        let version = serving.version
+        info.withLock { info in
+            guard info?.version != version else { return }
+            info?.gauge.destroy()
+            let gauge = Gauge(label: "rankd_snapshot_info", dimensions: [("version", version)])
+            gauge.record(1)
+            info = (version, gauge)
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let createdAt = serving.snapshot.manifest.createdAt
+        if let date = formatter.date(from: createdAt) ?? ISO8601DateFormatter().date(from: createdAt) {
+            created.record(date.timeIntervalSince1970)
+        }
+    }
+}
