@@ -183,7 +183,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Takes every byte nghttp2 has queued and writes it to the channel (flushing unless a read
     /// cycle is in progress, in which case `channelReadComplete` flushes once for the batch).
     func flushOutput(flushChannel: Bool = true) {
-        guard let session, let context else { return }
+        // Inside nghttp2_session_mem_recv (a handler answering from a frame callback) the session
+        // must not send: `channelRead` flushes once the receive returns.
+        guard let session, let context, !inSessionReceive else { return }
         outputBuffer.clear()
         let error = session.drainOutput { bytes in outputBuffer.writeBytes(bytes) }
         if outputBuffer.readableBytes > 0 {
@@ -390,6 +392,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             maxMessageSize: configuration.maxReceiveMessageSize, allocator: context.channel.allocator)
         if case .clientStreaming(let makeCall) = handler {
             stream.clientStreamingCall = makeCall(callContext)
+        } else if case .bidirectionalStreaming(let makeCall) = handler {
+            stream.bidirectionalCall = makeCall(callContext, makeWriter(for: stream, context: context))
         }
         if endStream { requestEnded(stream) }
     }
@@ -420,6 +424,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
                 if let call = stream.clientStreamingCall {
                     let wireBytes = 5 + message.readableBytes  // with its gRPC prefix
                     if let consumed = try call.receive(message) { hold(wireBytes, of: stream, until: consumed) }
+                } else if let call = stream.bidirectionalCall {
+                    try call.receive(message)
                 } else if stream.requestMessageCount == 1 {
                     stream.requestMessage = message
                 } else {
@@ -480,14 +486,20 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             complete(stream, with: call.finish())
         case .serverStreaming(let body):
             guard let request = takeSingleRequest(stream), let context else { return }
-            let active = NIOLockedValueBox(true)
-            stream.writerActive = active
-            let writer = LoopBoundStreamWriter(
-                eventLoop: context.eventLoop,
-                target: NIOLoopBound(.init(connection: self, stream: stream), eventLoop: context.eventLoop),
-                active: active)
-            body(callContext, request, writer)
+            body(callContext, request, makeWriter(for: stream, context: context))
+        case .bidirectionalStreaming:
+            stream.bidirectionalCall?.requestEnded()
         }
+    }
+
+    /// The writer a streaming handler answers through; it goes inactive when the stream ends.
+    private func makeWriter(for stream: ServerStream, context: ChannelHandlerContext) -> LoopBoundStreamWriter {
+        let active = NIOLockedValueBox(true)
+        stream.writerActive = active
+        return LoopBoundStreamWriter(
+            eventLoop: context.eventLoop,
+            target: NIOLoopBound(.init(connection: self, stream: stream), eventLoop: context.eventLoop),
+            active: active)
     }
 
     private func takeSingleRequest(_ stream: ServerStream) -> ByteBuffer? {
@@ -533,7 +545,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     /// Queues one response message (headers first if this is the first).
     func sendMessage(_ message: ByteBuffer, on stream: ServerStream) {
-        guard let session, stream.state == .handling else { return }
+        guard let session, stream.canSend else { return }
         GRPCMessageFramer.write(message, into: &stream.outbound)
         if !stream.responseHeadersSent {
             stream.responseHeadersSent = true
@@ -562,6 +574,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             stream.clientStreamingCall?.cancel()
         }
         stream.clientStreamingCall = nil
+        if status.code != .ok { stream.bidirectionalCall?.cancel() }
+        stream.bidirectionalCall = nil
         if !stream.requestEnded { stream.resetAfterResponse = true }
         if stream.responseHeadersSent {
             stream.trailers = status
@@ -633,6 +647,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         if stream.state != .finished, let call = stream.clientStreamingCall {
             call.cancel()
         }
+        if stream.state != .finished { stream.bidirectionalCall?.cancel() }
+        stream.bidirectionalCall = nil
         if let metrics, stream.routeIndex >= 0, stream.state == .receiving || stream.state == .handling {
             metrics.handled(route: stream.routeIndex, code: .cancelled, started: stream.startedAt)
         }

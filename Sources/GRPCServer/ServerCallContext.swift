@@ -80,6 +80,18 @@ public protocol ServerStreamWriter: Sendable {
     var isActive: Bool { get }
 }
 
+/// Receives the messages of one bidirectional-streaming call, on the connection's event loop, and
+/// answers through the ``ServerStreamWriter`` it was created with: responses may go out while
+/// requests still arrive (gRPC server reflection answers each request as it comes).
+public protocol BidirectionalStreamingCall: AnyObject {
+    /// One request message. Throwing ends the call with that status; later messages are dropped.
+    func receive(_ message: ByteBuffer) throws(GRPCStatus)
+    /// The client half-closed: end the call through the writer (`finish`), now or later.
+    func requestEnded()
+    /// The call ended early (client reset, deadline, connection loss): release what it holds.
+    func cancel()
+}
+
 /// How a method is served.
 public enum MethodHandler: Sendable {
     /// One request, one response.
@@ -88,6 +100,8 @@ public enum MethodHandler: Sendable {
     case clientStreaming(@Sendable (ServerCallContext) -> any ClientStreamingCall)
     /// One request, many responses.
     case serverStreaming(@Sendable (ServerCallContext, ByteBuffer, any ServerStreamWriter) -> Void)
+    /// Many requests, many responses, interleaved: the closure creates the per-call receiver.
+    case bidirectionalStreaming(@Sendable (ServerCallContext, any ServerStreamWriter) -> any BidirectionalStreamingCall)
 }
 
 /// Maps full method paths (`/package.Service/Method`) to handlers. Immutable once the server

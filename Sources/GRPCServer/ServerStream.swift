@@ -31,6 +31,7 @@ final class ServerStream {
     var requestMessage: ByteBuffer?
     var requestMessageCount = 0
     var clientStreamingCall: (any ClientStreamingCall)?
+    var bidirectionalCall: (any BidirectionalStreamingCall)?
     var deadlineTask: Scheduled<Void>?
     /// Set for server-streaming calls: tells the handler's writer when the stream is gone.
     var writerActive: NIOLockedValueBox<Bool>?
@@ -46,6 +47,10 @@ final class ServerStream {
         case closed
     }
     var state: State = .receiving
+
+    /// Whether response messages may be queued now: once the request is complete, or at any time
+    /// before the final status for a bidirectional call.
+    var canSend: Bool { state == .handling || (state == .receiving && bidirectionalCall != nil) }
 
     // MARK: Metrics (only with `recordsMetrics`)
 
@@ -121,7 +126,7 @@ struct LoopBoundStreamWriter: ServerStreamWriter {
             let value = target.value
             guard let connection = value.connection else { return }
             let stream = value.stream
-            guard stream.state == .handling else { return }
+            guard stream.canSend else { return }
             body(connection, stream)
             connection.flushOutput()
         }

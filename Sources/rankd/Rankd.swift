@@ -142,6 +142,8 @@ struct Rankd: AsyncParsableCommand {
         if enableTestServices || file.enableTestServices == true {
             EchoService.register(in: &router)
         }
+        // Last: it lists the services registered before it.
+        ReflectionService.register(in: &router)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threadCount)
         let server: GRPCServer
