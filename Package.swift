@@ -46,6 +46,7 @@ let package = Package(
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
         .library(name: "MetricsExporter", targets: ["MetricsExporter"]),
+        .library(name: "RankingService", targets: ["RankingService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

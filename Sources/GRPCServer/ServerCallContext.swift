@@ -119,6 +119,12 @@ public struct GRPCRouter: Sendable {
         routes.append((path, handler))
     }
 
+    /// The handler registered for `/service/method`, for tests and in-process benchmarks that
+    /// call a handler without a connection.
+    public func handler(service: String, method: String) -> MethodHandler? {
+        Array("/\(service)/\(method)".utf8).withUnsafeBytes { handler(forPath: $0) }
+    }
+
     /// The registered paths, for logs.
     public var paths: [String] { routes.map { String(decoding: $0.path, as: UTF8.self) } }
 
