@@ -18,6 +18,10 @@
 //                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views  (storage)
 //   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)                            (wire)
 //
+//   MetricsExporter ─ swift-metrics backend (Prometheus text, lock-free histograms, GET /metrics)
+//   TraceExporter ─ swift-distributed-tracing backend (W3C traceparent, OTLP/HTTP JSON export)
+//     (both wired by rankd only; libraries record through the CoreMetrics and Tracing facades)
+//
 //   GRPCServer, GRPCClient, RankingAPI
 //     └─ GRPCCore ─ status, message framing, timeouts, percent-encoding, header blocks, the
 //                   nghttp2 session; server and client each build on it, never on each other
@@ -55,6 +59,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
     ],
     targets: [
         // MARK: C libraries (system) and generated protobuf-c code
@@ -160,6 +165,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strictSwift
         ),
@@ -182,6 +188,19 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // A swift-distributed-tracing backend: W3C traceparent propagation and OTLP/HTTP (JSON)
+        // export from a background thread. Written here rather than taken from swift-otel, whose
+        // dependency tree adds about 7 minutes to every clean (CI) build on this machine.
+        .target(
+            name: "TraceExporter",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
         // MARK: Executables
 
         // Code the two executables share that knows about command lines and the environment
@@ -194,7 +213,8 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "MetricsExporter",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "MetricsExporter", "TraceExporter",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -267,6 +287,15 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "TraceExporterTests",
+            dependencies: [
+                "TraceExporter",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strictSwift
         ),

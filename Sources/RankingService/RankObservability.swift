@@ -3,9 +3,11 @@ public import Logging
 import RankingEngine
 import RankingModel
 import Synchronization
+public import Tracing
 
-/// What `Rank` records besides answering: metrics, a sampled access log. All off by default, and
-/// then the call path reads no clock (the engine's plain `rank` runs, not `rankMeasured`).
+/// What `Rank` records besides answering: metrics, a sampled access log, trace spans. All off by
+/// default, and then the call path reads no clock (the engine's plain `rank` runs, not
+/// `rankMeasured`) and touches no tracer.
 public struct RankObservability: Sendable {
     /// Record stage timings, strategies, degraded calls and candidates through swift-metrics
     /// (bootstrap a backend before registering the service).
@@ -14,15 +16,22 @@ public struct RankObservability: Sendable {
     public var accessLogEvery: Int?
     /// Where access lines go (the `access` label, at `info`).
     public var accessLogger: Logger?
+    /// Spans for each call (a server span with one child per stage), parented by the caller's
+    /// `traceparent` metadata when it sends one.
+    public var tracer: (any Tracer)?
 
-    public init(recordsMetrics: Bool = false, accessLogEvery: Int? = nil, accessLogger: Logger? = nil) {
+    public init(
+        recordsMetrics: Bool = false, accessLogEvery: Int? = nil, accessLogger: Logger? = nil,
+        tracer: (any Tracer)? = nil
+    ) {
         self.recordsMetrics = recordsMetrics
         self.accessLogEvery = accessLogEvery
         self.accessLogger = accessLogger
+        self.tracer = tracer
     }
 
     /// Whether any of it is on, so the call must be timed.
-    var timesCalls: Bool { recordsMetrics || accessLogEvery != nil }
+    var timesCalls: Bool { recordsMetrics || accessLogEvery != nil || tracer != nil }
 }
 
 /// The stages of a Rank call as the metrics label them.
@@ -83,6 +92,8 @@ final class RankMetrics: Sendable {
 struct RankCallTiming {
     var decode: Int64 = 0
     var engine = RankStageTimings()
+    /// When encoding started, from the start of the call.
+    var encodeStart: Int64 = 0
     var encode: Int64 = 0
     var total: Int64 = 0
 }

@@ -6,8 +6,10 @@ import MetricsExporter
 import RankingEngine
 import RankingService
 import Synchronization
+import TraceExporter
 
-/// The operations flags: metrics listener and access log (docs/OPERATIONS.md, "Metrics").
+/// The operations flags: metrics listener, access log, tracing (docs/OPERATIONS.md, "Metrics",
+/// "Tracing").
 struct ObservabilityOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
@@ -16,10 +18,22 @@ struct ObservabilityOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Log one logfmt access line every N Rank calls (1: each call; default: off).", valueName: "n"))
     var accessLogEvery: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Export Rank trace spans over OTLP/HTTP (JSON) to this collector, e.g. http://127.0.0.1:4318/v1/traces (default: off).",
+            valueName: "url"))
+    var otlpEndpoint: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Share of Rank calls without a sampled traceparent to trace, 0 to 1 (default 0.01).", valueName: "ratio"))
+    var traceSampleRatio: Double?
 }
 
 /// What rankd wires for operations: the swift-metrics backend and its HTTP listener, the gauges
-/// read at scrape time, and the access logger. Libraries only record through swift-metrics.
+/// read at scrape time, the access logger and the tracer. Libraries only record through the
+/// swift-metrics and swift-distributed-tracing facades.
 final class Observability {
     private(set) var metricsServer: MetricsHTTPServer?
     let recordsMetrics: Bool
@@ -32,9 +46,20 @@ final class Observability {
         let every = options.accessLogEvery ?? file.accessLogEvery
         if let every, every < 1 { throw ValidationError("--access-log-every must be at least 1, got \(every)") }
         recordsMetrics = listen != nil
+        let ratio = options.traceSampleRatio ?? file.traceSampleRatio ?? 0.01
+        guard (0...1).contains(ratio) else { throw ValidationError("--trace-sample-ratio must be from 0 to 1, got \(ratio)") }
+        if let url = options.otlpEndpoint ?? file.otlpEndpoint {
+            guard let endpoint = OTLPEndpoint(url: url) else {
+                throw ValidationError("--otlp-endpoint '\(url)': expected http://host[:port][/path]")
+            }
+            tracer = OTLPTracer(
+                endpoint: endpoint, serviceName: "rankd", sampleRatio: ratio,
+                onError: { [logger] in logger.warning("\($0)") })
+            logger.info("tracing", metadata: ["otlp_endpoint": "\(endpoint)", "sample_ratio": "\(ratio)"])
+        }
         rank = RankObservability(
             recordsMetrics: recordsMetrics, accessLogEvery: every,
-            accessLogger: every == nil ? nil : Logger(label: "access"))
+            accessLogger: every == nil ? nil : Logger(label: "access"), tracer: tracer)
         guard let listen else { return }
         address = try ListenAddress(parsing: listen, flag: "--metrics-listen")
         let backend = PrometheusBackend()
@@ -45,6 +70,7 @@ final class Observability {
 
     private var address: ListenAddress?
     private var backend: PrometheusBackend?
+    private var tracer: OTLPTracer?
 
     /// Starts the metrics listener (if on) and returns the address it bound.
     func start() async throws -> String? {
@@ -58,7 +84,11 @@ final class Observability {
         }
     }
 
-    func stop() async { await metricsServer?.close() }
+    /// Closes the metrics listener and sends the spans still queued.
+    func stop() async {
+        await metricsServer?.close()
+        tracer?.shutdown()
+    }
 }
 
 /// Snapshot gauges computed when Prometheus scrapes: the active version (an info gauge, one

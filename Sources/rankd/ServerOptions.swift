@@ -41,6 +41,8 @@ struct ConfigFile: Decodable {
     var enableTestServices: Bool?
     var metricsListen: String?
     var accessLogEvery: Int?
+    var otlpEndpoint: String?
+    var traceSampleRatio: Double?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data
