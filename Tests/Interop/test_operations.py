@@ -8,7 +8,7 @@ import urllib.request
 import grpc
 import pytest
 
-from conftest import RankdProcess, free_port, synth
+from conftest import RankdProcess, free_port, synth, wait_until_ranking
 from rankd.testing.v1 import echo_pb2, echo_pb2_grpc
 from ranking.v1 import ranker_pb2 as pb
 from ranking.v1 import ranker_pb2_grpc as rpc
@@ -48,13 +48,7 @@ def server(tmp_path_factory):
         "--snapshot", str(snapshot), "--metrics-listen", f"127.0.0.1:{metrics_port}", "--access-log-every", "2",
         "--max-receive-message-size", "4096").start()
     channel = grpc.insecure_channel(process.address)
-    stub = rpc.RankerStub(channel)
-    for _ in range(200):  # listening comes before the snapshot is active
-        try:
-            stub.Rank(pb.RankRequest(user_id="u_1", k=3), timeout=5)
-            break
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.UNAVAILABLE
+    wait_until_ranking(channel)
     yield process, metrics_port, channel
     channel.close()
     process.stop()

@@ -3,7 +3,6 @@ list the services, build the message types from what the server sends, and call 
 proto files, as grpcurl and evans do."""
 
 import queue
-import time
 
 import grpc
 import pytest
@@ -12,8 +11,7 @@ from google.protobuf.descriptor_pb2 import FileDescriptorProto
 from grpc_reflection.v1alpha import reflection_pb2 as reflection
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from conftest import RankdProcess, synth
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from conftest import RankdProcess, synth, wait_until_ranking
 
 SERVED = {
     "grpc.health.v1.Health",
@@ -29,12 +27,7 @@ def server(tmp_path_factory):
     snapshot, _ = synth(tmp_path_factory.mktemp("reflection"), "snap", seed=4, items=300, categories=3)
     process = RankdProcess("--snapshot", str(snapshot)).start()
     channel = grpc.insecure_channel(process.address)
-    health = health_pb2_grpc.HealthStub(channel)
-    serving = health_pb2.HealthCheckResponse.SERVING
-    for _ in range(200):  # listening comes before the snapshot is active
-        if health.Check(health_pb2.HealthCheckRequest(service="ranking.v1.Ranker"), timeout=5).status == serving:
-            break
-        time.sleep(0.05)
+    wait_until_ranking(channel)
     yield process, channel
     channel.close()
     process.stop()

@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from conftest import RankdProcess, free_port, synth
+from conftest import RankdProcess, synth, wait_until_ranking
 from ranking.v1 import ranker_pb2 as pb
 from ranking.v1 import ranker_pb2_grpc as rpc
 
@@ -50,15 +50,8 @@ def traced(tmp_path_factory):
         "--snapshot", str(snapshot), "--otlp-endpoint", f"http://127.0.0.1:{collector.server_address[1]}/v1/traces",
         "--trace-sample-ratio", "0").start()
     channel = grpc.insecure_channel(process.address)
-    stub = rpc.RankerStub(channel)
-    for _ in range(200):  # listening comes before the snapshot is active
-        try:
-            stub.Rank(pb.RankRequest(user_id="u_1", k=1), timeout=5)
-            break
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.UNAVAILABLE
-            time.sleep(0.05)
-    yield process, stub, collector
+    wait_until_ranking(channel)
+    yield process, rpc.RankerStub(channel), collector
     channel.close()
     process.stop()
     collector.shutdown()
