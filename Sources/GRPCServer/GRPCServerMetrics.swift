@@ -33,7 +33,9 @@ final class GRPCServerMetrics: Sendable {
             GRPCStatus.Code.allCases.sorted { $0.rawValue < $1.rawValue }.map { code in
                 Counter(
                     label: "rankd_grpc_server_handled_total",
-                    dimensions: [("grpc_service", route.service), ("grpc_method", route.method), ("grpc_code", "\(code)")])
+                    dimensions: [
+                        ("grpc_service", route.service), ("grpc_method", route.method), ("grpc_code", "\(code)"),
+                    ])
             }
         }
         handling = routes.map { route in

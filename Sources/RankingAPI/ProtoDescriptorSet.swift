@@ -179,7 +179,9 @@ enum ProtoWireReader {
             case 0: try body(number, .varint(try varint(bytes, &index)))
             case 1, 5:
                 let width = key & 7 == 1 ? 8 : 4
-                guard bytes.endIndex - index >= width else { throw ProtoWireError(description: "truncated fixed field") }
+                guard bytes.endIndex - index >= width else {
+                    throw ProtoWireError(description: "truncated fixed field")
+                }
                 index += width
                 try body(number, .fixed)
             case 2:

@@ -78,7 +78,8 @@ private final class ObservedRank: Sendable {
         tracer = observability.tracer
     }
 
-    func rank(_ context: ServerCallContext, _ buffer: ByteBuffer, engine: RankingEngine, logger: Logger) -> UnaryResult {
+    func rank(_ context: ServerCallContext, _ buffer: ByteBuffer, engine: RankingEngine, logger: Logger) -> UnaryResult
+    {
         let wallStart = tracer == nil ? 0 : DefaultTracerClock.now.nanosecondsSinceEpoch
         let started = NIODeadline.now()
         var timing = RankCallTiming()
@@ -124,7 +125,9 @@ private final class ObservedRank: Sendable {
         guard let tracer else { return }
         var parent = InstrumentationContext.topLevel
         tracer.extract(context.metadata, into: &parent, using: MetadataExtractor())
-        func at(_ offset: Int64) -> WallInstant { WallInstant(nanosecondsSinceEpoch: wallStart &+ UInt64(max(offset, 0))) }
+        func at(_ offset: Int64) -> WallInstant {
+            WallInstant(nanosecondsSinceEpoch: wallStart &+ UInt64(max(offset, 0)))
+        }
         let root = tracer.startSpan(String(context.path.dropFirst()), context: parent, ofKind: .server, at: at(0))
         root.attributes["rpc.system"] = "grpc"
         root.attributes["rpc.service"] = RankerService.serviceName

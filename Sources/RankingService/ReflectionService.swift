@@ -10,7 +10,9 @@ public import RankingAPI
 /// ``ProtoDescriptorSet``): a service added there and registered on the router is listed with no
 /// change here.
 public enum ReflectionService {
-    public static let serviceNames = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
+    public static let serviceNames = [
+        "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
+    ]
 
     /// Registers both versions on `router`. Register it last: it lists the services registered
     /// before it (and itself), so the list is what this server really serves.

@@ -257,7 +257,8 @@ enum HTTPPost {
             reply += buffer[..<count]
         }
         // "HTTP/1.1 200 OK"
-        let statusLine = String(decoding: reply.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let statusLine = String(
+            decoding: reply.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
         let parts = statusLine.split(separator: " ")
         guard parts.count >= 2, let status = Int(parts[1]) else {
             throw Failure(description: "no HTTP status line in the reply")

@@ -22,7 +22,10 @@ public final class OTLPTracer: Tracer, Sendable {
     ///   - endpoint: the collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces`.
     ///   - serviceName: the `service.name` resource attribute.
     ///   - sampleRatio: share of calls without a sampled parent to record (0…1).
-    public init(endpoint: OTLPEndpoint, serviceName: String, sampleRatio: Double = 1, onError: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        endpoint: OTLPEndpoint, serviceName: String, sampleRatio: Double = 1,
+        onError: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.exporter = OTLPExporter(endpoint: endpoint, serviceName: serviceName, onError: onError)
         self.sampleRatio = sampleRatio
     }

@@ -16,7 +16,9 @@ struct ObservabilityOptions: ParsableArguments {
             "Serve Prometheus metrics at http://ADDRESS/metrics, host:port (default: off).", valueName: "address"))
     var metricsListen: String?
 
-    @Option(help: ArgumentHelp("Log one logfmt access line every N Rank calls (1: each call; default: off).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Log one logfmt access line every N Rank calls (1: each call; default: off).", valueName: "n"))
     var accessLogEvery: Int?
 
     @Option(
@@ -47,7 +49,9 @@ final class Observability {
         if let every, every < 1 { throw ValidationError("--access-log-every must be at least 1, got \(every)") }
         recordsMetrics = listen != nil
         let ratio = options.traceSampleRatio ?? file.traceSampleRatio ?? 0.01
-        guard (0...1).contains(ratio) else { throw ValidationError("--trace-sample-ratio must be from 0 to 1, got \(ratio)") }
+        guard (0...1).contains(ratio) else {
+            throw ValidationError("--trace-sample-ratio must be from 0 to 1, got \(ratio)")
+        }
         if let url = options.otlpEndpoint ?? file.otlpEndpoint {
             guard let endpoint = OTLPEndpoint(url: url) else {
                 throw ValidationError("--otlp-endpoint '\(url)': expected http://host[:port][/path]")

@@ -8,11 +8,13 @@ import Testing
         let ranker = try #require(files["ranking/v1/ranker.proto"])
         #expect(ranker.package == "ranking.v1")
         #expect(ranker.services == ["ranking.v1.Ranker"])
-        #expect(ranker.symbols.isSuperset(of: ["ranking.v1.Ranker", "ranking.v1.Ranker.Rank", "ranking.v1.RankRequest"]))
+        #expect(
+            ranker.symbols.isSuperset(of: ["ranking.v1.Ranker", "ranking.v1.Ranker.Rank", "ranking.v1.RankRequest"]))
         #expect(ranker.messages.contains("ranking.v1.RankResponse"))
         #expect(files["grpc/health/v1/health.proto"]?.services == ["grpc.health.v1.Health"])
         #expect(files["grpc/reflection/v1/reflection.proto"]?.services == ["grpc.reflection.v1.ServerReflection"])
-        #expect(files["grpc/reflection/v1alpha/reflection.proto"]?.services == ["grpc.reflection.v1alpha.ServerReflection"])
+        #expect(
+            files["grpc/reflection/v1alpha/reflection.proto"]?.services == ["grpc.reflection.v1alpha.ServerReflection"])
     }
 
     @Test func nestedTypesEnumValuesAndFieldsAreScopedAsProtobufScopesThem() throws {

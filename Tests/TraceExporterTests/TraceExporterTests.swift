@@ -11,7 +11,8 @@ import Tracing
         #expect(context.sampled)
         #expect(context.traceID.first == 0x4b && context.spanID.last == 0xb7)
         #expect(context.traceparent == header)
-        #expect(W3CTraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.sampled == false)
+        #expect(
+            W3CTraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.sampled == false)
     }
 
     @Test func ignoresWhatTheSpecSaysToIgnore() {
@@ -48,7 +49,8 @@ import Tracing
 
     /// A tracer whose collector does not exist: nothing here waits for an export.
     func tracer(ratio: Double) -> OTLPTracer {
-        OTLPTracer(endpoint: OTLPEndpoint(url: "http://127.0.0.1:1/v1/traces")!, serviceName: "test", sampleRatio: ratio)
+        OTLPTracer(
+            endpoint: OTLPEndpoint(url: "http://127.0.0.1:1/v1/traces")!, serviceName: "test", sampleRatio: ratio)
     }
 
     @Test func childSpansContinueTheCallersTraceAndFollowItsSamplingDecision() {
@@ -56,7 +58,8 @@ import Tracing
         defer { tracer.shutdown() }
         var context = InstrumentationContext.topLevel
         tracer.extract(
-            ["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], into: &context, using: Headers())
+            ["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], into: &context, using: Headers()
+        )
         let span = tracer.startSpan("Rank", context: context, ofKind: .server)
         #expect(span.isRecording)  // the caller sampled it, whatever our ratio
         #expect(W3CTraceContext.hex(span.trace.traceID) == "4bf92f3577b34da6a3ce929d0e0e4736")
@@ -79,8 +82,10 @@ import Tracing
         span.attributes["rankd.items"] = Int64(5)
         span.setStatus(SpanStatus(code: .error, message: "bad \"k\""))
         let finished = FinishedSpan(
-            span: span, state: OTLPSpan.State(name: "ranking.v1.Ranker/Rank", attributes: span.attributes,
-            status: SpanStatus(code: .error, message: "bad \"k\"")), end: span.start + 1000)
+            span: span,
+            state: OTLPSpan.State(
+                name: "ranking.v1.Ranker/Rank", attributes: span.attributes,
+                status: SpanStatus(code: .error, message: "bad \"k\"")), end: span.start + 1000)
         let json = String(decoding: OTLPJSON.request([finished], serviceName: "rankd"), as: UTF8.self)
         #expect(json.contains(#""kind":2"#))
         #expect(json.contains(#""endTimeUnixNano":"\#(span.start + 1000)""#))
