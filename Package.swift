@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
 //
-// rankd — a personalisation ranking server.
+// rankd — a personalisation ranking server. Supported platform: Linux (x86-64, glibc); the code
+// calls Glibc, epoll-backed NIO and Linux file-system calls directly, and no other platform is
+// built or tested.
 //
 // Module graph, read top to bottom; every arrow points down (docs/ENGINE.md, docs/GRPC.md):
 //
@@ -11,11 +13,15 @@
 //          ├─ GRPCServer ─ HTTP/2 server, router, limits; knows nothing about ranking  (wire)
 //          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)    (wire)
 //          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
-//          └─ RankingEngine ─ request pipeline, experiments, snapshot registry  (engine)
+//          └─ RankingEngine ─ request pipeline, strategies, experiments           (engine)
+//               ├─ SnapshotLifecycle ─ snapshot root, publish, activation, rollback, watcher and the
+//               │    │                 registry of the active snapshot; generic over its serving form  (store)
+//               │    └─ Snapshot
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
 //                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views  (storage)
+//                                            └─ SeededRandom ─ the one seedable generator (SplitMix64)
 //   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)                            (wire)
 //
 //   MetricsExporter ─ swift-metrics backend (Prometheus text, lock-free histograms, GET /metrics)
@@ -35,20 +41,22 @@ let strictSwift: [SwiftSetting] = [
 
 let package = Package(
     name: "rankd",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rankd", targets: ["rankd"]),
         .executable(name: "rankctl", targets: ["rankctl"]),
+        .library(name: "CommandSupport", targets: ["CommandSupport"]),
         .library(name: "GRPCCore", targets: ["GRPCCore"]),
         .library(name: "GRPCServer", targets: ["GRPCServer"]),
         .library(name: "GRPCClient", targets: ["GRPCClient"]),
         .library(name: "RankingAPI", targets: ["RankingAPI"]),
         .library(name: "RankingModel", targets: ["RankingModel"]),
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
+        .library(name: "SnapshotLifecycle", targets: ["SnapshotLifecycle"]),
         .library(name: "Snapshot", targets: ["Snapshot"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
+        .library(name: "SeededRandom", targets: ["SeededRandom"]),
         .library(name: "MetricsExporter", targets: ["MetricsExporter"]),
         .library(name: "RankingService", targets: ["RankingService"]),
     ],
@@ -89,9 +97,15 @@ let package = Package(
             name: "MappedStorage",
             swiftSettings: strictSwift
         ),
+        // The one seedable generator (SplitMix64): HNSW levels, synthetic data, tests and load
+        // schedules all draw from it, so every build and run reproduces.
+        .target(
+            name: "SeededRandom",
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "VectorIndex",
-            dependencies: ["MappedStorage", "CPrefetch"],
+            dependencies: ["MappedStorage", "CPrefetch", "SeededRandom"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -100,7 +114,7 @@ let package = Package(
         ),
         .target(
             name: "Snapshot",
-            dependencies: ["MappedStorage", "VectorIndex"],
+            dependencies: ["MappedStorage", "VectorIndex", "SeededRandom"],
             swiftSettings: strictSwift
         ),
         // Plain Swift values of the ranking API and their validation: shared by the codec
@@ -109,12 +123,21 @@ let package = Package(
             name: "RankingModel",
             swiftSettings: strictSwift
         ),
+        // The snapshot root: publish, activation, retention, rollback, directory mode, and the
+        // registry of the active snapshot. Generic over the serving form of a snapshot, so it sits
+        // below the engine and knows nothing about ranking.
+        .target(
+            name: "SnapshotLifecycle",
+            dependencies: [
+                "RankingModel", "Snapshot", "MappedStorage",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "RankingEngine",
             dependencies: [
-                "RankingModel", "Snapshot", "VectorIndex", "Reranking", "MappedStorage",
-                .product(name: "Atomics", package: "swift-atomics"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
+                "RankingModel", "Snapshot", "SnapshotLifecycle", "VectorIndex", "Reranking", "MappedStorage",
             ],
             swiftSettings: strictSwift
         ),
@@ -160,7 +183,7 @@ let package = Package(
         .target(
             name: "RankingService",
             dependencies: [
-                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine",
+                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "SnapshotLifecycle",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -213,7 +236,8 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "MetricsExporter", "TraceExporter",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle",
+                "MetricsExporter", "TraceExporter",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -238,7 +262,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: [],
+            dependencies: ["Snapshot", "RankingModel", "SeededRandom"],
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),
@@ -263,14 +287,25 @@ let package = Package(
         .testTarget(
             name: "RankingEngineTests",
             dependencies: [
-                "RankingEngine", "RankingModel", "Snapshot", "TestSupport",
-                // The publish back-pressure test drives the admin service over real gRPC.
-                "RankingService", "RankingAPI", "GRPCServer", "GRPCClient",
+                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "TestSupport",
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "RankingServiceTests",
+            dependencies: [
+                "RankingService", "RankingEngine", "RankingAPI", "RankingModel", "SnapshotLifecycle", "GRPCServer",
+                "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SnapshotLifecycleTests",
+            dependencies: ["SnapshotLifecycle", "RankingModel", "Snapshot", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -27,7 +27,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(
+            url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // MARK: Load harness (issue 8)
@@ -35,6 +36,8 @@ let package = Package(
         .target(
             name: "LoadHarness",
             dependencies: [
+                .product(name: "CommandSupport", package: "rankd"),
+                .product(name: "SeededRandom", package: "rankd"),
                 .product(name: "GRPCClient", package: "rankd"),
                 .product(name: "GRPCCore", package: "rankd"),
                 .product(name: "RankingAPI", package: "rankd"),
@@ -61,6 +64,7 @@ let package = Package(
             name: "LoadHarnessTests",
             dependencies: [
                 "LoadHarness",
+                .product(name: "SeededRandom", package: "rankd"),
                 .product(name: "GRPCClient", package: "rankd"),
                 .product(name: "GRPCCore", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -79,6 +83,8 @@ let package = Package(
                 .product(name: "RankingAPI", package: "rankd"),
                 .product(name: "RankingEngine", package: "rankd"),
                 .product(name: "Snapshot", package: "rankd"),
+                .product(name: "SnapshotLifecycle", package: "rankd"),
+                .product(name: "SeededRandom", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/rank-bench",
@@ -118,7 +124,9 @@ let package = Package(
         // Synthetic candidate sets shared by the benchmark and the quality sweep.
         .target(
             name: "RerankingWorkload",
-            dependencies: [.product(name: "Reranking", package: "rankd")],
+            dependencies: [
+                .product(name: "Reranking", package: "rankd"), .product(name: "SeededRandom", package: "rankd"),
+            ],
             swiftSettings: strictSwift
         ),
         // µs and allocations per call: `swift package benchmark --target RerankingBenchmarks`.

@@ -1,10 +1,12 @@
 import ArgumentParser
+import CommandSupport
 import CoreMetrics
 import Foundation
 import Logging
 import MetricsExporter
 import RankingEngine
 import RankingService
+import SnapshotLifecycle
 import Synchronization
 import TraceExporter
 
@@ -43,7 +45,9 @@ final class Observability {
 
     /// Bootstraps swift-metrics when metrics are on: call before any library creates its handles
     /// (registering services, starting the server).
-    init(options: ObservabilityOptions, file: ConfigFile, registry: SnapshotRegistry, logger: Logger) throws {
+    init(options: ObservabilityOptions, file: ConfigFile, registry: SnapshotRegistry<ServingSnapshot>, logger: Logger)
+        throws
+    {
         let listen = options.metricsListen ?? file.metricsListen
         let every = options.accessLogEvery ?? file.accessLogEvery
         if let every, every < 1 { throw ValidationError("--access-log-every must be at least 1, got \(every)") }
@@ -65,14 +69,14 @@ final class Observability {
             recordsMetrics: recordsMetrics, accessLogEvery: every,
             accessLogger: every == nil ? nil : Logger(label: "access"), tracer: tracer)
         guard let listen else { return }
-        address = try ListenAddress(parsing: listen, flag: "--metrics-listen")
+        address = try parseListenAddress(listen, flag: "--metrics-listen")
         let backend = PrometheusBackend()
         MetricsSystem.bootstrap(backend)
         self.backend = backend
         backend.addCollector(SnapshotGauges(registry: registry).collect)
     }
 
-    private var address: ListenAddress?
+    private var address: HostPort?
     private var backend: PrometheusBackend?
     private var tracer: OTLPTracer?
 
@@ -98,13 +102,13 @@ final class Observability {
 /// Snapshot gauges computed when Prometheus scrapes: the active version (an info gauge, one
 /// series, replaced when the version changes), when it was built, and what is still mapped.
 private final class SnapshotGauges: Sendable {
-    private let registry: SnapshotRegistry
+    private let registry: SnapshotRegistry<ServingSnapshot>
     private let info = Mutex<(version: String, gauge: Gauge)?>(nil)
     private let created = Gauge(label: "rankd_snapshot_created_timestamp_seconds")
     private let mapped = Gauge(label: "rankd_snapshots_mapped")
     private let mappedBytes = Gauge(label: "rankd_snapshots_mapped_bytes")
 
-    init(registry: SnapshotRegistry) { self.registry = registry }
+    init(registry: SnapshotRegistry<ServingSnapshot>) { self.registry = registry }
 
     func collect() {
         let live = ServingSnapshot.mappedSnapshots

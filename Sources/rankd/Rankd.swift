@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import RankingEngine
 import RankingService
+import SnapshotLifecycle
 
 /// `rankd`: the ranking server.
 @main
@@ -93,14 +94,14 @@ struct Rankd: AsyncParsableCommand {
         LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) }
         let logger = Logger(label: "rankd")
 
-        let address = try ListenAddress(parsing: listen ?? file.listen ?? "127.0.0.1:50051")
+        let address = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:50051")
         var serverConfiguration = GRPCServerConfiguration()
         try apply(file, to: &serverConfiguration)
         let threadCount = threads ?? file.threads ?? System.coreCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
 
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
-        let registry = SnapshotRegistry()
+        let registry = SnapshotRegistry<ServingSnapshot>()
         let engine = RankingEngine(registry: registry)
         // Before anything creates its metric handles.
         let observability = try Observability(
@@ -222,8 +223,9 @@ struct Rankd: AsyncParsableCommand {
     /// marks Rank SERVING. Health never leaves SERVING during a reload: the old snapshot serves
     /// until the swap.
     private func openStore(
-        root: String, file: ConfigFile, registry: SnapshotRegistry, health: HealthStatus, logger: Logger
-    ) throws -> SnapshotStore {
+        root: String, file: ConfigFile, registry: SnapshotRegistry<ServingSnapshot>, health: HealthStatus,
+        logger: Logger
+    ) throws -> SnapshotStore<ServingSnapshot> {
         var options = SnapshotStoreOptions()
         if let value = retain ?? file.retain {
             guard value >= 0 else { throw ValidationError("--retain must be at least 0") }

@@ -72,7 +72,8 @@ func rankPasses(_ arguments: [String]) {
         return RankCodec.encodeRequest(request)
     }
     let context = ServerCallContext(
-        path: "/ranking.v1.Ranker/Rank", deadline: nil, metadata: [], eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        path: "/ranking.v1.Ranker/Rank", deadline: nil, metadata: [],
+        eventLoop: MultiThreadedEventLoopGroup.singleton.next())
     for (_, body) in sides {  // warm up scratch and caches on both
         for request in bodies.prefix(1000) { _ = body(context, request) }
     }
@@ -131,7 +132,8 @@ func scrape(_ arguments: [String]) async {
     times.sort()
     print(
         String(
-            format: "%d series (%d timers, %d counters), %d bytes: render p50 %.2f ms, p90 %.2f ms, max %.2f ms over %d renders",
+            format:
+                "%d series (%d timers, %d counters), %d bytes: render p50 %.2f ms, p90 %.2f ms, max %.2f ms over %d renders",
             lines.count, timers, series - timers * 28, bytes, times[times.count / 2], times[times.count * 9 / 10],
             times.last!, renders))
     if let seconds = option("--serve", arguments).flatMap(Double.init) {
