@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 .product(name: "MetricsExporter", package: "rankd"),
                 .product(name: "RankingService", package: "rankd"),
+                .product(name: "SnapshotLifecycle", package: "rankd"),
                 .product(name: "GRPCServer", package: "rankd"),
                 .product(name: "RankingEngine", package: "rankd"),
                 .product(name: "RankingAPI", package: "rankd"),

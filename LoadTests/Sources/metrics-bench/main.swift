@@ -1,9 +1,10 @@
 // metrics-bench: what metrics cost (issue 18).
 //
-//   metrics-bench rank --snapshot DIR [--requests 20000] [--passes 10] [--k 20]
+//   metrics-bench rank --snapshot DIR [--requests 20000] [--passes 10] [--k 20] [--side off|on]
 //       Rank through the handler RankerService registers, metrics off and on, in alternating
 //       passes over the same requests on one thread: ns per call and, with scripts/alloc-count.c
-//       preloaded, heap allocations per call of each.
+//       preloaded, heap allocations per call of each. `--side` runs one side once (for
+//       `valgrind --tool=callgrind`, whose instruction counts do not depend on other load).
 //   metrics-bench scrape [--series 10000] [--renders 50] [--serve SECONDS]
 //       Renders a /metrics exposition of that many series (200 timers x 28 lines, the rest
 //       counters); with --serve, also serves it on 127.0.0.1 for SECONDS (prints the port) so
@@ -19,6 +20,7 @@ import NIOPosix
 import RankingAPI
 import RankingEngine
 import RankingService
+import SnapshotLifecycle
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("metrics-bench: \(message)\n".utf8))
@@ -63,7 +65,11 @@ func rankPasses(_ arguments: [String]) {
         }
         return body
     }
-    let sides = [("off", handler(metrics: false)), ("on", handler(metrics: true))]
+    let only = option("--side", arguments)
+    let sides = [("off", handler(metrics: false)), ("on", handler(metrics: true))].filter {
+        only == nil || $0.0 == only
+    }
+    guard !sides.isEmpty else { fail("--side is off or on") }
     let users = serving.snapshot.userIds
     let bodies = (0..<requests).map { index in
         var request = RankRequest()
@@ -76,6 +82,14 @@ func rankPasses(_ arguments: [String]) {
         eventLoop: MultiThreadedEventLoopGroup.singleton.next())
     for (_, body) in sides {  // warm up scratch and caches on both
         for request in bodies.prefix(1000) { _ = body(context, request) }
+    }
+    if only != nil {
+        let started = ContinuousClock.now
+        for request in bodies {
+            guard case .response = sides[0].1(context, request) else { fail("a Rank call failed") }
+        }
+        print("\(only!): \(requests) calls, \(Int(nanoseconds(ContinuousClock.now - started)) / requests) ns/call")
+        return
     }
     print("\(requests) Rank calls per pass, \(passes) passes per side, alternating; k \(k), \(serving.version)")
     print("| pass | off ns/call | on ns/call | on ÷ off | off allocs/call | on allocs/call |")
@@ -140,7 +154,7 @@ func scrape(_ arguments: [String]) async {
         do {
             let server = try await MetricsHTTPServer.start(host: "127.0.0.1", port: 0) { backend.render() }
             print("serving on 127.0.0.1:\(server.localAddress?.port ?? 0)")
-            fflush(stdout)
+            fflush(nil)
             try await Task.sleep(for: .seconds(seconds))
             await server.close()
         } catch {
