@@ -33,7 +33,7 @@ final class ServerStream {
     var clientStreamingCall: (any ClientStreamingCall)?
     var bidirectionalCall: (any BidirectionalStreamingCall)?
     var deadlineTask: Scheduled<Void>?
-    /// Set for server-streaming calls: tells the handler's writer when the stream is gone.
+    /// Set for server- and bidirectional-streaming calls: tells the handler's writer when the stream is gone.
     var writerActive: NIOLockedValueBox<Bool>?
 
     enum State {
