@@ -19,6 +19,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     let configuration: GRPCServerConfiguration
     let logger: Logger
     let connectionGate: ConnectionGate
+    let metrics: GRPCServerMetrics?
 
     var session: NGHTTP2Session?
     var context: ChannelHandlerContext?
@@ -55,8 +56,12 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// The connection's event loop clock.
     var now: NIODeadline { context?.eventLoop.now ?? .now() }
 
-    init(router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate) {
+    init(
+        router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
+        metrics: GRPCServerMetrics? = nil
+    ) {
         self.router = router
+        self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
         self.connectionGate = connectionGate
@@ -86,6 +91,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             logger.warning(
                 "connection refused: too many connections",
                 metadata: ["peer": "\(remoteAddress?.description ?? "?")", "limit": "\(configuration.maxConnections)"])
+            metrics?.connectionRefused()
             closing = true
             context.close(promise: nil)
             return
@@ -94,6 +100,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         startedAt = context.eventLoop.now
         lastReceived = startedAt
         lastDataSent = startedAt
+        metrics?.connectionAccepted(open: connectionGate.current)
         // We return flow-control credit ourselves (`dataReceived`, `released`): at once for most
         // calls, once the data is really consumed for calls that defer it.
         let session = NGHTTP2Session(
@@ -134,6 +141,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         if admitted {
             admitted = false
             connectionGate.release()
+            metrics?.connectionClosed(open: connectionGate.current)
         }
     }
 
@@ -203,7 +211,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Takes every byte nghttp2 has queued and writes it to the channel (flushing unless a read
     /// cycle is in progress, in which case `channelReadComplete` flushes once for the batch).
     func flushOutput(flushChannel: Bool = true) {
-        guard let session, let context else { return }
+        // Inside nghttp2_session_mem_recv (a handler answering from a frame callback) the session
+        // must not send: `channelRead` flushes once the receive returns.
+        guard let session, let context, !inSessionReceive else { return }
         outputBuffer.clear()
         let error = session.drainOutput { bytes in outputBuffer.writeBytes(bytes) }
         if outputBuffer.readableBytes > 0 {
@@ -258,7 +268,10 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Called for every RST_STREAM the client sends: past the limiter's budget (HTTP/2 rapid
     /// reset, CVE-2023-44487) the connection is closed with ENHANCE_YOUR_CALM.
     func clientResetStream() {
-        if resetLimiter.record(at: now) { cutOff("too many stream resets (rapid reset)") }
+        if resetLimiter.record(at: now) {
+            metrics?.rapidResetGoAway()
+            cutOff("too many stream resets (rapid reset)")
+        }
     }
 
     /// Called for every PING and SETTINGS frame (not ACKs) the client sends.
