@@ -32,7 +32,9 @@ private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogH
             in: &router, store: store,
             auth: BearerTokenAuth(token: "secret", scope: "admin", howToConfigure: "test"), logger: quietLogger,
             beforeChunkWrite: {
-                Thread.sleep(forTimeInterval: 0.05)
+                // A slow disk; slower under sanitizers, so the probes below (slowed too) still run
+                // while the upload is throttled.
+                Thread.sleep(forTimeInterval: 0.05 * Double(TimingScale.factor))
                 chunksWritten.withLockedValue { $0 += 1 }
             })
         EchoService.register(in: &router)
