@@ -22,13 +22,14 @@ extension GRPCServerConnectionHandler {
     func checkProgress(now: NIODeadline) {
         guard session != nil, !closing, let context else { return }
         if !handshakeDone, now - startedAt >= configuration.handshakeTimeout {
-            return cutOff("no client preface and SETTINGS within \(configuration.handshakeTimeout)")
+            return cutOff("no client preface and SETTINGS within \(configuration.handshakeTimeout)", .handshake)
         }
         if let since = unwritableSince, now - since >= configuration.stallTimeout {
             // The client has not read its socket for the whole time: a GOAWAY could not get out.
             logger.warning(
                 "closing connection: the client has not read for \(configuration.stallTimeout)",
                 metadata: ["peer": "\(context.channel.remoteAddress?.description ?? "?")"])
+            metrics?.abuseGoAway(.stall)
             context.close(promise: nil)
             return
         }
@@ -49,11 +50,11 @@ extension GRPCServerConnectionHandler {
             stream = current.next
         }
         if slowHeaders {
-            cutOff("a request header block took longer than \(configuration.handshakeTimeout)")
+            cutOff("a request header block took longer than \(configuration.handshakeTimeout)", .handshake)
         } else if blockedOutput, now - lastDataSent >= configuration.stallTimeout {
-            cutOff("responses waited \(configuration.stallTimeout) for flow-control window")
+            cutOff("responses waited \(configuration.stallTimeout) for flow-control window", .stall)
         } else if awaitingRequest, now - lastReceived >= configuration.stallTimeout {
-            cutOff("requests waited \(configuration.stallTimeout) for the client's bytes")
+            cutOff("requests waited \(configuration.stallTimeout) for the client's bytes", .stall)
         }
     }
 }

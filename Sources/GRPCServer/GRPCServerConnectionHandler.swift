@@ -277,15 +277,16 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Called for every PING and SETTINGS frame (not ACKs) the client sends.
     func clientControlFrame(settings: Bool) {
         if settings { handshakeDone = true }
-        if controlFrameLimiter.record(at: now) { cutOff("too many PING/SETTINGS frames") }
+        if controlFrameLimiter.record(at: now) { cutOff("too many PING/SETTINGS frames", .controlFrames) }
     }
 
     /// Ends a connection whose client abuses it: GOAWAY(ENHANCE_YOUR_CALM), then close once it is
     /// out. Inside nghttp2's frame callbacks this only queues the GOAWAY: when mem_recv returns,
     /// the session no longer wants to read and channelRead closes after sending it.
-    func cutOff(_ reason: String) {
+    func cutOff(_ reason: String, _ metric: AbuseReason? = nil) {
         guard let session, !closing, !abuseLimitHit else { return }
         abuseLimitHit = true
+        if let metric { metrics?.abuseGoAway(metric) }
         logger.warning(
             "closing connection: \(reason)", metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
         session.terminate(errorCode: HTTP2ErrorCode.enhanceYourCalm)
