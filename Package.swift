@@ -12,6 +12,8 @@
 //          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)    (wire)
 //          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
 //          └─ RankingEngine ─ request pipeline, experiments, snapshot registry  (engine)
+//               ├─ LiveState ─ durable live overlay (item updates, deleted users: WAL + lock-free
+//               │              read view per snapshot); Snapshot, RankingModel, MappedStorage below
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
@@ -42,6 +44,7 @@ let package = Package(
         .library(name: "RankingModel", targets: ["RankingModel"]),
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
         .library(name: "Snapshot", targets: ["Snapshot"]),
+        .library(name: "LiveState", targets: ["LiveState"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
@@ -100,10 +103,17 @@ let package = Package(
             name: "RankingModel",
             swiftSettings: strictSwift
         ),
+        // Live changes on top of a snapshot (item updates, deleted users): the write-ahead log in the
+        // snapshot root and the per-snapshot view Rank reads lock-free. No networking.
+        .target(
+            name: "LiveState",
+            dependencies: ["RankingModel", "Snapshot", "MappedStorage"],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "RankingEngine",
             dependencies: [
-                "RankingModel", "Snapshot", "VectorIndex", "Reranking", "MappedStorage",
+                "RankingModel", "Snapshot", "LiveState", "VectorIndex", "Reranking", "MappedStorage",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSwift
@@ -252,6 +262,11 @@ let package = Package(
         .testTarget(
             name: "SnapshotTests",
             dependencies: ["Snapshot", "VectorIndex", "MappedStorage", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "LiveStateTests",
+            dependencies: ["LiveState", "RankingModel", "Snapshot", "MappedStorage", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(
