@@ -11,9 +11,13 @@
 //          ├─ GRPCServer ─ HTTP/2 server, router, limits; knows nothing about ranking  (wire)
 //          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)    (wire)
 //          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
-//          └─ RankingEngine ─ request pipeline, experiments, snapshot registry  (engine)
-//               ├─ LiveState ─ durable live overlay (item updates, deleted users: WAL + lock-free
-//               │              read view per snapshot); Snapshot, RankingModel, MappedStorage below
+//          └─ RankingEngine ─ request pipeline, strategies, experiments           (engine)
+//               ├─ SnapshotLifecycle ─ snapshot root, publish, activation, rollback, watcher and the
+//               │    │                 registry of the active snapshot; generic over its serving form  (store)
+//               │    └─ Snapshot
+//               ├─ LiveState ─ durable live overlay (item updates, deleted users: WAL in the snapshot
+//               │    │         root + lock-free read view per snapshot)                      (live)
+//               │    └─ Snapshot, RankingModel, MappedStorage
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
@@ -43,6 +47,7 @@ let package = Package(
         .library(name: "RankingAPI", targets: ["RankingAPI"]),
         .library(name: "RankingModel", targets: ["RankingModel"]),
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
+        .library(name: "SnapshotLifecycle", targets: ["SnapshotLifecycle"]),
         .library(name: "Snapshot", targets: ["Snapshot"]),
         .library(name: "LiveState", targets: ["LiveState"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
@@ -103,6 +108,14 @@ let package = Package(
             name: "RankingModel",
             swiftSettings: strictSwift
         ),
+        // The snapshot root: publish, activation, retention, rollback, directory mode, and the
+        // registry of the active snapshot. Generic over the serving form of a snapshot, so it sits
+        // below the engine and knows nothing about ranking.
+        .target(
+            name: "SnapshotLifecycle",
+            dependencies: ["RankingModel", "Snapshot", "MappedStorage"],
+            swiftSettings: strictSwift
+        ),
         // Live changes on top of a snapshot (item updates, deleted users): the write-ahead log in the
         // snapshot root and the per-snapshot view Rank reads lock-free. No networking.
         .target(
@@ -113,7 +126,8 @@ let package = Package(
         .target(
             name: "RankingEngine",
             dependencies: [
-                "RankingModel", "Snapshot", "LiveState", "VectorIndex", "Reranking", "MappedStorage",
+                "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "VectorIndex", "Reranking",
+                "MappedStorage",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSwift
@@ -159,7 +173,7 @@ let package = Package(
         .target(
             name: "RankingService",
             dependencies: [
-                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine",
+                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "SnapshotLifecycle",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -179,7 +193,7 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -202,7 +216,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: [],
+            dependencies: ["Snapshot", "RankingModel"],
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),
@@ -227,14 +241,25 @@ let package = Package(
         .testTarget(
             name: "RankingEngineTests",
             dependencies: [
-                "RankingEngine", "RankingModel", "Snapshot", "TestSupport",
-                // The publish back-pressure test drives the admin service over real gRPC.
-                "RankingService", "RankingAPI", "GRPCServer", "GRPCClient",
+                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "TestSupport",
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "RankingServiceTests",
+            dependencies: [
+                "RankingService", "RankingEngine", "RankingAPI", "RankingModel", "SnapshotLifecycle", "GRPCServer",
+                "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SnapshotLifecycleTests",
+            dependencies: ["SnapshotLifecycle", "RankingModel", "Snapshot", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import RankingEngine
 import RankingService
+import SnapshotLifecycle
 
 /// `rankd`: the ranking server.
 @main
@@ -97,7 +98,7 @@ struct Rankd: AsyncParsableCommand {
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
 
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
-        let registry = SnapshotRegistry()
+        let registry = SnapshotRegistry<ServingSnapshot>()
         let engine = RankingEngine(registry: registry)
         let directory = snapshot ?? file.snapshot
         let rootDirectory = snapshotRoot ?? file.snapshotRoot
@@ -203,8 +204,9 @@ struct Rankd: AsyncParsableCommand {
     /// marks Rank SERVING. Health never leaves SERVING during a reload: the old snapshot serves
     /// until the swap.
     private func openStore(
-        root: String, file: ConfigFile, registry: SnapshotRegistry, health: HealthStatus, logger: Logger
-    ) throws -> SnapshotStore {
+        root: String, file: ConfigFile, registry: SnapshotRegistry<ServingSnapshot>, health: HealthStatus,
+        logger: Logger
+    ) throws -> SnapshotStore<ServingSnapshot> {
         var options = SnapshotStoreOptions()
         if let value = retain ?? file.retain {
             guard value >= 0 else { throw ValidationError("--retain must be at least 0") }
