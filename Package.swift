@@ -173,7 +173,7 @@ let package = Package(
         .target(
             name: "RankingService",
             dependencies: [
-                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "SnapshotLifecycle",
+                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "SnapshotLifecycle", "LiveState",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -193,7 +193,7 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle", "LiveState",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
