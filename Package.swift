@@ -241,7 +241,7 @@ let package = Package(
         .testTarget(
             name: "RankingEngineTests",
             dependencies: [
-                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "TestSupport",
+                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "TestSupport",
             ],
             swiftSettings: strictSwift
         ),
