@@ -91,7 +91,8 @@ public final class LiveOverlay: Sendable {
         state.withLock { state in
             var resolved: [ResolvedChange] = []
             binding.resolve(.items(Array(state.items.values)), into: &resolved)
-            binding.resolve(.userDeletions(state.users.map { UserDeletion(userID: $0.key, at: $0.value) }), into: &resolved)
+            binding.resolve(
+                .userDeletions(state.users.map { UserDeletion(userID: $0.key, at: $0.value) }), into: &resolved)
             binding.apply(resolved)
             state.bindings.removeAll { $0.binding == nil }
             state.bindings.append(WeakBinding(binding))
@@ -145,7 +146,9 @@ public final class LiveOverlay: Sendable {
     /// Drops every change accepted at or before `horizon` (Unix milliseconds) and rewrites the log with
     /// what is left. Runs on the writer thread, between groups; `completion` reports how many bytes the
     /// log has after it.
-    public func compact(horizon: Int64, completion: @escaping @Sendable (Result<Int, LiveStateError>) -> Void = { _ in }) {
+    public func compact(
+        horizon: Int64, completion: @escaping @Sendable (Result<Int, LiveStateError>) -> Void = { _ in }
+    ) {
         queue.push(.compact(horizon, completion))
     }
 
@@ -189,11 +192,15 @@ public final class LiveOverlay: Sendable {
                             completion(.success(result))
                             continue
                         }
-                        group.append((record, { sequence in
-                            var result = result
-                            result.sequence = sequence
-                            completion(.success(result))
-                        }))
+                        group.append(
+                            (
+                                record,
+                                { sequence in
+                                    var result = result
+                                    result.sequence = sequence
+                                    completion(.success(result))
+                                }
+                            ))
                         failures.append { completion(.failure($0)) }
                     }
                 case .user(let userID, let snapshot, let completion):
@@ -202,12 +209,16 @@ public final class LiveOverlay: Sendable {
                         continue
                     }
                     let known = snapshot?.userIds.row(for: userID) != nil
-                    group.append((.userDeletions([UserDeletion(userID: userID, at: 0)]), { sequence in
-                        var result = DeleteUserResult()
-                        result.knownUser = known
-                        result.sequence = sequence
-                        completion(.success(result))
-                    }))
+                    group.append(
+                        (
+                            .userDeletions([UserDeletion(userID: userID, at: 0)]),
+                            { sequence in
+                                var result = DeleteUserResult()
+                                result.knownUser = known
+                                result.sequence = sequence
+                                completion(.success(result))
+                            }
+                        ))
                     failures.append { completion(.failure($0)) }
                 case .compact(let horizon, let completion):
                     compactions.append((horizon, completion))
@@ -361,7 +372,9 @@ public final class LiveOverlay: Sendable {
                 if !wasRemoved && change.removedAt != 0 { state.removedItems += 1 }
             }
         case .userDeletions(let deletions):
-            for deletion in deletions { state.users[deletion.userID] = max(state.users[deletion.userID] ?? 0, deletion.at) }
+            for deletion in deletions {
+                state.users[deletion.userID] = max(state.users[deletion.userID] ?? 0, deletion.at)
+            }
         }
     }
 }

@@ -178,7 +178,8 @@ final class OverlayLog {
         let actual = bytes[0..<56].withUnsafeBytes { XXHash64.hash($0) }
         guard stored == actual else { throw LiveStateError(.internalError, "\(path): header checksum mismatch") }
         guard version == formatVersion else {
-            throw LiveStateError(.internalError, "\(path): log format version \(version), this build reads \(formatVersion)")
+            throw LiveStateError(
+                .internalError, "\(path): log format version \(version), this build reads \(formatVersion)")
         }
         guard first >= 1 else { throw LiveStateError(.internalError, "\(path): first sequence number 0") }
         return first

@@ -63,7 +63,9 @@ extension AdminCodec {
                 }
             u.pointee.price = update.price.map { RankCodec.doubleValue($0, arena) }
             (u.pointee.n_add_tags, u.pointee.add_tags) = (update.addTags.count, arena.cStrings(update.addTags))
-            (u.pointee.n_remove_tags, u.pointee.remove_tags) = (update.removeTags.count, arena.cStrings(update.removeTags))
+            (u.pointee.n_remove_tags, u.pointee.remove_tags) = (
+                update.removeTags.count, arena.cStrings(update.removeTags)
+            )
             u.pointee.removed = update.removed ? 1 : 0
             items[index] = u
         }

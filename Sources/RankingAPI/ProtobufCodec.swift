@@ -78,7 +78,8 @@ package enum ProtobufCodec {
     }
 
     /// A repeated string field as Swift strings.
-    package static func strings(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ count: Int) -> [String] {
+    package static func strings(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ count: Int) -> [String]
+    {
         guard let array, count > 0 else { return [] }
         return (0..<count).map { string(array[$0]) }
     }

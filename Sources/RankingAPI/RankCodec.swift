@@ -337,8 +337,7 @@ public enum RankCodec {
         return wrapper
     }
 
-    static func doubleValue(_ value: Double, _ arena: CArena) -> UnsafeMutablePointer<Ranking__V1__DoubleValue>
-    {
+    static func doubleValue(_ value: Double, _ arena: CArena) -> UnsafeMutablePointer<Ranking__V1__DoubleValue> {
         let wrapper = arena.allocate(Ranking__V1__DoubleValue.self)
         ranking__v1__double_value__init(wrapper)
         wrapper.pointee.value = value

@@ -85,7 +85,8 @@ struct ItemFilter: RowFilter {
     /// passes).
     func onlyIncludes(_ attribute: FilterIndex.Attribute) -> Bool {
         let other = attribute == .category ? restrictsBrands : restrictsCategories
-        return !other && removedRows.isEmpty && !inStockOnly && minPriceCents == nil && maxPriceCents == nil && tagsAny == nil
+        return !other && removedRows.isEmpty && !inStockOnly && minPriceCents == nil && maxPriceCents == nil
+            && tagsAny == nil
             && excludedRows.isEmpty && excludeCategories.allSatisfy { $0 == 0 }
             && excludeBrands.allSatisfy { $0 == 0 }
     }
@@ -112,8 +113,8 @@ struct ItemFilter: RowFilter {
 }
 
 extension ItemFilter {
-    /// Resolves a request filter against `snapshot` and its live overlay view `live` into `scratch`'s buffers and calls `body` with
-    /// the predicate (the buffers are only valid inside).
+    /// Resolves a request filter against `snapshot` and its live overlay view `live` into `scratch`'s
+    /// buffers and calls `body` with the predicate (the buffers are only valid inside).
     ///
     /// Unknown names in include lists match nothing (a filter for a category the catalogue does
     /// not have passes no item); unknown names in exclude lists and unknown excluded item ids

@@ -99,7 +99,8 @@ struct RankCall {
         }
 
         record(\.resolve)
-        try ItemFilter.with(request.filter, snapshot: snapshot, live: live, scratch: scratch) { (filter) throws(RankError) in
+        try ItemFilter.with(request.filter, snapshot: snapshot, live: live, scratch: scratch) {
+            (filter) throws(RankError) in
             if usesVectors {
                 try retrieve(filter: filter, plan: plan)
             } else {

@@ -73,10 +73,12 @@ public struct UpdateItemsRequest: Sendable, Equatable {
             if let both = item.addTags.first(where: item.removeTags.contains) {
                 throw UpdateValidationError("\(name): tag \"\(both)\" is both in add_tags and remove_tags")
             }
-            guard item.inStock != nil || item.price != nil || !item.addTags.isEmpty || !item.removeTags.isEmpty
-                || item.removed
+            guard
+                item.inStock != nil || item.price != nil || !item.addTags.isEmpty || !item.removeTags.isEmpty
+                    || item.removed
             else {
-                throw UpdateValidationError("\(name): changes nothing (set in_stock, price, add_tags, remove_tags or removed)")
+                throw UpdateValidationError(
+                    "\(name): changes nothing (set in_stock, price, add_tags, remove_tags or removed)")
             }
         }
     }

@@ -40,7 +40,8 @@ extension SnapshotAdminService {
                         guard request.snapshotVersion.isEmpty || request.snapshotVersion == active.version else {
                             throw GRPCStatus(
                                 .invalidArgument,
-                                "snapshot_version: \(request.snapshotVersion) is not the active version (\(active.version))")
+                                "snapshot_version: \(request.snapshotVersion) is not the active version (\(active.version))"
+                            )
                         }
                         live.updateItems(request, against: active.snapshot) { result in
                             switch result {
@@ -75,7 +76,9 @@ extension SnapshotAdminService {
                 live.deleteUser(userID, against: store.registry.current()?.snapshot) { result in
                     switch result {
                     case .success(let deleted):
-                        logger.info("user deleted", metadata: ["known": "\(deleted.knownUser)", "sequence": "\(deleted.sequence)"])
+                        logger.info(
+                            "user deleted",
+                            metadata: ["known": "\(deleted.knownUser)", "sequence": "\(deleted.sequence)"])
                         promise.succeed(AdminCodec.encodeDeleteUserResponse(deleted))
                     case .failure(let error):
                         logFailure(error, logger: logger, method: "DeleteUser")

@@ -1,10 +1,10 @@
 import Dispatch
 import Foundation
 public import GRPCServer
+public import LiveState
 public import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-public import LiveState
 import RankingAPI
 public import RankingEngine
 public import SnapshotLifecycle

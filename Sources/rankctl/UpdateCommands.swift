@@ -46,7 +46,8 @@ struct UpdateItemsCommand: AsyncParsableCommand {
                     applied += result.applied
                     unknown += result.unknownItemIDs
                 } catch {
-                    throw CommandFailure("batch \(index + 1) of \(batches.count) (\(applied) applied before it): \(error)")
+                    throw CommandFailure(
+                        "batch \(index + 1) of \(batches.count) (\(applied) applied before it): \(error)")
                 }
             }
             return (applied, unknown)
@@ -54,7 +55,8 @@ struct UpdateItemsCommand: AsyncParsableCommand {
         let failed = Fleet.printEach(fleet, results, failing: "update") { tally in
             "applied \(tally.applied) of \(updates.count)"
                 + (tally.unknown.isEmpty
-                    ? "" : "; \(tally.unknown.count) unknown ids: \(tally.unknown.prefix(10).joined(separator: ", "))"
+                    ? ""
+                    : "; \(tally.unknown.count) unknown ids: \(tally.unknown.prefix(10).joined(separator: ", "))"
                         + (tally.unknown.count > 10 ? ", …" : ""))
         }
         if !failed.isEmpty { throw CommandFailure("updates failed on \(failed.joined(separator: ", "))") }
@@ -80,13 +82,15 @@ struct UpdateItemsCommand: AsyncParsableCommand {
                 throw ValidationError("\(where_): not a JSON object")
             }
             if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-                throw ValidationError("\(where_): unknown field \"\(unknown)\" (expected \(known.sorted().joined(separator: ", ")))")
+                throw ValidationError(
+                    "\(where_): unknown field \"\(unknown)\" (expected \(known.sorted().joined(separator: ", ")))")
             }
             let line_: Line
             do {
                 line_ = try JSONDecoder().decode(Line.self, from: Data(line))
             } catch let DecodingError.typeMismatch(type, context) {
-                throw ValidationError("\(where_): \(context.codingPath.map(\.stringValue).joined(separator: ".")): expected \(type)")
+                throw ValidationError(
+                    "\(where_): \(context.codingPath.map(\.stringValue).joined(separator: ".")): expected \(type)")
             } catch let DecodingError.keyNotFound(key, _) {
                 throw ValidationError("\(where_): \(key.stringValue): required")
             } catch {
@@ -100,8 +104,10 @@ struct UpdateItemsCommand: AsyncParsableCommand {
         // The server validates too (ids, prices, tags); checking here names the line instead of the batch position.
         for start in stride(from: 0, to: updates.count, by: UpdateItemsRequest.maxItems) {
             do {
-                try UpdateItemsRequest(items: Array(updates[start..<min(start + UpdateItemsRequest.maxItems, updates.count)]))
-                    .validate()
+                try UpdateItemsRequest(
+                    items: Array(updates[start..<min(start + UpdateItemsRequest.maxItems, updates.count)])
+                )
+                .validate()
             } catch {
                 throw ValidationError("\(path): \(error) (items[i] counts from line \(start + 1))")
             }

@@ -49,7 +49,8 @@ import Testing
     @Test func unknownTagIsInvalidArgumentNamingItemAndFieldAndChangesNothing() throws {
         let overlay = try LiveOverlay(directory: fixture.logDirectory(), clock: TestClock(after).function)
         defer { overlay.close() }
-        let result = update(overlay, [ItemUpdate(itemID: "sku-1", inStock: false), ItemUpdate(itemID: "sku-4", addTags: ["glitter"])])
+        let result = update(
+            overlay, [ItemUpdate(itemID: "sku-1", inStock: false), ItemUpdate(itemID: "sku-4", addTags: ["glitter"])])
         guard case .failure(let error) = result else {
             Issue.record("expected a failure")
             return
@@ -167,7 +168,8 @@ import Testing
             senders.enter()
             overlay.updateItems(
                 UpdateItemsRequest(items: [
-                    ItemUpdate(itemID: "sku-20", price: Double(batch)), ItemUpdate(itemID: "sku-21", price: Double(batch)),
+                    ItemUpdate(itemID: "sku-20", price: Double(batch)),
+                    ItemUpdate(itemID: "sku-21", price: Double(batch)),
                 ]), against: snapshot
             ) { result in
                 if case .failure(let error) = result { Issue.record("\(error)") }

@@ -21,7 +21,10 @@ import Testing
         let (log, replay) = try OverlayLog.open(path: path)
         #expect(replay.records.isEmpty)
         #expect(try log.append([(Self.items(3, at: 10), at: 10)]) == 1)
-        #expect(try log.append([(.userDeletions([UserDeletion(userID: "u_1", at: 11)]), at: 11), (Self.items(1, at: 12), at: 12)]) == 2)
+        #expect(
+            try log.append([
+                (.userDeletions([UserDeletion(userID: "u_1", at: 11)]), at: 11), (Self.items(1, at: 12), at: 12),
+            ]) == 2)
         try log.sync()
         return try AppendOnlyFile(path: path).readAll()
     }
@@ -30,7 +33,10 @@ import Testing
         defer { unlink(path) }
         _ = try writeThree()
         let (log, replay) = try OverlayLog.open(path: path)
-        #expect(replay.records == [Self.items(3, at: 10), .userDeletions([UserDeletion(userID: "u_1", at: 11)]), Self.items(1, at: 12)])
+        #expect(
+            replay.records == [
+                Self.items(3, at: 10), .userDeletions([UserDeletion(userID: "u_1", at: 11)]), Self.items(1, at: 12),
+            ])
         #expect(replay.droppedBytes == 0)
         #expect(log.nextSequence == 4)
     }

@@ -34,10 +34,15 @@ import Testing
         #expect(throws: GRPCStatus(.invalidArgument, "items[0] (a).stock: unknown value 7")) {
             try AdminCodec.decodeUpdateItemsRequest(ByteBuffer(bytes: message))
         }
-        let big = UpdateItemsRequest(items: (0...UpdateItemsRequest.maxItems).map { ItemUpdate(itemID: "s\($0)", removed: true) })
-        let error = #expect(throws: GRPCStatus.self) { try AdminCodec.decodeUpdateItemsRequest(AdminCodec.encodeUpdateItemsRequest(big)) }
+        let big = UpdateItemsRequest(
+            items: (0...UpdateItemsRequest.maxItems).map { ItemUpdate(itemID: "s\($0)", removed: true) })
+        let error = #expect(throws: GRPCStatus.self) {
+            try AdminCodec.decodeUpdateItemsRequest(AdminCodec.encodeUpdateItemsRequest(big))
+        }
         #expect(error?.message.hasPrefix("items: 10001 updates") == true)
-        #expect(throws: GRPCStatus.self) { try AdminCodec.decodeUpdateItemsRequest(ByteBuffer(bytes: [0x12, 0x05, 0x0A])) }
+        #expect(throws: GRPCStatus.self) {
+            try AdminCodec.decodeUpdateItemsRequest(ByteBuffer(bytes: [0x12, 0x05, 0x0A]))
+        }
     }
 
     @Test func validationNamesItemAndField() {
@@ -50,8 +55,12 @@ import Testing
             }
         }
         #expect(message([]) == "items: the batch is empty")
-        #expect(message([ItemUpdate(itemID: "a", price: .nan)])?.hasPrefix("items[0] (a).price: must be a finite number") == true)
-        #expect(message([ItemUpdate(itemID: "a", removed: true), ItemUpdate(itemID: "b", price: -0.01)])?.hasPrefix("items[1] (b).price") == true)
+        #expect(
+            message([ItemUpdate(itemID: "a", price: .nan)])?.hasPrefix("items[0] (a).price: must be a finite number")
+                == true)
+        #expect(
+            message([ItemUpdate(itemID: "a", removed: true), ItemUpdate(itemID: "b", price: -0.01)])?.hasPrefix(
+                "items[1] (b).price") == true)
         #expect(message([ItemUpdate(itemID: "a", price: .infinity)]) != nil)
         #expect(message([ItemUpdate(itemID: "")]) == "items[0].item_id: empty")
         #expect(message([ItemUpdate(itemID: "a")])?.hasPrefix("items[0] (a): changes nothing") == true)

@@ -66,11 +66,31 @@ import Testing
         let category = largestCategory(served.serving.snapshot)
         let calls: [(String, (inout RankRequest) -> Void)] = [
             ("personalised", { $0.userID = "u_1" }),
-            ("category page", { $0.userID = "u_1"; $0.filter.includeCategories = [category] }),
-            ("category page, in stock", { $0.userID = "u_2"; $0.filter.includeCategories = [category]; $0.filter.inStockOnly = true }),
+            (
+                "category page",
+                {
+                    $0.userID = "u_1"; $0.filter.includeCategories = [category]
+                }
+            ),
+            (
+                "category page, in stock",
+                {
+                    $0.userID = "u_2"; $0.filter.includeCategories = [category]; $0.filter.inStockOnly = true
+                }
+            ),
             ("cold start", { $0.userID = "stranger" }),
-            ("cold start category", { $0.userID = "stranger"; $0.filter.includeCategories = [category] }),
-            ("session", { $0.userID = "stranger"; $0.recentItemIDs = ["sku-5"] }),
+            (
+                "cold start category",
+                {
+                    $0.userID = "stranger"; $0.filter.includeCategories = [category]
+                }
+            ),
+            (
+                "session",
+                {
+                    $0.userID = "stranger"; $0.recentItemIDs = ["sku-5"]
+                }
+            ),
         ]
         var removed = Set<String>()
         for (_, configure) in calls { removed.formUnion(try served.ids(configure)) }
@@ -84,10 +104,16 @@ import Testing
         }
         // Pins and session signals: a removed item is dropped / unknown.
         let gone = removed.sorted().first!
-        let pinned = try served.engine.rank(request { $0.userID = "u_1"; $0.pins = [.init(itemID: gone, position: 0)] })
+        let pinned = try served.engine.rank(
+            request {
+                $0.userID = "u_1"; $0.pins = [.init(itemID: gone, position: 0)]
+            })
         #expect(pinned.droppedPins.map(\.reason) == ["item removed"])
         #expect(!pinned.items.map(\.itemID).contains(gone))
-        let session = try served.engine.rank(request { $0.userID = "stranger"; $0.recentItemIDs = [gone] })
+        let session = try served.engine.rank(
+            request {
+                $0.userID = "stranger"; $0.recentItemIDs = [gone]
+            })
         #expect(session.strategy == .popular)
         #expect(session.unknownItemIDs == [gone])
         #expect(served.live.status().removedItems == removed.count)
@@ -98,16 +124,21 @@ import Testing
         let snapshot = served.serving.snapshot
         // Stock: the top in-stock items go out of stock and leave the in-stock list; an out-of-stock item
         // comes back in.
-        let inStock = try served.ids { $0.userID = "u_3"; $0.filter.inStockOnly = true }
+        let inStock = try served.ids {
+            $0.userID = "u_3"; $0.filter.inStockOnly = true
+        }
         _ = try served.update(inStock.prefix(3).map { ItemUpdate(itemID: $0, inStock: false) })
-        let after = try served.ids { $0.userID = "u_3"; $0.filter.inStockOnly = true }
+        let after = try served.ids {
+            $0.userID = "u_3"; $0.filter.inStockOnly = true
+        }
         #expect(Set(after).isDisjoint(with: inStock.prefix(3)))
         let outOfStock = (0..<snapshot.itemIds.count).first { snapshot.attributes.inStock[$0] == 0 }!
         let restocked = snapshot.itemIds.id(at: outOfStock)!
         // Price: a unique price finds exactly that item, through the price filter.
         _ = try served.update([ItemUpdate(itemID: restocked, inStock: true, price: 98_765.43)])
         let priced = try served.ids {
-            $0.userID = "stranger"; $0.filter.minPrice = 98_765.43; $0.filter.maxPrice = 98_765.43; $0.filter.inStockOnly = true
+            $0.userID = "stranger"; $0.filter.minPrice = 98_765.43; $0.filter.maxPrice = 98_765.43;
+            $0.filter.inStockOnly = true
         }
         #expect(priced == [restocked])
         // Tags: added and removed live, in tags_any filters (the filter estimate counts the added tag).
@@ -116,12 +147,20 @@ import Testing
             snapshot.attributes.tags[$0] & (1 << UInt64(snapshot.tags.row(for: tag)!)) != 0
         }.map { snapshot.itemIds.id(at: $0)! }
         _ = try served.update(tagged.map { ItemUpdate(itemID: $0, removeTags: [tag]) })
-        #expect(try served.ids { $0.userID = "u_4"; $0.filter.tagsAny = [tag] }.isEmpty)
+        #expect(
+            try served.ids {
+                $0.userID = "u_4"; $0.filter.tagsAny = [tag]
+            }.isEmpty)
         _ = try served.update([ItemUpdate(itemID: restocked, addTags: [tag])])
-        #expect(try served.ids { $0.userID = "u_4"; $0.filter.tagsAny = [tag] } == [restocked])
+        #expect(
+            try served.ids {
+                $0.userID = "u_4"; $0.filter.tagsAny = [tag]
+            } == [restocked])
         // Re-ranking reads the patched stock too: an out-of-stock pin is dropped as one.
         let pin = try served.engine.rank(
-            request { $0.userID = "u_3"; $0.filter.inStockOnly = true; $0.pins = [.init(itemID: inStock[0], position: 0)] })
+            request {
+                $0.userID = "u_3"; $0.filter.inStockOnly = true; $0.pins = [.init(itemID: inStock[0], position: 0)]
+            })
         #expect(pin.droppedPins.map(\.reason) == ["out of stock"])
     }
 
@@ -134,7 +173,10 @@ import Testing
         let stranger = try served.engine.rank(request { $0.userID = "never-seen" }, now: 0)
         #expect(after.strategy == .popular)
         #expect(after.items == stranger.items)
-        let blended = try served.engine.rank(request { $0.userID = "u_7"; $0.recentItemIDs = ["sku-9"] }, now: 0)
+        let blended = try served.engine.rank(
+            request {
+                $0.userID = "u_7"; $0.recentItemIDs = ["sku-9"]
+            }, now: 0)
         #expect(blended.strategy == .session)
     }
 }
