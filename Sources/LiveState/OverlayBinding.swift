@@ -53,15 +53,6 @@ public final class OverlayBinding: Sendable {
         return try body(side == 0 ? left.columns : right.columns)
     }
 
-    /// Removed items and deleted users in the current view.
-    public var counts: (removedItems: Int, deletedUsers: Int) {
-        read { _ in
-            let side = leftRight.load(ordering: .sequentiallyConsistent)
-            let storage = side == 0 ? left : right
-            return (storage.removedCount, storage.deletedUserCount)
-        }
-    }
-
     @inline(__always)
     private func arrive(_ version: Int) {
         if version == 0 {

@@ -16,8 +16,6 @@ final class OverlayViewStorage: @unchecked Sendable {
     private var deletedUsers: UnsafeMutableBufferPointer<UInt64>?
     private let tagDeltas = UnsafeMutableBufferPointer<Int>.allocate(capacity: 64)
     private var inStockDelta = 0
-    private(set) var removedCount = 0
-    private(set) var deletedUserCount = 0
 
     init(snapshot: Snapshot) {
         self.snapshot = snapshot
@@ -49,9 +47,9 @@ final class OverlayViewStorage: @unchecked Sendable {
         for change in changes {
             switch change {
             case .removeItem(let row):
-                if setBit(&removed, row, words: (snapshot.attributes.count + 63) / 64) { removedCount += 1 }
+                setBit(&removed, row, words: (snapshot.attributes.count + 63) / 64)
             case .deleteUser(let row):
-                if setBit(&deletedUsers, row, words: (snapshot.userIds.count + 63) / 64) { deletedUserCount += 1 }
+                setBit(&deletedUsers, row, words: (snapshot.userIds.count + 63) / 64)
             case .stock(let row, let value):
                 let column = materialise(&inStock, from: snapshot.attributes.inStock.buffer)
                 let new: UInt8 = value ? 1 : 0
@@ -81,17 +79,14 @@ final class OverlayViewStorage: @unchecked Sendable {
         return column!
     }
 
-    /// Sets bit `row`, allocating the bitset on first use; true when it was not set.
-    private func setBit(_ bits: inout UnsafeMutableBufferPointer<UInt64>?, _ row: Int, words: Int) -> Bool {
+    /// Sets bit `row`, allocating the bitset on first use.
+    private func setBit(_ bits: inout UnsafeMutableBufferPointer<UInt64>?, _ row: Int, words: Int) {
         if bits == nil {
             let fresh = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(words, 1))
             fresh.initialize(repeating: 0)
             bits = fresh
         }
-        let mask: UInt64 = 1 << UInt64(row & 63)
-        guard bits![row >> 6] & mask == 0 else { return false }
-        bits![row >> 6] |= mask
-        return true
+        bits![row >> 6] |= 1 << UInt64(row & 63)
     }
 }
 
