@@ -53,11 +53,15 @@ public final class LiveOverlay: Sendable {
     static let logName = "overlay.wal"
 
     /// Opens (creating if needed) `directory` and replays its log.
-    /// - Parameter clock: Unix milliseconds (tests pass their own).
+    /// - Parameters:
+    ///   - clock: Unix milliseconds (tests pass their own).
+    ///   - writerNice: the writer thread's nice value. Writing updates is never as urgent as serving
+    ///     Rank: at 10 (the admin threads' level) the event loops win the cores during a burst, and
+    ///     Rank never waits for the writer anyway.
     /// - Throws: ``LiveStateError`` when the directory or the log cannot be used.
     public init(
         directory: String,
-        clock: (@Sendable () -> Int64)? = nil
+        clock: (@Sendable () -> Int64)? = nil, writerNice: Int32 = 10
     ) throws(LiveStateError) {
         self.directory = directory
         self.clock = clock ?? { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -73,7 +77,11 @@ public final class LiveOverlay: Sendable {
         writer = WriterOwned(log)
         recovery = Recovery(
             records: replay.records.count, droppedBytes: replay.droppedBytes, dropReason: replay.dropReason)
-        Thread.detachNewThread { [self] in writerLoop() }
+        Thread.detachNewThread { [self] in
+            // setpriority(2) with PRIO_PROCESS and 0 sets the calling thread's nice value on Linux.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, writerNice)
+            writerLoop()
+        }
     }
 
     /// Stops the writer thread once the jobs already submitted are done (tests; rankd's overlay lives as

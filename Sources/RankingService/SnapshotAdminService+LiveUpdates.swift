@@ -27,6 +27,7 @@ extension SnapshotAdminService {
                 if let refused = auth.check(context) { return .failure(refused) }
                 let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
                 updateQueue.async {
+                    lowerCurrentThreadPriority()
                     do throws(GRPCStatus) {
                         let request = try AdminCodec.decodeUpdateItemsRequest(buffer)
                         do throws(UpdateValidationError) {
