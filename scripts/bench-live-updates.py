@@ -9,7 +9,8 @@ root holding one snapshot:
    --repeats times each; the medians and their ratio.
 3. DeleteUser acknowledgement → first Rank that treats the user as unknown: for --deletes known users,
    Rank until the strategy is POPULAR after the acknowledgement; the time from the acknowledgement to
-   that response, quiet and while updates stream.
+   that response, quiet and while updates stream. Likewise for 100 removals of the most popular item:
+   acknowledgement → first Rank without it.
 
   scripts/bench-live-updates.py --rankd BIN/rankd --loadtest LoadTests/.build-loadtest/release/loadtest \\
       --snapshot var/demo/snapshot --items var/demo/input/items.jsonl --users var/demo/input/users.txt \\
@@ -160,6 +161,33 @@ def deletions(ranker_pb2, channel, users, count):
             "ms_max": values[-1], "first_rank_already_unknown": sum(1 for n in calls if n == 1)}
 
 
+def removals(ranker_pb2, admin_pb2, channel, count):
+    """Per removal of the most popular item still served: ms from UpdateItems' acknowledgement to the
+    first Rank response without it, and how many Rank calls it took."""
+    rank = channel.unary_unary("/ranking.v1.Ranker/Rank", request_serializer=ranker_pb2.RankRequest.SerializeToString,
+                               response_deserializer=ranker_pb2.RankResponse.FromString)
+    update = channel.unary_unary("/ranking.v1.SnapshotAdmin/UpdateItems")
+    request = ranker_pb2.RankRequest(user_id="cold-start-visitor", k=10)
+    request.diversity.method = ranker_pb2.DIVERSITY_METHOD_NONE
+    times, calls = [], []
+    for _ in range(count):
+        top = rank(request, timeout=10).items[0].item_id
+        removal = admin_pb2.UpdateItemsRequest()
+        removal.items.add(item_id=top, removed=True)
+        update(removal.SerializeToString(), metadata=AUTH, timeout=10)
+        acknowledged = time.monotonic()
+        n = 0
+        while True:
+            n += 1
+            if top not in [item.item_id for item in rank(request, timeout=10).items]:
+                break
+        times.append((time.monotonic() - acknowledged) * 1000)
+        calls.append(n)
+    values = sorted(times)
+    return {"removals": len(values), "ms_p50": percentile(values, 0.5), "ms_p99": percentile(values, 0.99),
+            "ms_max": values[-1], "first_rank_already_without": sum(1 for n in calls if n == 1)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rankd", required=True)
@@ -232,6 +260,7 @@ def main():
         with Updater(channel, payloads, 2, rate=args.update_rate):
             busy = deletions(ranker_pb2, channel, Path(args.users).read_text().split()[5000:], args.deletes)
         print(f"DeleteUser ack → first unknown Rank (updates streaming): {busy}")
+        print(f"UpdateItems removal ack → first Rank without the item: {removals(ranker_pb2, admin_pb2, channel, 100)}")
         print(f"load average at end: {load_average()}")
         channel.close()
     finally:
