@@ -230,3 +230,47 @@ def test_sigkill_loop_loses_no_acknowledged_update_and_applies_none_in_part(buil
     finally:
         channel.close()
         server.stop()
+
+
+def test_rankctl_sends_updates_and_deletions_to_every_replica(built, tmp_path):
+    import os
+    import subprocess
+
+    from conftest import rankctl_binary
+
+    replicas = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            replicas.append(start(built, root_with_snapshot(built, tmp_path / name)))
+        servers = ",".join(server.address for server, *_ in replicas)
+        changes = tmp_path / "changes.jsonl"
+        changes.write_text('{"id": "sku-1", "removed": true}\n{"id": "sku-2", "in_stock": false, "price": 5}\n'
+                           '{"id": "no-such-sku", "removed": true}\n')
+        env = dict(os.environ, RANKD_ADMIN_TOKEN=TOKEN)
+        run = subprocess.run([rankctl_binary(), "update-items", str(changes), "--servers", servers],
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.count("applied 2 of 3; 1 unknown ids: no-such-sku") == 2, run.stdout
+        run = subprocess.run([rankctl_binary(), "delete-user", "u_9", "--servers", servers],
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert run.returncode == 0 and run.stdout.count("deleted u_9") == 2, run.stdout + run.stderr
+        for _, _, admin, ranker in replicas:
+            status = admin.Status(apb.StatusRequest(), metadata=AUTH, timeout=10)
+            assert (status.overlay_items, status.overlay_removed_items, status.overlay_deleted_users) == (2, 1, 1)
+            assert "sku-1" not in cold_start(ranker)
+        # A replica that is down is named, and the command fails; the other still gets the change.
+        replicas[1][0].stop()
+        changes.write_text('{"id": "sku-3", "removed": true}\n')
+        run = subprocess.run([rankctl_binary(), "update-items", str(changes), "--servers", servers],
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert run.returncode != 0 and replicas[1][0].address in run.stderr + run.stdout
+        assert admin_status(replicas[0]).overlay_removed_items == 2
+    finally:
+        for server, channel, *_ in replicas:
+            channel.close()
+            server.stop()
+
+
+def admin_status(replica):
+    return replica[2].Status(apb.StatusRequest(), metadata=AUTH, timeout=10)
