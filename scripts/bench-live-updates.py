@@ -124,7 +124,7 @@ class Updater:
 
 
 def loadtest(args, port, report):
-    subprocess.run([args.loadtest, "--target", f"127.0.0.1:{port}", "--rate", str(args.rate), "--duration",
+    subprocess.run([str(Path(args.loadtest).resolve()), "--target", f"127.0.0.1:{port}", "--rate", str(args.rate), "--duration",
                     f"{args.duration}s", "--warmup", "2s", "--scenario", str(Path(args.scenario).resolve()),
                     "--json", str(report), "--quiet"], check=True, cwd=Path(args.scenario).resolve().parent,
                    stdout=subprocess.DEVNULL)

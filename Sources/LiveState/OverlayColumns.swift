@@ -13,6 +13,8 @@ public struct OverlayColumns {
     public let removedItems: UnsafeBufferPointer<UInt64>
     /// Bit r set when user row r is deleted; empty when no user is.
     public let deletedUsers: UnsafeBufferPointer<UInt64>
+    /// How many bits of `removedItems` are set.
+    public let removedItemCount: Int
     /// Items in stock minus the snapshot's count (the filter estimates add it).
     public let inStockDelta: Int
     /// Per tag bit, items carrying it minus the snapshot's count.

@@ -16,6 +16,7 @@ final class OverlayViewStorage: @unchecked Sendable {
     private var deletedUsers: UnsafeMutableBufferPointer<UInt64>?
     private let tagDeltas = UnsafeMutableBufferPointer<Int>.allocate(capacity: 64)
     private var inStockDelta = 0
+    private var removedCount = 0
 
     init(snapshot: Snapshot) {
         self.snapshot = snapshot
@@ -39,7 +40,7 @@ final class OverlayViewStorage: @unchecked Sendable {
             tags: tags.map(UnsafeBufferPointer.init) ?? attributes.tags.buffer,
             removedItems: removed.map(UnsafeBufferPointer.init) ?? UnsafeBufferPointer(start: nil, count: 0),
             deletedUsers: deletedUsers.map(UnsafeBufferPointer.init) ?? UnsafeBufferPointer(start: nil, count: 0),
-            inStockDelta: inStockDelta, tagDeltas: UnsafeBufferPointer(tagDeltas))
+            removedItemCount: removedCount, inStockDelta: inStockDelta, tagDeltas: UnsafeBufferPointer(tagDeltas))
     }
 
     /// Applies resolved changes. O(changes), plus O(rows) the first time a column is touched.
@@ -47,7 +48,7 @@ final class OverlayViewStorage: @unchecked Sendable {
         for change in changes {
             switch change {
             case .removeItem(let row):
-                setBit(&removed, row, words: (snapshot.attributes.count + 63) / 64)
+                if setBit(&removed, row, words: (snapshot.attributes.count + 63) / 64) { removedCount += 1 }
             case .deleteUser(let row):
                 setBit(&deletedUsers, row, words: (snapshot.userIds.count + 63) / 64)
             case .stock(let row, let value):
@@ -79,14 +80,17 @@ final class OverlayViewStorage: @unchecked Sendable {
         return column!
     }
 
-    /// Sets bit `row`, allocating the bitset on first use.
-    private func setBit(_ bits: inout UnsafeMutableBufferPointer<UInt64>?, _ row: Int, words: Int) {
+    /// Sets bit `row`, allocating the bitset on first use; true when it was not set before.
+    @discardableResult
+    private func setBit(_ bits: inout UnsafeMutableBufferPointer<UInt64>?, _ row: Int, words: Int) -> Bool {
         if bits == nil {
             let fresh = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(words, 1))
             fresh.initialize(repeating: 0)
             bits = fresh
         }
-        bits![row >> 6] |= 1 << UInt64(row & 63)
+        let mask: UInt64 = 1 << UInt64(row & 63)
+        defer { bits![row >> 6] |= mask }
+        return bits![row >> 6] & mask == 0
     }
 }
 

@@ -74,6 +74,11 @@ struct FilteredRetrieval {
                 return try searchValues(query, filter, attribute, include, exclude)
             } else if filter.acceptsEverything {
                 try search(query, AcceptAllRows(), .all(estimatedPassCount: nil))
+            } else if filter.onlyExcludesRemoved {
+                // Only live removals: a two-word filter walked like an unfiltered search (no boxing, no
+                // filtered-walk overhead), with the beam widened for the removed share.
+                let passing = max(statistics.rows - filter.removedCount, 0)
+                try search(query, filter.removedRowSet, .all(estimatedPassCount: passing))
             } else {
                 try search(query, filter, .all(estimatedPassCount: estimate.passCount))
             }
@@ -181,10 +186,14 @@ struct FilteredRetrieval {
         if let valueIndex = serving.valueIndexes.index(attribute, value) {
             let snapshot = serving.snapshot
             let vectors = snapshot.itemVectors.matrix
-            if onlyThisList {
+            if onlyThisList && filter.removedRows.isEmpty {
                 try valueIndex.search(
                     query: query, k: pool, ef: ef, filter: AcceptAllRows(), estimatedPassCount: nil, vectors: vectors,
                     metric: snapshot.metric, scratch: scratch.search, into: &scratch.results)
+            } else if onlyThisList {
+                try valueIndex.search(
+                    query: query, k: pool, ef: ef, filter: filter.removedRowSet, estimatedPassCount: nil,
+                    vectors: vectors, metric: snapshot.metric, scratch: scratch.search, into: &scratch.results)
             } else {
                 let rows = valueIndex.rows.count
                 let passing = restShare.map { min(rows, Int(($0 * Double(rows)).rounded(.up))) } ?? rows
@@ -204,7 +213,11 @@ struct FilteredRetrieval {
         }
         // The value's posting list: the global plan may scan it exactly instead of walking.
         try list.withMemoryRebound(to: Int32.self) { (rows) throws(VectorIndexError) in
-            try search(query, filter, .rows(rows))
+            if onlyThisList && !filter.removedRows.isEmpty {
+                try search(query, filter.removedRowSet, .rows(rows))
+            } else {
+                try search(query, filter, .rows(rows))
+            }
         }
         return false
     }

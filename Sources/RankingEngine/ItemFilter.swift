@@ -33,11 +33,21 @@ struct ItemFilter: RowFilter {
     let excludedRows: UnsafeBufferPointer<Int32>
     /// Bit r set when item row r was removed by a live update; empty when none was.
     let removedRows: UnsafeBufferPointer<UInt64>
+    /// How many rows `removedRows` removes.
+    let removedCount: Int
     /// Live updates' change to the in-stock count and to each tag's item count (filter estimates).
     let inStockDelta: Int
     let tagDeltas: UnsafeBufferPointer<Int>
     /// True when the filter restricts nothing and no item is removed (retrieval can skip it entirely).
     let acceptsEverything: Bool
+    /// True when the request's filter restricts nothing but live updates removed items: retrieval can search
+    /// with the small ``ExcludedRowSet`` (walked like an unfiltered search) instead of this filter.
+    var onlyExcludesRemoved: Bool { !acceptsEverything && requestIsEmpty }
+    /// The request's own filter is empty (removals aside).
+    let requestIsEmpty: Bool
+
+    /// The removed rows as a search filter.
+    var removedRowSet: ExcludedRowSet { ExcludedRowSet(bits: removedRows) }
 
     @inline(__always)
     private static func contains(_ bits: UnsafeBufferPointer<UInt64>, _ id: UInt32) -> Bool {
@@ -81,11 +91,11 @@ struct ItemFilter: RowFilter {
         return true
     }
 
-    /// Whether the filter's only condition is `attribute`'s include list (so every row of one of its values
-    /// passes).
+    /// Whether the request's only condition is `attribute`'s include list, so every row of one of its values
+    /// passes unless live updates removed it (`removedRows`).
     func onlyIncludes(_ attribute: FilterIndex.Attribute) -> Bool {
         let other = attribute == .category ? restrictsBrands : restrictsCategories
-        return !other && removedRows.isEmpty && !inStockOnly && minPriceCents == nil && maxPriceCents == nil
+        return !other && !inStockOnly && minPriceCents == nil && maxPriceCents == nil
             && tagsAny == nil
             && excludedRows.isEmpty && excludeCategories.allSatisfy { $0 == 0 }
             && excludeBrands.allSatisfy { $0 == 0 }
@@ -169,8 +179,9 @@ extension ItemFilter {
                                     restrictsBrands: !filter.includeBrands.isEmpty, inStockOnly: filter.inStockOnly,
                                     minPriceCents: minCents, maxPriceCents: maxCents, tagsAny: tagBits,
                                     excludedRows: excludedRows, removedRows: live.removedItems,
-                                    inStockDelta: live.inStockDelta, tagDeltas: live.tagDeltas,
-                                    acceptsEverything: filter.isEmpty && !live.removesItems))
+                                    removedCount: live.removedItemCount, inStockDelta: live.inStockDelta,
+                                    tagDeltas: live.tagDeltas, acceptsEverything: filter.isEmpty && !live.removesItems,
+                                    requestIsEmpty: filter.isEmpty))
                         }
                     }
                 }
