@@ -240,11 +240,9 @@ struct RowSetFilter: RowFilter {
                     let expected = Fixtures.oracle(rows, query: query, metric: .ip, k: 10) { passes[$0] }
                     total += Fixtures.recall(results, expected)
                     var plain: [SearchResult] = []
-                    if try FilteredSearchTests.fixture.index.search(query: q, k: 10, ef: 64, scratch: scratch, into: &plain)
-                        == .graph, path == .graph
-                    {
-                        scoredUnfiltered += scratch.lastScoredCount
-                    }
+                    let index = FilteredSearchTests.fixture.index
+                    let plainPath = try index.search(query: q, k: 10, ef: 64, scratch: scratch, into: &plain)
+                    if plainPath == .graph, path == .graph { scoredUnfiltered += scratch.lastScoredCount }
                 }
             }
         }
@@ -253,7 +251,8 @@ struct RowSetFilter: RowFilter {
         if excludedCount == 20 {
             // A few withdrawn rows: the walk follows the inner-product prefix like an unfiltered one, so it scores
             // about as many rows (the filtered walk's angular links would add more).
-            #expect(Double(scoredExcluded) <= 1.2 * Double(scoredUnfiltered), "\(scoredExcluded) vs \(scoredUnfiltered)")
+            #expect(
+                Double(scoredExcluded) <= 1.2 * Double(scoredUnfiltered), "\(scoredExcluded) vs \(scoredUnfiltered)")
         }
     }
 }
