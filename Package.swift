@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
 //
-// rankd — a personalisation ranking server.
+// rankd — a personalisation ranking server. Supported platform: Linux (x86-64, glibc); the code
+// calls Glibc, epoll-backed NIO and Linux file-system calls directly, and no other platform is
+// built or tested.
 //
 // Module graph, read top to bottom; every arrow points down (docs/ENGINE.md, docs/GRPC.md):
 //
@@ -22,6 +24,7 @@
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
 //                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views  (storage)
+//                                            └─ SeededRandom ─ the one seedable generator (SplitMix64)
 //   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)                            (wire)
 //
 //   GRPCServer, GRPCClient, RankingAPI
@@ -37,10 +40,10 @@ let strictSwift: [SwiftSetting] = [
 
 let package = Package(
     name: "rankd",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rankd", targets: ["rankd"]),
         .executable(name: "rankctl", targets: ["rankctl"]),
+        .library(name: "CommandSupport", targets: ["CommandSupport"]),
         .library(name: "GRPCCore", targets: ["GRPCCore"]),
         .library(name: "GRPCServer", targets: ["GRPCServer"]),
         .library(name: "GRPCClient", targets: ["GRPCClient"]),
@@ -53,12 +56,12 @@ let package = Package(
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
+        .library(name: "SeededRandom", targets: ["SeededRandom"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // MARK: C libraries (system) and generated protobuf-c code
@@ -88,9 +91,15 @@ let package = Package(
             name: "MappedStorage",
             swiftSettings: strictSwift
         ),
+        // The one seedable generator (SplitMix64): HNSW levels, synthetic data, tests and load
+        // schedules all draw from it, so every build and run reproduces.
+        .target(
+            name: "SeededRandom",
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "VectorIndex",
-            dependencies: ["MappedStorage", "CPrefetch"],
+            dependencies: ["MappedStorage", "CPrefetch", "SeededRandom"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -99,7 +108,7 @@ let package = Package(
         ),
         .target(
             name: "Snapshot",
-            dependencies: ["MappedStorage", "VectorIndex"],
+            dependencies: ["MappedStorage", "VectorIndex", "SeededRandom"],
             swiftSettings: strictSwift
         ),
         // Plain Swift values of the ranking API and their validation: shared by the codec
@@ -128,7 +137,6 @@ let package = Package(
             dependencies: [
                 "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "VectorIndex", "Reranking",
                 "MappedStorage",
-                .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSwift
         ),
@@ -216,7 +224,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: ["Snapshot", "RankingModel"],
+            dependencies: ["Snapshot", "RankingModel", "SeededRandom"],
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),

@@ -92,7 +92,7 @@ struct Rankd: AsyncParsableCommand {
         LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) }
         let logger = Logger(label: "rankd")
 
-        let address = try ListenAddress(parsing: listen ?? file.listen ?? "127.0.0.1:50051")
+        let address = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:50051")
         var serverConfiguration = GRPCServerConfiguration()
         try apply(file, to: &serverConfiguration)
         let threadCount = threads ?? file.threads ?? System.coreCount

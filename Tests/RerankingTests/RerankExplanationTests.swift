@@ -1,3 +1,4 @@
+import Glibc
 import Reranking
 import Testing
 
@@ -23,7 +24,7 @@ import Testing
     }
 
     func explain(_ request: RerankRequest, _ context: ExplanationContext = names) throws -> [RerankExplanation] {
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(Self.fourItems(), request, explain: context)
         #expect(scratch.explanations.count == scratch.ranked.count)
         #expect(scratch.explanations.map(\.row) == scratch.ranked.map(\.row))
@@ -32,7 +33,7 @@ import Testing
     }
 
     @Test func noExplanationsUnlessAsked() throws {
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(Self.fourItems(), RerankRequest(k: 3), explain: Self.names)
         #expect(scratch.explanations.count == 3)
         try scratch.rerank(Self.fourItems(), RerankRequest(k: 3))
@@ -151,9 +152,3 @@ import Testing
         #expect(try explain(editorial)[0].reason == "Editor's pick")
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
