@@ -200,7 +200,8 @@ func attachLiveChanges(_ count: Int, to serving: ServingSnapshot) {
     }
     let done = DispatchSemaphore(value: 0)
     for start in stride(from: 0, to: updates.count, by: UpdateItemsRequest.maxItems) {
-        let batch = UpdateItemsRequest(items: Array(updates[start..<min(start + UpdateItemsRequest.maxItems, updates.count)]))
+        let batch = UpdateItemsRequest(
+            items: Array(updates[start..<min(start + UpdateItemsRequest.maxItems, updates.count)]))
         live.updateItems(batch, against: snapshot) { result in
             if case .failure(let error) = result { fail("\(error)") }
             done.signal()
