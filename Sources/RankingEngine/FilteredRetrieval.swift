@@ -212,12 +212,10 @@ struct FilteredRetrieval {
             return false
         }
         // The value's posting list: the global plan may scan it exactly instead of walking.
+        // Not `removedRowSet` even when only removals remain: the plan may walk the whole graph, and then the
+        // filter itself must reject the rows outside the list (`CandidateRows.rows`).
         try list.withMemoryRebound(to: Int32.self) { (rows) throws(VectorIndexError) in
-            if onlyThisList && !filter.removedRows.isEmpty {
-                try search(query, filter.removedRowSet, .rows(rows))
-            } else {
-                try search(query, filter, .rows(rows))
-            }
+            try search(query, filter, .rows(rows))
         }
         return false
     }

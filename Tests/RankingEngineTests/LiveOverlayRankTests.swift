@@ -97,10 +97,15 @@ import Testing
         removed.remove("sku-6")
         let result = try served.update(removed.map { ItemUpdate(itemID: $0, removed: true) })
         #expect(result.applied == removed.count)
+        let snapshot = served.serving.snapshot
         for (label, configure) in calls {
             let ids = try served.ids(configure)
             #expect(!ids.isEmpty, "\(label): still serves")
             #expect(Set(ids).isDisjoint(with: removed), "\(label) served a removed item")
+            if label.contains("category") {
+                let categories = Set(ids.map { snapshot.attributes.category[snapshot.itemIds.row(for: $0)!] })
+                #expect(categories == [UInt32(snapshot.categories.row(for: category)!)], "\(label) left its category")
+            }
         }
         // Pins and session signals: a removed item is dropped / unknown.
         let gone = removed.sorted().first!
