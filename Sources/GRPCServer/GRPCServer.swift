@@ -46,6 +46,7 @@ public final class GRPCServer: Sendable {
     ) async throws -> GRPCServer {
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let gate = ConnectionGate(limit: configuration.maxConnections)
+        let metrics = configuration.recordsMetrics ? GRPCServerMetrics(router: router) : nil
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -61,7 +62,8 @@ public final class GRPCServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         GRPCServerConnectionHandler(
-                            router: router, configuration: configuration, logger: logger, connectionGate: gate))
+                            router: router, configuration: configuration, logger: logger, connectionGate: gate,
+                            metrics: metrics))
                 }
             }
             .bind(host: host, port: port)

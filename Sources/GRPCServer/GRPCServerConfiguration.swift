@@ -33,6 +33,11 @@ public struct GRPCServerConfiguration: Sendable {
     /// How long a graceful shutdown waits for in-flight calls before closing connections.
     public var drainTimeout: TimeAmount = .seconds(10)
 
+    /// Record calls, connections and refusals through swift-metrics (docs/OPERATIONS.md,
+    /// "Metrics"). Bootstrap a backend (`MetricsSystem.bootstrap`) before starting the server.
+    /// Off by default: then the call path reads no clock and touches no metric.
+    public var recordsMetrics = false
+
     /// The defaults.
     public init() {}
 }

@@ -40,6 +40,10 @@ struct ConfigFile: Decodable {
     var streamResetRefillPerSecond: Int?
     var logLevel: String?
     var enableTestServices: Bool?
+    var metricsListen: String?
+    var accessLogEvery: Int?
+    var otlpEndpoint: String?
+    var traceSampleRatio: Double?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data
@@ -62,11 +66,11 @@ struct ConfigFile: Decodable {
     }
 }
 
-/// The listen address: `host:port` (`[::1]:50051` for IPv6); port 0 picks a free port.
-func parseListenAddress(_ text: String) throws -> HostPort {
+/// A listen address: `host:port` (`[::1]:50051` for IPv6); port 0 picks a free port.
+func parseListenAddress(_ text: String, flag: String = "--listen") throws -> HostPort {
     do {
         return try HostPort(parsing: text, allowPortZero: true)
     } catch {
-        throw ValidationError("--listen '\(text)': \(error)")
+        throw ValidationError("\(flag) '\(text)': \(error)")
     }
 }
