@@ -323,7 +323,8 @@ let package = Package(
         .testTarget(
             name: "RankingAPITests",
             dependencies: [
-                "RankingAPI", "RankingModel", "GRPCCore", .product(name: "NIOCore", package: "swift-nio"),
+                "RankingAPI", "RankingModel", "GRPCCore", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),
@@ -344,6 +345,21 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "RankingModelTests",
+            dependencies: ["RankingModel", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "GRPCClientTests",
+            dependencies: ["GRPCClient", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SeededRandomTests",
+            dependencies: ["SeededRandom"],
             swiftSettings: strictSwift
         ),
         .testTarget(
