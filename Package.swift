@@ -142,7 +142,9 @@ let package = Package(
         // snapshot root and the per-snapshot view Rank reads lock-free. No networking.
         .target(
             name: "LiveState",
-            dependencies: ["RankingModel", "Snapshot", "MappedStorage"],
+            dependencies: [
+                "RankingModel", "Snapshot", "MappedStorage", .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSwift
         ),
         .target(

@@ -117,6 +117,7 @@ struct Rankd: AsyncParsableCommand {
             throw ValidationError("--watch-root needs --snapshot-root")
         }
         let live = try rootDirectory.map { root in try openLiveOverlay(root: root, logger: logger) }
+        if let live { observability.watch(live) }
         let store = try rootDirectory.map { root in
             try openStore(root: root, file: file, registry: registry, live: live, health: health, logger: logger)
         }
