@@ -42,8 +42,8 @@ def root_with_snapshot(built, tmp_path):
     return root
 
 
-def start(built, root):
-    server = RankdProcess("--snapshot-root", str(root), "--admin-token-file", str(built["token"])).start()
+def start(built, root, *extra):
+    server = RankdProcess("--snapshot-root", str(root), "--admin-token-file", str(built["token"]), *extra).start()
     channel = grpc.insecure_channel(server.address)
     ranker = rpc.RankerStub(channel)
     # rankd listens first and then loads the snapshot: wait until Rank serves.
@@ -280,23 +280,10 @@ def test_live_updates_are_counted_in_the_metrics(built, tmp_path):
     from conftest import free_port
     from test_operations import scrape, value
 
-    root = root_with_snapshot(built, tmp_path)
     metrics_port = free_port()
-    server = RankdProcess("--snapshot-root", str(root), "--admin-token-file", str(built["token"]),
-                          "--metrics-listen", f"127.0.0.1:{metrics_port}").start()
-    channel = grpc.insecure_channel(server.address)
+    server, channel, admin, _ = start(
+        built, root_with_snapshot(built, tmp_path), "--metrics-listen", f"127.0.0.1:{metrics_port}")
     try:
-        ranker = rpc.RankerStub(channel)
-        admin = arpc.SnapshotAdminStub(channel)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                ranker.Rank(pb.RankRequest(user_id="nobody", k=1), timeout=5)
-                break
-            except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
         admin.UpdateItems(apb.UpdateItemsRequest(
             items=[update("sku-1", removed=True), update("sku-2", stock=apb.STOCK_OUT), update("nope", removed=True)]),
             metadata=AUTH, timeout=10)
