@@ -37,8 +37,14 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     private var resetLimitHit = false
     private var resetTokensUpdated = NIODeadline.now()
     private var remoteAddress: SocketAddress?
+    /// The verified client certificate's names (mutual TLS), handed to every call.
+    private let tlsPeer: TLSPeerIdentity?
 
-    init(router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate) {
+    init(
+        router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
+        tlsPeer: TLSPeerIdentity? = nil
+    ) {
+        self.tlsPeer = tlsPeer
         self.router = router
         self.configuration = configuration
         self.logger = logger
@@ -369,7 +375,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         stream.handler = handler
         let callContext = ServerCallContext(
             path: stream.pathString, deadline: deadline, metadata: stream.metadata, eventLoop: context.eventLoop,
-            remoteAddress: remoteAddress)
+            remoteAddress: remoteAddress, tlsPeer: tlsPeer)
         stream.context = callContext
         stream.deframer = GRPCMessageDeframer(
             maxMessageSize: configuration.maxReceiveMessageSize, allocator: context.channel.allocator)

@@ -80,6 +80,9 @@ struct Rankd: AsyncParsableCommand {
     @Flag(help: "Also serve rankd.testing.v1.Echo (for protocol tests; never in production).")
     var enableTestServices = false
 
+    @OptionGroup(title: "TLS")
+    var tls: TLSOptions
+
     func run() async throws {
         let file = try config.map(ConfigFile.load) ?? ConfigFile()
         let levelName = logLevel ?? file.logLevel ?? "info"
@@ -95,6 +98,8 @@ struct Rankd: AsyncParsableCommand {
         try apply(file, to: &serverConfiguration)
         let threadCount = threads ?? file.threads ?? System.coreCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
+        serverConfiguration.tls = try tls.credentials(file: file)
+        let adminIdentities = try tls.adminIdentities(file: file)
 
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
         let registry = SnapshotRegistry()
@@ -123,13 +128,15 @@ struct Rankd: AsyncParsableCommand {
             let adminToken = try readToken(
                 file: adminTokenFile ?? file.adminTokenFile, environment: "RANKD_ADMIN_TOKEN",
                 flag: "--admin-token-file")
-            if adminToken == nil {
-                logger.warning("no admin token (--admin-token-file or RANKD_ADMIN_TOKEN): admin RPCs are refused")
+            if adminToken == nil && adminIdentities.isEmpty {
+                logger.warning(
+                    "no admin token (--admin-token-file or RANKD_ADMIN_TOKEN) or --tls-admin-identity: admin RPCs are refused")
             }
             SnapshotAdminService.register(
                 in: &router, store: store,
                 auth: BearerTokenAuth(
-                    token: adminToken, scope: "admin RPCs", howToConfigure: "--admin-token-file or RANKD_ADMIN_TOKEN"),
+                    token: adminToken, scope: "admin RPCs", howToConfigure: "--admin-token-file or RANKD_ADMIN_TOKEN",
+                    certificateNames: adminIdentities),
                 logger: logger)
         }
         if enableTestServices || file.enableTestServices == true {
@@ -147,9 +154,17 @@ struct Rankd: AsyncParsableCommand {
             throw StartupError("cannot listen on \(address): \(Self.describe(error))")
         }
         let bound = server.localAddress?.port.map { "\(address.host):\($0)" } ?? address.description
+        let security = serverConfiguration.tls.map { $0.files.clientCA == nil ? "tls" : "mutual-tls" } ?? "plaintext"
         logger.info(
             "listening",
-            metadata: ["address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)"])
+            metadata: [
+                "address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)",
+                "transport": "\(security)",
+            ])
+        if let credentials = serverConfiguration.tls {
+            logger.info("TLS certificate loaded", metadata: TLSOptions.metadata(credentials.summary))
+            try tls.startReloading(credentials, file: file, logger: logger)
+        }
 
         // Listen first (health says NOT_SERVING), then load: probes see the server come up.
         if let store {
@@ -273,6 +288,9 @@ struct Rankd: AsyncParsableCommand {
         }
         if let value = try positive(file.streamResetRefillPerSecond, "streamResetRefillPerSecond") {
             configuration.streamResetRefillPerSecond = value
+        }
+        if let value = try positive(file.tlsHandshakeTimeoutSeconds, "tlsHandshakeTimeoutSeconds") {
+            configuration.tlsHandshakeTimeout = .seconds(Int64(value))
         }
     }
 
