@@ -44,16 +44,13 @@ public struct BearerTokenAuth: Sendable {
                 return GRPCStatus(
                     .permissionDenied, "\(scope) are disabled: rankd has no token for them (\(howToConfigure))")
             }
-            let wanted = certificateNames.map(\.description).joined(separator: ", ")
-            guard let peer = context.tlsPeer else {
-                return GRPCStatus(.unauthenticated, "\(scope) need a client certificate carrying one of: \(wanted)")
-            }
             return GRPCStatus(
-                .permissionDenied,
-                "\(scope) need a client certificate carrying one of: \(wanted); this one carries \(peer.summary)")
+                context.tlsPeer == nil ? .unauthenticated : .permissionDenied,
+                "\(scope) need a client certificate carrying one of: \(certificateHint(context))")
         }
         guard let header = context.metadataValue("authorization") else {
-            return GRPCStatus(.unauthenticated, "\(scope) need 'authorization: Bearer <token>' metadata")
+            let or = certificateNames.isEmpty ? "" : " or a client certificate carrying one of: \(certificateHint(context))"
+            return GRPCStatus(.unauthenticated, "\(scope) need 'authorization: Bearer <token>' metadata\(or)")
         }
         let scheme = "bearer "
         guard header.utf8.count > scheme.utf8.count, header.lowercased().hasPrefix(scheme) else {
@@ -64,6 +61,13 @@ public struct BearerTokenAuth: Sendable {
             return GRPCStatus(.permissionDenied, "wrong token for \(scope)")
         }
         return nil
+    }
+
+    /// The accepted certificate names and what this connection's certificate carries.
+    private func certificateHint(_ context: ServerCallContext) -> String {
+        let wanted = certificateNames.map(\.description).joined(separator: ", ")
+        let carried = context.tlsPeer.map { "this one carries \($0.summary.isEmpty ? "no name" : $0.summary)" }
+        return "\(wanted) (\(carried ?? "this connection presented no client certificate"))"
     }
 
     /// Compares in time that depends on `secret.count` only.
