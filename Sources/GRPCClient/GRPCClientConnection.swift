@@ -43,12 +43,13 @@ public final class GRPCClientConnection: Sendable {
         self.handler = handler
     }
 
-    /// Connects to `host:port`, completes the TLS handshake when `tls` is given, and starts the
-    /// HTTP/2 session (its preface goes out with the first write).
+    /// Connects to `host:port` and starts the HTTP/2 session (its preface goes out with the first
+    /// write). With `tls`, returns once the handshake is done and the server's first HTTP/2 bytes
+    /// arrived, so a refused client certificate fails here, not on the first call.
     ///
-    /// - Parameter tls: `nil` for cleartext HTTP/2 (h2c). With TLS the server's certificate is
-    ///   checked against `host` (a DNS name, or an IP address against its IP SANs) unless the
-    ///   credentials name another ``ClientTLSCredentials/serverName``.
+    /// - Parameters:
+    ///   - connectTimeout: bounds the TCP connect and, with TLS, the handshake as well.
+    ///   - tls: `nil` for cleartext HTTP/2 (h2c); see ``ClientTLSCredentials`` for what is checked.
     /// - Throws: the connect error (refused, unreachable, unknown host) or a ``ClientTLSError``.
     public static func connect(
         host: String, port: Int, group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(5),
@@ -69,7 +70,7 @@ public final class GRPCClientConnection: Sendable {
                         let promise = channel.eventLoop.makePromise(of: Void.self)
                         handshake.withLockedValue { $0 = promise.futureResult }
                         try sync.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: serverHostname))
-                        try sync.addHandler(ClientTLSHandshakeHandler(handshake: promise))
+                        try sync.addHandler(ClientTLSHandshakeHandler(ready: promise, timeout: connectTimeout))
                     }
                     let handler = GRPCClientConnectionHandler(authority: authority)
                     try sync.addHandler(handler)

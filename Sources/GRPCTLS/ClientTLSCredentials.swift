@@ -25,9 +25,10 @@ public struct ClientTLSOptions: Sendable, Hashable {
 
 /// A client's TLS context, built once from ``ClientTLSOptions`` and shared by its connections.
 ///
-/// It verifies the server's certificate chain and name (the DNS name connected to or
-/// ``ClientTLSOptions/serverName``, else the IP address against the certificate's IP SANs), offers
-/// ALPN `h2` only and speaks TLS 1.2 or 1.3. Immutable and `Sendable`.
+/// It verifies the server's certificate chain and that the certificate names the server: a DNS
+/// SAN matching the host connected to (or ``ClientTLSOptions/serverName``), or an IP SAN equal to
+/// the address connected to (swift-nio-ssl accepts either). It offers ALPN `h2` only and speaks
+/// TLS 1.2 or 1.3. Immutable and `Sendable`.
 public final class ClientTLSCredentials: Sendable {
     /// The BoringSSL context connections are made with.
     public let context: NIOSSLContext
