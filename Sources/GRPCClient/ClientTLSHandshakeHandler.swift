@@ -40,7 +40,8 @@ final class ClientTLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHa
         if let tls = event as? TLSUserEvent, case .handshakeCompleted(let negotiated) = tls {
             handshakeDone = true
             if negotiated != "h2" {
-                finish(.failure(ClientTLSError("the server did not select HTTP/2 (ALPN h2): got \(negotiated ?? "none")")))
+                finish(
+                    .failure(ClientTLSError("the server did not select HTTP/2 (ALPN h2): got \(negotiated ?? "none")")))
                 context.close(promise: nil)
             }
         }

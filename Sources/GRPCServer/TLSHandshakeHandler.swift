@@ -91,7 +91,8 @@ final class TLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler 
         if case NIOSSLError.handshakeFailed(let reason) = error {
             logger.info("TLS handshake failed", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
         } else {
-            logger.debug("connection error during the TLS handshake", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            logger.debug(
+                "connection error during the TLS handshake", metadata: ["peer": "\(peer)", "error": "\(error)"])
         }
         context.close(promise: nil)
     }

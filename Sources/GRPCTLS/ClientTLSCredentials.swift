@@ -55,7 +55,8 @@ public final class ClientTLSCredentials: Sendable {
                 PEMFiles.read(certificatePath, role: "client certificate"), path: certificatePath,
                 role: "client certificate")
             configuration.certificateChain = chain.map { .certificate($0) }
-            configuration.privateKey = .privateKey(try PEMFiles.privateKey(PEMFiles.read(keyPath, role: "private key"), path: keyPath))
+            configuration.privateKey = .privateKey(
+                try PEMFiles.privateKey(PEMFiles.read(keyPath, role: "private key"), path: keyPath))
         case (_?, nil):
             throw TLSFileError("a TLS client certificate needs its private key")
         case (nil, _?):
@@ -65,7 +66,8 @@ public final class ClientTLSCredentials: Sendable {
             context = try NIOSSLContext(configuration: configuration)
         } catch NIOSSLError.failedToLoadPrivateKey {
             throw TLSFileError(
-                "TLS private key file \(options.privateKey ?? ""): does not match the certificate in \(options.certificateChain ?? "")")
+                "TLS private key file \(options.privateKey ?? ""): does not match the certificate in \(options.certificateChain ?? "")"
+            )
         } catch {
             throw TLSFileError("TLS client configuration cannot be used: \(error)")
         }

@@ -42,7 +42,8 @@ enum PEMFiles {
         }
         if Int(certificate.notValidBefore) > now {
             throw TLSFileError(
-                "TLS certificate file \(path): the certificate is not valid before \(isoDate(certificate.notValidBefore))")
+                "TLS certificate file \(path): the certificate is not valid before \(isoDate(certificate.notValidBefore))"
+            )
         }
     }
 

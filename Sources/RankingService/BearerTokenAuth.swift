@@ -49,7 +49,8 @@ public struct BearerTokenAuth: Sendable {
                 "\(scope) need a client certificate carrying one of: \(certificateHint(context))")
         }
         guard let header = context.metadataValue("authorization") else {
-            let or = certificateNames.isEmpty ? "" : " or a client certificate carrying one of: \(certificateHint(context))"
+            let or =
+                certificateNames.isEmpty ? "" : " or a client certificate carrying one of: \(certificateHint(context))"
             return GRPCStatus(.unauthenticated, "\(scope) need 'authorization: Bearer <token>' metadata\(or)")
         }
         let scheme = "bearer "

@@ -6,7 +6,9 @@ struct TLSClientFlags: ParsableArguments {
     @Flag(help: "Connect with TLS (implied by --ca, --cert and --key).")
     var tls = false
 
-    @Option(help: ArgumentHelp("CA certificates (PEM) to verify the server with (default: the system's).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "CA certificates (PEM) to verify the server with (default: the system's).", valueName: "file"))
     var ca: String?
 
     @Option(help: ArgumentHelp("Mutual TLS: the client certificate (PEM), with --key.", valueName: "file"))
@@ -22,7 +24,8 @@ struct TLSClientFlags: ParsableArguments {
     func credentials() throws -> ClientTLSCredentials? {
         do throws(TLSFileError) {
             return try ClientTLSCredentials.forFlags(
-                tls: tls, ClientTLSOptions(trustRoots: ca, certificateChain: cert, privateKey: key, serverName: serverName))
+                tls: tls,
+                ClientTLSOptions(trustRoots: ca, certificateChain: cert, privateKey: key, serverName: serverName))
         } catch {
             throw ValidationError(error.description)
         }

@@ -130,7 +130,8 @@ struct Rankd: AsyncParsableCommand {
                 flag: "--admin-token-file")
             if adminToken == nil && adminIdentities.isEmpty {
                 logger.warning(
-                    "no admin token (--admin-token-file or RANKD_ADMIN_TOKEN) or --tls-admin-identity: admin RPCs are refused")
+                    "no admin token (--admin-token-file or RANKD_ADMIN_TOKEN) and no --tls-admin-identity: admin RPCs are refused"
+                )
             }
             SnapshotAdminService.register(
                 in: &router, store: store,

@@ -193,7 +193,8 @@ import Testing
         }
         #expect(
             throws: TLSFileError(
-                "TLS private key file \(pki.file("client.key")): does not match the certificate in \(pki.file("server.crt"))")
+                "TLS private key file \(pki.file("client.key")): does not match the certificate in \(pki.file("server.crt"))"
+            )
         ) {
             try ServerTLSCredentials(
                 files: ServerTLSFiles(certificateChain: pki.file("server.crt"), privateKey: pki.file("client.key")))

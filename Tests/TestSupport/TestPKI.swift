@@ -17,7 +17,9 @@ public final class TestPKI: Sendable {
 
     private init() throws(TestPKIError) {
         let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("rankd-pki-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+            .appendingPathComponent(
+                "rankd-pki-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+            )
             .path
         // Tests/TestSupport/TestPKI.swift → the repository root.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

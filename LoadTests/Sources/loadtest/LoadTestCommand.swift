@@ -235,8 +235,9 @@ struct LoadTestCommand: AsyncParsableCommand {
     /// `--tls --ca --cert --key --server-name` as credentials, or `nil` for cleartext.
     private func tlsCredentials() throws -> ClientTLSCredentials? {
         do throws(TLSFileError) {
-            return try ClientTLSCredentials.forFlags(
-                tls: tls, ClientTLSOptions(trustRoots: ca, certificateChain: cert, privateKey: key, serverName: serverName))
+            let options = ClientTLSOptions(
+                trustRoots: ca, certificateChain: cert, privateKey: key, serverName: serverName)
+            return try ClientTLSCredentials.forFlags(tls: tls, options)
         } catch {
             throw LoadTestError(error.description)
         }
