@@ -72,8 +72,8 @@ check-protos: deps ## Fail if the committed protoc-c output is stale
 	diff -r $$tmp/out Sources/RankingProtos >/dev/null || { echo "Sources/RankingProtos is stale: run 'make protos' and commit" >&2; exit 1; }; \
 	echo "protos: up to date"
 
-lint: ## swift format lint (style issues are printed, not fatal)
-	@$(SWIFT) format lint --recursive Sources Tests Package.swift 2>&1 | grep -v '^$$' | head -50 || true
+lint: ## swift format lint over every Swift file (fails on any finding; `swift format -i FILE` fixes most)
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift LoadTests/Sources LoadTests/Tests LoadTests/Package.swift
 
 venv: $(VENV)/.ok
 $(VENV)/.ok: Tests/Interop/requirements.txt Tests/Deploy/requirements.txt

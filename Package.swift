@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
 //
-// rankd — a personalisation ranking server.
+// rankd — a personalisation ranking server. Supported platform: Linux (x86-64, glibc); the code
+// calls Glibc, epoll-backed NIO and Linux file-system calls directly, and no other platform is
+// built or tested.
 //
 // Module graph, read top to bottom; every arrow points down (docs/ENGINE.md, docs/GRPC.md):
 //
@@ -11,7 +13,10 @@
 //          ├─ GRPCServer ─ HTTP/2 server, router, limits; knows nothing about ranking  (wire)
 //          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)    (wire)
 //          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
-//          └─ RankingEngine ─ request pipeline, experiments, snapshot registry  (engine)
+//          └─ RankingEngine ─ request pipeline, strategies, experiments           (engine)
+//               ├─ SnapshotLifecycle ─ snapshot root, publish, activation, rollback, watcher and the
+//               │    │                 registry of the active snapshot; generic over its serving form  (store)
+//               │    └─ Snapshot
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
@@ -34,10 +39,10 @@ let strictSwift: [SwiftSetting] = [
 
 let package = Package(
     name: "rankd",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rankd", targets: ["rankd"]),
         .executable(name: "rankctl", targets: ["rankctl"]),
+        .library(name: "CommandSupport", targets: ["CommandSupport"]),
         .library(name: "GRPCCore", targets: ["GRPCCore"]),
         .library(name: "GRPCServer", targets: ["GRPCServer"]),
         .library(name: "GRPCClient", targets: ["GRPCClient"]),
@@ -45,6 +50,7 @@ let package = Package(
         .library(name: "RankingAPI", targets: ["RankingAPI"]),
         .library(name: "RankingModel", targets: ["RankingModel"]),
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
+        .library(name: "SnapshotLifecycle", targets: ["SnapshotLifecycle"]),
         .library(name: "Snapshot", targets: ["Snapshot"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
@@ -54,7 +60,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
@@ -105,11 +110,18 @@ let package = Package(
             name: "RankingModel",
             swiftSettings: strictSwift
         ),
+        // The snapshot root: publish, activation, retention, rollback, directory mode, and the
+        // registry of the active snapshot. Generic over the serving form of a snapshot, so it sits
+        // below the engine and knows nothing about ranking.
+        .target(
+            name: "SnapshotLifecycle",
+            dependencies: ["RankingModel", "Snapshot", "MappedStorage"],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "RankingEngine",
             dependencies: [
-                "RankingModel", "Snapshot", "VectorIndex", "Reranking", "MappedStorage",
-                .product(name: "Atomics", package: "swift-atomics"),
+                "RankingModel", "Snapshot", "SnapshotLifecycle", "VectorIndex", "Reranking", "MappedStorage",
             ],
             swiftSettings: strictSwift
         ),
@@ -169,7 +181,7 @@ let package = Package(
         .target(
             name: "RankingService",
             dependencies: [
-                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine",
+                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "SnapshotLifecycle",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -189,7 +201,7 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -212,7 +224,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: [],
+            dependencies: ["Snapshot", "RankingModel", "VectorIndex"],
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),
@@ -237,14 +249,25 @@ let package = Package(
         .testTarget(
             name: "RankingEngineTests",
             dependencies: [
-                "RankingEngine", "RankingModel", "Snapshot", "TestSupport",
-                // The publish back-pressure test drives the admin service over real gRPC.
-                "RankingService", "RankingAPI", "GRPCServer", "GRPCClient",
+                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "TestSupport",
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "RankingServiceTests",
+            dependencies: [
+                "RankingService", "RankingEngine", "RankingAPI", "RankingModel", "SnapshotLifecycle", "GRPCServer",
+                "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SnapshotLifecycleTests",
+            dependencies: ["SnapshotLifecycle", "RankingModel", "Snapshot", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -25,7 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
-        .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(
+            url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // MARK: Load harness (issue 8)
@@ -33,6 +34,7 @@ let package = Package(
         .target(
             name: "LoadHarness",
             dependencies: [
+                .product(name: "CommandSupport", package: "rankd"),
                 .product(name: "GRPCClient", package: "rankd"),
                 .product(name: "GRPCCore", package: "rankd"),
                 .product(name: "RankingAPI", package: "rankd"),
@@ -77,6 +79,7 @@ let package = Package(
                 .product(name: "RankingAPI", package: "rankd"),
                 .product(name: "RankingEngine", package: "rankd"),
                 .product(name: "Snapshot", package: "rankd"),
+                .product(name: "SnapshotLifecycle", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/rank-bench",

@@ -1,12 +1,7 @@
 internal import CNGHTTP2
 import GRPCCore
+import Glibc
 import NIOCore
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Client side of one call's HTTP/2 stream. Lives on the connection's event loop.
 final class ClientStream {

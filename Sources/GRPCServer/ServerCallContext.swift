@@ -1,4 +1,5 @@
 public import GRPCCore
+import Glibc
 public import NIOCore
 
 /// What a handler knows about its call. Created per call on the connection's event loop.
@@ -128,9 +129,3 @@ public struct GRPCRouter: Sendable {
         return nil
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif

@@ -1,4 +1,5 @@
 package import CProtobufC
+import Glibc
 
 /// A bump allocator for the C side of one request: protobuf-c's unpack allocations and the
 /// structs and strings of a message being packed. Everything is freed at once by `reset()`
@@ -82,7 +83,3 @@ package final class CArena {
         return try body(&allocator)
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#endif

@@ -1,5 +1,6 @@
 import Foundation
 public import Snapshot
+public import SnapshotLifecycle
 import Synchronization
 public import VectorIndex
 
@@ -8,7 +9,7 @@ public import VectorIndex
 ///
 /// Immutable and `Sendable`; requests hold a reference for their whole duration, so the mapping
 /// outlives every request that started on it.
-public final class ServingSnapshot: Sendable {
+public final class ServingSnapshot: ServableSnapshot {
     public let snapshot: Snapshot
     /// `nil` when the snapshot has no graph: retrieval is then an exact scan.
     public let index: HNSWIndex?
@@ -21,9 +22,6 @@ public final class ServingSnapshot: Sendable {
 
     /// Bytes of the snapshot's mapped files.
     public let mappedBytes: Int
-
-    /// The snapshot's version name.
-    public var version: String { snapshot.manifest.snapshotVersion }
 
     private static let liveCount = Atomic<Int>(0)
     private static let liveBytes = Atomic<Int>(0)

@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import RankingAPI
 public import RankingEngine
+public import SnapshotLifecycle
 
 /// `ranking.v1.SnapshotAdmin`: Publish, Activate, Rollback, Status over a ``SnapshotStore``.
 ///
@@ -20,7 +21,7 @@ public enum SnapshotAdminService {
     /// - Parameter beforeChunkWrite: a test hook, `nil` in production: runs on a publish's disk
     ///   queue before each chunk is written (tests make the disk slow with it).
     public static func register(
-        in router: inout GRPCRouter, store: SnapshotStore, auth: BearerTokenAuth, logger: Logger,
+        in router: inout GRPCRouter, store: SnapshotStore<ServingSnapshot>, auth: BearerTokenAuth, logger: Logger,
         beforeChunkWrite: (@Sendable () -> Void)? = nil
     ) {
         router.register(
@@ -122,20 +123,20 @@ public enum SnapshotAdminService {
 /// never waits for the disk.
 final class PublishCall: ClientStreamingCall {
     private let context: ServerCallContext
-    private let store: SnapshotStore
+    private let store: SnapshotStore<ServingSnapshot>
     private let logger: Logger
     private let rejected: GRPCStatus?
     private let queue = DispatchQueue(label: "rankd.publish")
     /// The first failure seen on the queue; later messages fail the call with it.
     private let failure = NIOLockedValueBox<GRPCStatus?>(nil)
     /// Touched only on `queue`.
-    private let session = NIOLockedValueBox<PublishSession?>(nil)
+    private let session = NIOLockedValueBox<PublishSession<ServingSnapshot>?>(nil)
     private var sawHeader = false
     private let started = NIODeadline.now()
     private let beforeChunkWrite: (@Sendable () -> Void)?
 
     init(
-        context: ServerCallContext, store: SnapshotStore, rejected: GRPCStatus?, logger: Logger,
+        context: ServerCallContext, store: SnapshotStore<ServingSnapshot>, rejected: GRPCStatus?, logger: Logger,
         beforeChunkWrite: (@Sendable () -> Void)? = nil
     ) {
         self.context = context

@@ -112,7 +112,8 @@ public struct IdTable: @unchecked Sendable {
             guard row != Self.emptyRow else { continue }
             occupied += 1
             guard Int(row) < count,
-                buckets[2 * slot + 1] == offsets[Int(row)] | (offsets[Int(row) + 1] &- offsets[Int(row)]) << Self.lengthShift
+                buckets[2 * slot + 1] == offsets[Int(row)] | (offsets[Int(row) + 1] &- offsets[Int(row)])
+                    << Self.lengthShift
             else {
                 throw .corrupt(file: name, offset: 0, reason: "bucket \(slot) does not locate row \(row)'s id")
             }
@@ -165,7 +166,8 @@ struct IdTableWriter {
         while bucketCount < 2 * count { bucketCount <<= 1 }
         for row in 0..<count where offsets[row + 1] - offsets[row] > UInt64(IdTable.maximumIdBytes) {
             throw .invalidField(
-                file: sourceFile, line: line(of: row), field: "id", reason: "longer than \(IdTable.maximumIdBytes) bytes")
+                file: sourceFile, line: line(of: row), field: "id",
+                reason: "longer than \(IdTable.maximumIdBytes) bytes")
         }
         var buckets = [UInt64](repeating: UInt64(IdTable.emptyRow), count: 2 * bucketCount)
         let mask = bucketCount - 1

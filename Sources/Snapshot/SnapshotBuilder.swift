@@ -172,7 +172,8 @@ private struct BuildJob {
             hnsw = options.hnsw
         }
         try writeFilterIndex(
-            quantisedMinItems: options.quantisedMinItems, subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0)
+            quantisedMinItems: options.quantisedMinItems,
+            subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0)
         report("checksums", 0, 1)
         var files: [SnapshotManifest.FileEntry] = []
         let optional = (options.buildIndex ? [SnapshotFiles.graph] : []) + [SnapshotFiles.filterIndex]

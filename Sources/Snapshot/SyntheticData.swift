@@ -1,5 +1,6 @@
 import Foundation
 import MappedStorage
+import VectorIndex
 
 /// Sizes and seed of a synthetic demo catalogue.
 public struct SyntheticDataOptions: Sendable {
@@ -49,7 +50,7 @@ public enum SyntheticData {
         let files = SyntheticDataFiles(
             users: directory + "/users.npy", userIds: directory + "/users.txt",
             items: directory + "/items.npy", itemsMeta: directory + "/items.jsonl")
-        var random = SplitMix(seed: options.seed)
+        var random = SplitMix64(seed: options.seed)
         let dimension = options.dimension
         let centers = (0..<options.categories).map { _ in random.unitVector(dimension) }
         let categoryDistribution = Zipf(count: options.categories, exponent: 1.1)
@@ -115,22 +116,8 @@ public enum SyntheticData {
     }
 }
 
-/// SplitMix64 plus the samplers the generator needs. Fixed algorithm: changing it changes the demo data.
-struct SplitMix: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = (state ^ (state >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-
+/// The samplers the generator needs. Fixed algorithms: changing them changes the demo data.
+extension SplitMix64 {
     /// Standard normal (Box–Muller, one of the pair).
     mutating func gaussian() -> Double {
         let radius = (-2 * log(max(uniform(), 1e-300))).squareRoot()
@@ -156,7 +143,7 @@ struct Zipf {
         }
     }
 
-    func sample(_ random: inout SplitMix) -> Int {
+    func sample(_ random: inout SplitMix64) -> Int {
         let target = random.uniform() * cumulative[cumulative.count - 1]
         var low = 0
         var high = cumulative.count - 1

@@ -76,9 +76,9 @@ enum I8Elements: ElementLoader {
     @inlinable @inline(__always)
     static func accumulate(_ sum: inout SIMD16<Float>, _ query: SIMD16<Float>, _ row: UnsafeRawPointer, _ index: Int) {
         #if RANKD_FMA
-        sum.addProduct(query, load16(row, index))
+            sum.addProduct(query, load16(row, index))
         #else
-        sum += query * load16(row, index)
+            sum += query * load16(row, index)
         #endif
     }
 }
@@ -226,23 +226,38 @@ extension RowScorerVisitor {
         let stride = matrix.rowStride, dimension = matrix.dimension
         switch (metric, matrix.elementType) {
         case (.ip, .f32):
-            return visit(KernelScorer<InnerProductKernel<F32Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<InnerProductKernel<F32Elements>>(
+                    query: query, base: base, stride: stride, dimension: dimension))
         case (.ip, .f16):
-            return visit(KernelScorer<InnerProductKernel<F16Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<InnerProductKernel<F16Elements>>(
+                    query: query, base: base, stride: stride, dimension: dimension))
         case (.ip, .i8):
-            return visit(KernelScorer<InnerProductKernel<I8Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<InnerProductKernel<I8Elements>>(
+                    query: query, base: base, stride: stride, dimension: dimension))
         case (.cosine, .f32):
-            return visit(KernelScorer<CosineKernel<F32Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<CosineKernel<F32Elements>>(query: query, base: base, stride: stride, dimension: dimension))
         case (.cosine, .f16):
-            return visit(KernelScorer<CosineKernel<F16Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<CosineKernel<F16Elements>>(query: query, base: base, stride: stride, dimension: dimension))
         case (.cosine, .i8):
-            return visit(KernelScorer<CosineKernel<I8Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<CosineKernel<I8Elements>>(query: query, base: base, stride: stride, dimension: dimension))
         case (.l2, .f32):
-            return visit(KernelScorer<NegativeSquaredL2Kernel<F32Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<NegativeSquaredL2Kernel<F32Elements>>(
+                    query: query, base: base, stride: stride, dimension: dimension))
         case (.l2, .f16):
-            return visit(KernelScorer<NegativeSquaredL2Kernel<F16Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<NegativeSquaredL2Kernel<F16Elements>>(
+                    query: query, base: base, stride: stride, dimension: dimension))
         case (.l2, .i8):
-            return visit(KernelScorer<NegativeSquaredL2Kernel<I8Elements>>(query: query, base: base, stride: stride, dimension: dimension))
+            return visit(
+                KernelScorer<NegativeSquaredL2Kernel<I8Elements>>(
+                    query: query, base: base, stride: stride, dimension: dimension))
         }
     }
 }

@@ -13,11 +13,13 @@ public enum ExactSearch {
         rows: UnsafeBufferPointer<Int32>? = nil, scratch: SearchScratch, into results: inout [SearchResult]
     ) throws(VectorIndexError) {
         if filter is AcceptAllRows {
-            try specialisedSearch(vectors: vectors, metric: metric, query: query, k: k, filter: AcceptAllRows(),
-                                  rows: rows, scratch: scratch, into: &results)
+            try specialisedSearch(
+                vectors: vectors, metric: metric, query: query, k: k, filter: AcceptAllRows(),
+                rows: rows, scratch: scratch, into: &results)
         } else {
-            try specialisedSearch(vectors: vectors, metric: metric, query: query, k: k, filter: AnyRowFilter(filter),
-                                  rows: rows, scratch: scratch, into: &results)
+            try specialisedSearch(
+                vectors: vectors, metric: metric, query: query, k: k, filter: AnyRowFilter(filter),
+                rows: rows, scratch: scratch, into: &results)
         }
     }
 

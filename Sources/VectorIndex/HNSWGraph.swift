@@ -35,7 +35,7 @@ public struct HNSWGraph: @unchecked Sendable {
         guard HNSWGraphLayout.magic.indices.allSatisfy({ bytes[$0] == HNSWGraphLayout.magic[$0] }) else {
             throw VectorIndexError.badMagic
         }
-        let version = base.headerField(8, as: UInt32.self)
+        let version = base.headerField(HNSWGraphLayout.Field.version, as: UInt32.self)
         guard version == HNSWGraphLayout.version else { throw VectorIndexError.unsupportedVersion(version) }
         func field(_ name: String, _ value: UInt64, _ valid: Bool, _ reason: String) throws -> Int {
             guard valid, value <= UInt64(Int.max) else {
@@ -43,40 +43,47 @@ public struct HNSWGraph: @unchecked Sendable {
             }
             return Int(value)
         }
-        let headerSize = base.headerField(12, as: UInt32.self)
-        _ = try field("headerSize", UInt64(headerSize), headerSize == 128, "must be 128")
-        let metricCode = base.headerField(16, as: UInt32.self)
+        let headerSize = base.headerField(HNSWGraphLayout.Field.headerSize, as: UInt32.self)
+        _ = try field(
+            "headerSize", UInt64(headerSize), Int(headerSize) == HNSWGraphLayout.headerSize,
+            "must be \(HNSWGraphLayout.headerSize)")
+        let metricCode = base.headerField(HNSWGraphLayout.Field.metric, as: UInt32.self)
         guard let metric = Metric(graphCode: metricCode) else {
             throw VectorIndexError.badHeaderField(name: "metric", value: Int(metricCode), reason: "unknown metric code")
         }
-        let flags = base.headerField(20, as: UInt32.self)
+        let flags = base.headerField(HNSWGraphLayout.Field.flags, as: UInt32.self)
         _ = try field("flags", UInt64(flags), flags & ~HNSWGraphLayout.knownFlags == 0, "unknown flag bits")
-        let storedRows = base.headerField(24, as: UInt64.self)
+        let storedRows = base.headerField(HNSWGraphLayout.Field.rowCount, as: UInt64.self)
         let rows = try field("rowCount", storedRows, storedRows == UInt64(max(rowCount, 0)), "expected \(rowCount)")
-        let mRaw = base.headerField(32, as: UInt32.self)
+        let mRaw = base.headerField(HNSWGraphLayout.Field.m, as: UInt32.self)
         let m = try field("m", UInt64(mRaw), mRaw >= 2 && mRaw <= 256, "must be in 2...256")
-        let degree0 = base.headerField(36, as: UInt32.self)
+        let degree0 = base.headerField(HNSWGraphLayout.Field.maxDegree0, as: UInt32.self)
         _ = try field("maxDegree0", UInt64(degree0), Int(degree0) == 2 * m, "must be 2m")
-        let maxLevelRaw = base.headerField(40, as: UInt32.self)
+        let maxLevelRaw = base.headerField(HNSWGraphLayout.Field.maxLevel, as: UInt32.self)
         let maxLevel = try field(
             "maxLevel", UInt64(maxLevelRaw), Int(maxLevelRaw) <= HNSWGraphLayout.maximumLevel, "too large")
-        let entry = base.headerField(44, as: Int32.self)
+        let entry = base.headerField(HNSWGraphLayout.Field.entryPoint, as: Int32.self)
         guard rows == 0 ? entry == -1 : (entry >= 0 && Int(entry) < rows) else {
             throw VectorIndexError.badHeaderField(name: "entryPoint", value: Int(entry), reason: "out of range")
         }
-        let upperWords = try field("upperWordCount", base.headerField(96, as: UInt64.self), true, "")
+        let upperWords = try field(
+            "upperWordCount", base.headerField(HNSWGraphLayout.Field.upperWordCount, as: UInt64.self), true, "")
         guard upperWords <= size / 4 else {
-            throw VectorIndexError.truncated(section: "HNSW upper levels", neededBytes: upperWords * 4, availableBytes: size)
+            throw VectorIndexError.truncated(
+                section: "HNSW upper levels", neededBytes: upperWords * 4, availableBytes: size)
         }
         var layout = HNSWGraphLayout(base: base, rowCount: rows, m: m, upperWordCount: upperWords)
         if flags & HNSWGraphLayout.flagNavigationPrefix != 0 { layout.navigationShift = 16 }
         for (name, offset, expected) in [
-            ("level0Offset", 64, layout.level0Offset), ("levelsOffset", 72, layout.levelsOffset),
-            ("upperIndexOffset", 80, layout.upperIndexOffset), ("upperDataOffset", 88, layout.upperDataOffset),
-            ("totalSize", 104, layout.totalSize),
+            ("level0Offset", HNSWGraphLayout.Field.level0Offset, layout.level0Offset),
+            ("levelsOffset", HNSWGraphLayout.Field.levelsOffset, layout.levelsOffset),
+            ("upperIndexOffset", HNSWGraphLayout.Field.upperIndexOffset, layout.upperIndexOffset),
+            ("upperDataOffset", HNSWGraphLayout.Field.upperDataOffset, layout.upperDataOffset),
+            ("totalSize", HNSWGraphLayout.Field.totalSize, layout.totalSize),
         ] {
-            _ = try field(name, base.headerField(offset, as: UInt64.self),
-                          base.headerField(offset, as: UInt64.self) == UInt64(expected), "expected \(expected)")
+            _ = try field(
+                name, base.headerField(offset, as: UInt64.self),
+                base.headerField(offset, as: UInt64.self) == UInt64(expected), "expected \(expected)")
         }
         guard layout.totalSize <= size else {
             throw VectorIndexError.truncated(section: "HNSW graph", neededBytes: layout.totalSize, availableBytes: size)
@@ -126,8 +133,9 @@ public struct HNSWGraph: @unchecked Sendable {
         let rows = layout.rowCount
         for row in 0..<rows {
             let r = Int32(row)
-            try validateList(layout.level0List(r), row: row, level: 0, maximum: layout.maxDegree0, rowCount: rows,
-                             packed: layout.navigationShift != 0)
+            try validateList(
+                layout.level0List(r), row: row, level: 0, maximum: layout.maxDegree0, rowCount: rows,
+                packed: layout.navigationShift != 0)
             let level = layout.level(r)
             guard level <= maxLevel else { throw VectorIndexError.badLevel(row: row, level: level, maxLevel: maxLevel) }
             guard level > 0 else { continue }

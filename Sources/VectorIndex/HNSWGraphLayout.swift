@@ -41,6 +41,28 @@ struct HNSWGraphLayout {
     static let flagNavigationPrefix: UInt32 = 4
     static let knownFlags = flagExtraDimensionMIPS | flagAngularLevel0 | flagNavigationPrefix
 
+    /// Byte offsets of the header fields (the table above), named once for the writer and the
+    /// validating reader.
+    enum Field {
+        static let version = 8
+        static let headerSize = 12
+        static let metric = 16
+        static let flags = 20
+        static let rowCount = 24
+        static let m = 32
+        static let maxDegree0 = 36
+        static let maxLevel = 40
+        static let entryPoint = 44
+        static let efConstruction = 48
+        static let seed = 56
+        static let level0Offset = 64
+        static let levelsOffset = 72
+        static let upperIndexOffset = 80
+        static let upperDataOffset = 88
+        static let upperWordCount = 96
+        static let totalSize = 104
+    }
+
     @usableFromInline let base: UnsafeRawPointer
     @usableFromInline let rowCount: Int
     @usableFromInline let m: Int

@@ -112,8 +112,9 @@ public struct HNSWIndex: @unchecked Sendable {
         let prepared = scratch.prepareQuery(query, normalize: metric.normalizesQuery)
         // An unfiltered walk follows only the inner-product prefix of a hybrid graph's level-0 lists: the angular
         // rest exists so that filtered walks reach low-norm rows, and only costs an unfiltered walk evaluations.
-        var walk = GraphWalk(layout: graph.layout, entry: graph.entryPoint, maxLevel: graph.maxLevel, ef: beam,
-                             filter: filter, scratch: scratch, navigationOnly: filter is AcceptAllRows, budget: budget)
+        var walk = GraphWalk(
+            layout: graph.layout, entry: graph.entryPoint, maxLevel: graph.maxLevel, ef: beam,
+            filter: filter, scratch: scratch, navigationOnly: filter is AcceptAllRows, budget: budget)
         walk.dispatch(metric: metric, matrix: vectors, query: prepared)
         if walk.exhaustedBudget || scratch.results.count < k {
             // The walk cost what the scan would have (the estimate misled the plan), or fewer than k passing rows
@@ -140,8 +141,9 @@ public struct HNSWIndex: @unchecked Sendable {
         _ query: UnsafeBufferPointer<Float>, _ k: Int, _ filter: Filter, _ rows: UnsafeBufferPointer<Int32>?,
         _ scratch: SearchScratch, _ results: inout [SearchResult]
     ) throws(VectorIndexError) {
-        try ExactSearch.specialisedSearch(vectors: vectors, metric: metric, query: query, k: k, filter: filter,
-                                          rows: rows, scratch: scratch, into: &results)
+        try ExactSearch.specialisedSearch(
+            vectors: vectors, metric: metric, query: query, k: k, filter: filter,
+            rows: rows, scratch: scratch, into: &results)
     }
 
     /// The plan for a filtered search that passes `passCount` rows (see ``FilteredSearchPlan``).
@@ -209,8 +211,10 @@ struct GraphWalk<Filter: RowFilter>: RowScorerVisitor {
     let budget: Int
     private(set) var exhaustedBudget = false
 
-    init(layout: HNSWGraphLayout, entry: Int32, maxLevel: Int, ef: Int, filter: Filter, scratch: SearchScratch,
-         navigationOnly: Bool, budget: Int = .max) {
+    init(
+        layout: HNSWGraphLayout, entry: Int32, maxLevel: Int, ef: Int, filter: Filter, scratch: SearchScratch,
+        navigationOnly: Bool, budget: Int = .max
+    ) {
         self.layout = layout
         self.entry = entry
         self.maxLevel = maxLevel
@@ -225,9 +229,10 @@ struct GraphWalk<Filter: RowFilter>: RowScorerVisitor {
         var scored = 1
         let start = ScoredRow(score: scorer.score(entry), row: entry)
         let bottom = greedyDescend(layout, scorer: scorer, entry: start, from: maxLevel, downTo: 0, scored: &scored)
-        exhaustedBudget = !searchLayer(layout, level: 0, scorer: scorer, filter: filter, entry: bottom, ef: ef,
-                                       scratch: scratch, scored: &scored, navigationOnly: navigationOnly,
-                                       budget: budget)
+        exhaustedBudget = !searchLayer(
+            layout, level: 0, scorer: scorer, filter: filter, entry: bottom, ef: ef,
+            scratch: scratch, scored: &scored, navigationOnly: navigationOnly,
+            budget: budget)
         scratch.lastScoredCount = scored
     }
 }

@@ -21,8 +21,9 @@ public enum HNSWIndexBuilder {
         vectors: VectorMatrix, metric: Metric, parameters: HNSWParameters, threads: Int,
         progress: (@Sendable (Int) -> Void)?
     ) -> [UInt8] {
-        build(vectors: vectors, metric: metric, parameters: parameters, threads: threads,
-              innerProductSpace: .hybrid, progress: progress)
+        build(
+            vectors: vectors, metric: metric, parameters: parameters, threads: threads,
+            innerProductSpace: .hybrid, progress: progress)
     }
 
     /// As `build(vectors:metric:parameters:threads:progress:)`, choosing the space of an `ip` graph (ignored for
@@ -64,16 +65,9 @@ public enum HNSWIndexBuilder {
 
     /// The level of `row`: P(level ≥ l) = m^-l, from a SplitMix64 stream seeded by (seed, row).
     static func level(row: Int, seed: UInt64, m: Int) -> Int {
-        var state = seed ^ (UInt64(row) &* 0xD1B5_4A32_D192_ED03)
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random = SplitMix64(seed: seed ^ (UInt64(row) &* 0xD1B5_4A32_D192_ED03))
         var level = 0
-        while level < HNSWGraphLayout.maximumLevel && next() % UInt64(m) == 0 { level += 1 }
+        while level < HNSWGraphLayout.maximumLevel && random.next() % UInt64(m) == 0 { level += 1 }
         return level
     }
 }
@@ -168,8 +162,9 @@ struct GraphBuilder<Kernel: RowKernel> {
     }
 
     func scorer(for row: Int32) -> KernelScorer<Kernel> {
-        KernelScorer(query: work.row(row), base: UnsafeRawPointer(work.storage), stride: work.stride * 4,
-                     dimension: work.stride)
+        KernelScorer(
+            query: work.row(row), base: UnsafeRawPointer(work.storage), stride: work.stride * 4,
+            dimension: work.stride)
     }
 
     func run(progress: (@Sendable (Int) -> Void)?) -> [UInt8] {
@@ -181,7 +176,8 @@ struct GraphBuilder<Kernel: RowKernel> {
             upperWords += levels[row] * (1 + m)
         }
         precondition(upperWords < Int(UInt32.max), "graph too large for 32-bit upper-level offsets")
-        let sizing = HNSWGraphLayout(base: UnsafeRawPointer(bitPattern: 64)!, rowCount: n, m: m, upperWordCount: upperWords)
+        let sizing = HNSWGraphLayout(
+            base: UnsafeRawPointer(bitPattern: 64)!, rowCount: n, m: m, upperWordCount: upperWords)
         var payload = [UInt8](repeating: 0, count: sizing.totalSize)
         payload.withUnsafeMutableBytes { raw in
             let base = raw.baseAddress!
@@ -191,24 +187,26 @@ struct GraphBuilder<Kernel: RowKernel> {
                 base.storeHeaderField(upperIndex[row], at: layout.upperIndexOffset + 4 * row)
             }
             let (entry, maxLevel) = insertAll(layout, progress: progress)
-            for (i, byte) in HNSWGraphLayout.magic.enumerated() { base.storeBytes(of: byte, toByteOffset: i, as: UInt8.self) }
-            base.storeHeaderField(HNSWGraphLayout.version, at: 8)
-            base.storeHeaderField(UInt32(HNSWGraphLayout.headerSize), at: 12)
-            base.storeHeaderField(metric.graphCode, at: 16)
-            base.storeHeaderField(flags, at: 20)
-            base.storeHeaderField(UInt64(n), at: 24)
-            base.storeHeaderField(UInt32(m), at: 32)
-            base.storeHeaderField(UInt32(2 * m), at: 36)
-            base.storeHeaderField(UInt32(maxLevel), at: 40)
-            base.storeHeaderField(entry, at: 44)
-            base.storeHeaderField(UInt32(clamping: parameters.efConstruction), at: 48)
-            base.storeHeaderField(parameters.seed, at: 56)
-            base.storeHeaderField(UInt64(layout.level0Offset), at: 64)
-            base.storeHeaderField(UInt64(layout.levelsOffset), at: 72)
-            base.storeHeaderField(UInt64(layout.upperIndexOffset), at: 80)
-            base.storeHeaderField(UInt64(layout.upperDataOffset), at: 88)
-            base.storeHeaderField(UInt64(upperWords), at: 96)
-            base.storeHeaderField(UInt64(layout.totalSize), at: 104)
+            for (i, byte) in HNSWGraphLayout.magic.enumerated() {
+                base.storeBytes(of: byte, toByteOffset: i, as: UInt8.self)
+            }
+            base.storeHeaderField(HNSWGraphLayout.version, at: HNSWGraphLayout.Field.version)
+            base.storeHeaderField(UInt32(HNSWGraphLayout.headerSize), at: HNSWGraphLayout.Field.headerSize)
+            base.storeHeaderField(metric.graphCode, at: HNSWGraphLayout.Field.metric)
+            base.storeHeaderField(flags, at: HNSWGraphLayout.Field.flags)
+            base.storeHeaderField(UInt64(n), at: HNSWGraphLayout.Field.rowCount)
+            base.storeHeaderField(UInt32(m), at: HNSWGraphLayout.Field.m)
+            base.storeHeaderField(UInt32(2 * m), at: HNSWGraphLayout.Field.maxDegree0)
+            base.storeHeaderField(UInt32(maxLevel), at: HNSWGraphLayout.Field.maxLevel)
+            base.storeHeaderField(entry, at: HNSWGraphLayout.Field.entryPoint)
+            base.storeHeaderField(UInt32(clamping: parameters.efConstruction), at: HNSWGraphLayout.Field.efConstruction)
+            base.storeHeaderField(parameters.seed, at: HNSWGraphLayout.Field.seed)
+            base.storeHeaderField(UInt64(layout.level0Offset), at: HNSWGraphLayout.Field.level0Offset)
+            base.storeHeaderField(UInt64(layout.levelsOffset), at: HNSWGraphLayout.Field.levelsOffset)
+            base.storeHeaderField(UInt64(layout.upperIndexOffset), at: HNSWGraphLayout.Field.upperIndexOffset)
+            base.storeHeaderField(UInt64(layout.upperDataOffset), at: HNSWGraphLayout.Field.upperDataOffset)
+            base.storeHeaderField(UInt64(upperWords), at: HNSWGraphLayout.Field.upperWordCount)
+            base.storeHeaderField(UInt64(layout.totalSize), at: HNSWGraphLayout.Field.totalSize)
         }
         return payload
     }
@@ -236,8 +234,9 @@ struct GraphBuilder<Kernel: RowKernel> {
             let frozenEntry = entry, frozenMaxLevel = maxLevel
             parallel(count: batch) { worker, i in
                 let row = Int32(start + i)
-                findNeighbors(layout, row: row, entry: frozenEntry, maxLevel: frozenMaxLevel, worker: workers[worker],
-                              output: pending + i * rowWords)
+                findNeighbors(
+                    layout, row: row, entry: frozenEntry, maxLevel: frozenMaxLevel, worker: workers[worker],
+                    output: pending + i * rowWords)
             }
             edges.removeAll(keepingCapacity: true)
             for i in 0..<batch {
@@ -262,7 +261,8 @@ struct GraphBuilder<Kernel: RowKernel> {
             edges.withUnsafeBufferPointer { edgeBuffer in
                 let edgesShared = Shared(value: edgeBuffer)
                 parallel(count: groupCount) { worker, group in
-                    let slice = UnsafeBufferPointer(rebasing: edgesShared.value[groupStarts[group]..<groupStarts[group + 1]])
+                    let slice = UnsafeBufferPointer(
+                        rebasing: edgesShared.value[groupStarts[group]..<groupStarts[group + 1]])
                     addReverseLinks(layout, edges: slice, worker: workers[worker])
                 }
             }
@@ -304,8 +304,9 @@ struct GraphBuilder<Kernel: RowKernel> {
         current = greedyDescend(layout, scorer: scorer, entry: current, from: maxLevel, downTo: top, scored: &scored)
         var level = min(top, maxLevel)
         while level >= 0 {
-            searchLayer(layout, level: level, scorer: scorer, filter: AcceptAllRows(), entry: current,
-                        ef: efConstruction, scratch: worker.scratch, scored: &scored)
+            searchLayer(
+                layout, level: level, scorer: scorer, filter: AcceptAllRows(), entry: current,
+                ef: efConstruction, scratch: worker.scratch, scored: &scored)
             worker.candidates.removeAll(keepingCapacity: true)
             while !worker.scratch.results.isEmpty { worker.candidates.append(worker.scratch.results.pop()) }
             worker.candidates.reverse()
@@ -337,7 +338,9 @@ struct GraphBuilder<Kernel: RowKernel> {
 
     /// Adds every `source` of `edges` (all one target and level) to the target's list; when the list would
     /// overflow, re-selects among old and new neighbours with the heuristic.
-    private func addReverseLinks(_ layout: HNSWGraphLayout, edges: UnsafeBufferPointer<ReverseEdge>, worker: BuildWorker) {
+    private func addReverseLinks(
+        _ layout: HNSWGraphLayout, edges: UnsafeBufferPointer<ReverseEdge>, worker: BuildWorker
+    ) {
         let target = edges[0].target, level = Int(edges[0].level)
         let list = UnsafeMutablePointer(mutating: layout.list(target, level: level))
         let maximum = level == 0 ? 2 * m : m
@@ -379,11 +382,14 @@ struct GraphBuilder<Kernel: RowKernel> {
     /// every row reachable for filtered walks; unfiltered walks skip them and navigate like a plain ip graph.
     func mergeAngularLevel0(into payload: inout [UInt8], angular: [UInt8], angularWork: BuildVectors) {
         let n = work.count
-        let upperWords = (payload.count - HNSWGraphLayout.headerSize) / 4  // any bound ≥ the real one: only level 0 is read
+        // Any bound ≥ the real one will do: only level 0 is read.
+        let upperWords = (payload.count - HNSWGraphLayout.headerSize) / 4
         angular.withUnsafeBytes { angularRaw in
             payload.withUnsafeMutableBytes { raw in
-                let mine = HNSWGraphLayout(base: UnsafeRawPointer(raw.baseAddress!), rowCount: n, m: m, upperWordCount: upperWords)
-                let theirs = HNSWGraphLayout(base: angularRaw.baseAddress!, rowCount: n, m: m, upperWordCount: upperWords)
+                let mine = HNSWGraphLayout(
+                    base: UnsafeRawPointer(raw.baseAddress!), rowCount: n, m: m, upperWordCount: upperWords)
+                let theirs = HNSWGraphLayout(
+                    base: angularRaw.baseAddress!, rowCount: n, m: m, upperWordCount: upperWords)
                 var ranked: [ScoredRow] = []
                 var merged: [Int32] = []
                 for row in 0..<Int32(n) {

@@ -28,7 +28,9 @@ public enum VectorCodec {
         guard let base = destination.baseAddress else { return }
         switch type {
         case .f32:
-            for i in 0..<dimension { base.storeBytes(of: row[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+            for i in 0..<dimension {
+                base.storeBytes(of: row[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+            }
         case .f16:
             destination.initializeMemory(as: UInt8.self, repeating: 0)
             for i in 0..<dimension {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import GRPCClient
 import GRPCCore
@@ -285,15 +286,10 @@ struct CommandFailure: Error, CustomStringConvertible {
 
 /// Splits `host:port` (`[v6]:port`).
 func parseAddress(_ text: String) throws -> (host: String, port: Int) {
-    if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-        let host = String(text[text.index(after: text.startIndex)..<close])
-        guard let port = Int(text[text.index(close, offsetBy: 2)...]) else {
-            throw ValidationError("'\(text)': expected [host]:port")
-        }
-        return (host, port)
+    do {
+        let address = try HostPort(parsing: text)
+        return (address.host, address.port)
+    } catch {
+        throw ValidationError("'\(text)': \(error)")
     }
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
-        throw ValidationError("'\(text)': expected host:port")
-    }
-    return (String(text[..<colon]), port)
 }

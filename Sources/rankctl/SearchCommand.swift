@@ -57,19 +57,31 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Threads used to build the graph.")
     var buildThreads = 2
 
-    @Option(help: "Per-item category ids, int64 or int32 .npy of shape [items] (needed by --filter-category with --items; with --snapshot they replace the snapshot's categories).")
+    @Option(
+        help:
+            "Per-item category ids, int64 or int32 .npy of shape [items] (needed by --filter-category with --items; with --snapshot they replace the snapshot's categories)."
+    )
     var categories: String?
 
-    @Option(help: "Keep only items of this category (repeatable): a category id with --snapshot, an integer with --categories.")
+    @Option(
+        help:
+            "Keep only items of this category (repeatable): a category id with --snapshot, an integer with --categories."
+    )
     var filterCategory: [String] = []
 
     @Flag(help: "Do not give the search the filter's pass count (forces the filtered graph walk).")
     var noEstimate = false
 
-    @Flag(help: "Give the search the filter's posting list (its passing rows), as the engine does for one category; with --exact, scan only those rows.")
+    @Flag(
+        help:
+            "Give the search the filter's posting list (its passing rows), as the engine does for one category; with --exact, scan only those rows."
+    )
     var posting = false
 
-    @Flag(help: "Search the snapshot's value index of the one --filter-category (as the engine does for a category that has one).")
+    @Flag(
+        help:
+            "Search the snapshot's value index of the one --filter-category (as the engine does for a category that has one)."
+    )
     var valueIndex = false
 
     @Option(help: "Hit rows, int64 .npy of shape [queries, k].")
@@ -133,11 +145,13 @@ struct SearchCommand: ParsableCommand {
                 for row in 0..<rows {
                     VectorCodec.encode(
                         UnsafeBufferPointer(rebasing: source[(row * dimension)..<((row + 1) * dimension)]), as: type,
-                        into: UnsafeMutableRawBufferPointer(rebasing: vectorBytes[(row * rowStride)..<((row + 1) * rowStride)]))
+                        into: UnsafeMutableRawBufferPointer(
+                            rebasing: vectorBytes[(row * rowStride)..<((row + 1) * rowStride)]))
                 }
             }
-            matrix = try VectorMatrix(bytes: UnsafeRawBufferPointer(vectorBytes), count: rows, dimension: dimension,
-                                      type: type)
+            matrix = try VectorMatrix(
+                bytes: UnsafeRawBufferPointer(vectorBytes), count: rows, dimension: dimension,
+                type: type)
             filter = try categoryFilter(rows: rows)
             if exact {
                 index = nil
@@ -148,7 +162,8 @@ struct SearchCommand: ParsableCommand {
                 graphBytes.copyBytes(from: payload)
                 index = try HNSWIndex(
                     vectors: matrix,
-                    graph: HNSWGraph(bytes: UnsafeRawBufferPointer(rebasing: graphBytes[0..<payload.count]), rowCount: rows))
+                    graph: HNSWGraph(
+                        bytes: UnsafeRawBufferPointer(rebasing: graphBytes[0..<payload.count]), rowCount: rows))
             }
         default:
             throw ValidationError("give exactly one of --snapshot and --items")
@@ -176,7 +191,8 @@ struct SearchCommand: ParsableCommand {
                     var results: [SearchResult] = []
                     results.reserveCapacity(options.k)
                     for q in stride(from: worker, to: queryCount, by: workers) {
-                        let query = UnsafeBufferPointer(rebasing: shared.queries[(q * dimension)..<((q + 1) * dimension)])
+                        let query = UnsafeBufferPointer(
+                            rebasing: shared.queries[(q * dimension)..<((q + 1) * dimension)])
                         let path: SearchPath
                         do {
                             if let index, let searchedIndex {
@@ -189,8 +205,9 @@ struct SearchCommand: ParsableCommand {
                             } else if let index, !filter.isActive {
                                 // As the engine does: an unfiltered search passes AcceptAllRows (the specialised loop,
                                 // and the walk that follows only the navigation prefix of a hybrid graph).
-                                path = try index.search(query: query, k: options.k, ef: options.ef, scratch: scratch,
-                                                        into: &results)
+                                path = try index.search(
+                                    query: query, k: options.k, ef: options.ef, scratch: scratch,
+                                    into: &results)
                             } else if let index {
                                 path = try filter.posting.withUnsafeBufferPointer { rows in
                                     try index.search(
@@ -201,14 +218,16 @@ struct SearchCommand: ParsableCommand {
                                 }
                             } else if options.posting && filter.isActive {
                                 try filter.posting.withUnsafeBufferPointer { rows in
-                                    try ExactSearch.search(vectors: matrix, metric: searchMetric, query: query,
-                                                           k: options.k, filter: filter, rows: rows, scratch: scratch,
-                                                           into: &results)
+                                    try ExactSearch.search(
+                                        vectors: matrix, metric: searchMetric, query: query,
+                                        k: options.k, filter: filter, rows: rows, scratch: scratch,
+                                        into: &results)
                                 }
                                 path = .exactRows
                             } else {
-                                try ExactSearch.search(vectors: matrix, metric: searchMetric, query: query, k: options.k,
-                                                       filter: filter, scratch: scratch, into: &results)
+                                try ExactSearch.search(
+                                    vectors: matrix, metric: searchMetric, query: query, k: options.k,
+                                    filter: filter, scratch: scratch, into: &results)
                                 path = .exactScan
                             }
                         } catch {
@@ -238,7 +257,8 @@ struct SearchCommand: ParsableCommand {
         print(line)
     }
 
-    private func loadOrBuildGraph(matrix: VectorMatrix, metric: Metric, space: InnerProductGraphSpace) throws -> [UInt8] {
+    private func loadOrBuildGraph(matrix: VectorMatrix, metric: Metric, space: InnerProductGraphSpace) throws -> [UInt8]
+    {
         if let graph, FileManager.default.fileExists(atPath: graph) {
             return [UInt8](try Data(contentsOf: URL(fileURLWithPath: graph)))
         }
@@ -248,17 +268,23 @@ struct SearchCommand: ParsableCommand {
             threads: buildThreads, innerProductSpace: space, progress: nil)
         let elapsed = started.duration(to: .now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        print(String(format: "build rows=%d m=%d ef_construction=%d threads=%d space=%@ seconds=%.2f bytes=%d",
-                     matrix.count, m, efConstruction, buildThreads, space.rawValue, seconds, payload.count))
+        print(
+            String(
+                format: "build rows=%d m=%d ef_construction=%d threads=%d space=%@ seconds=%.2f bytes=%d",
+                matrix.count, m, efConstruction, buildThreads, space.rawValue, seconds, payload.count))
         if let graph { try Data(payload).write(to: URL(fileURLWithPath: graph)) }
         return payload
     }
 
     private func categoryFilter(rows: Int) throws -> CategoryFilter {
-        guard !filterCategory.isEmpty else { return CategoryFilter(category: nil, allowed: [], posting: [], passCount: rows) }
+        guard !filterCategory.isEmpty else {
+            return CategoryFilter(category: nil, allowed: [], posting: [], passCount: rows)
+        }
         guard let categories else { throw ValidationError("--filter-category needs --categories") }
         let wanted = try filterCategory.map { text -> Int in
-            guard let value = Int(text), value >= 0 else { throw ValidationError("--filter-category \(text): not a category number") }
+            guard let value = Int(text), value >= 0 else {
+                throw ValidationError("--filter-category \(text): not a category number")
+            }
             return value
         }
         let column = try NPYArray(path: categories).integers(name: categories)
@@ -268,7 +294,9 @@ struct SearchCommand: ParsableCommand {
 
     private func snapshotCategoryFilter(_ snapshot: Snapshot) throws -> CategoryFilter {
         let rows = snapshot.itemVectors.count
-        guard !filterCategory.isEmpty else { return CategoryFilter(category: nil, allowed: [], posting: [], passCount: rows) }
+        guard !filterCategory.isEmpty else {
+            return CategoryFilter(category: nil, allowed: [], posting: [], passCount: rows)
+        }
         let wanted = try filterCategory.map { name -> Int in
             guard let row = snapshot.categories.row(for: name) else {
                 throw ValidationError("--filter-category \(name): no such category in the snapshot")
@@ -276,7 +304,9 @@ struct SearchCommand: ParsableCommand {
             return row
         }
         let column = snapshot.attributes.category
-        let category = (0..<rows).map { column[$0] == ItemAttributes.none ? Int32(-1) : Int32(truncatingIfNeeded: column[$0]) }
+        let category = (0..<rows).map {
+            column[$0] == ItemAttributes.none ? Int32(-1) : Int32(truncatingIfNeeded: column[$0])
+        }
         return CategoryFilter(category: category, wanted: wanted)
     }
 }

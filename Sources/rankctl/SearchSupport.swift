@@ -14,7 +14,9 @@ struct NPYArray {
             throw fail(FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file")
         }
         let file = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        guard file.count >= 10, file.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) else { throw fail("not a .npy file") }
+        guard file.count >= 10, file.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) else {
+            throw fail("not a .npy file")
+        }
         let major = file[file.startIndex + 6]
         let headerLength: Int
         let headerStart: Int
@@ -27,7 +29,7 @@ struct NPYArray {
             headerStart = 12
         }
         guard headerStart + headerLength <= file.count,
-              let header = String(data: file[headerStart..<(headerStart + headerLength)], encoding: .ascii)
+            let header = String(data: file[headerStart..<(headerStart + headerLength)], encoding: .ascii)
         else { throw fail("truncated header") }
         func value(_ key: String) -> Substring? {
             guard let range = header.range(of: "'\(key)':") else { return nil }
@@ -38,7 +40,9 @@ struct NPYArray {
         }
         descr = String(descrField[descrField.index(after: descrField.startIndex)..<quote])
         guard value("fortran_order")?.hasPrefix("False") == true else { throw fail("must be C order") }
-        guard let shapeField = value("shape"), let close = shapeField.firstIndex(of: ")") else { throw fail("no shape") }
+        guard let shapeField = value("shape"), let close = shapeField.firstIndex(of: ")") else {
+            throw fail("no shape")
+        }
         shape = shapeField.dropFirst()[..<close].split(separator: ",").compactMap {
             Int($0.trimmingCharacters(in: .whitespaces))
         }
@@ -74,7 +78,8 @@ struct NPYArray {
         var header = "{'descr': '<i8', 'fortran_order': False, 'shape': \(shapeText), }"
         while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
         header += "\n"
-        var file = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        var file = Data(
+            [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
         file.append(Data(header.utf8))
         values.withUnsafeBytes { file.append(contentsOf: $0) }
         try file.write(to: URL(fileURLWithPath: path))

@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import RankingEngine
 import RankingService
+import SnapshotLifecycle
 
 /// `rankd`: the ranking server.
 @main
@@ -93,7 +94,7 @@ struct Rankd: AsyncParsableCommand {
         LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) }
         let logger = Logger(label: "rankd")
 
-        let address = try ListenAddress(parsing: listen ?? file.listen ?? "127.0.0.1:50051")
+        let address = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:50051")
         var serverConfiguration = GRPCServerConfiguration()
         try apply(file, to: &serverConfiguration)
         let threadCount = threads ?? file.threads ?? System.coreCount
@@ -102,7 +103,7 @@ struct Rankd: AsyncParsableCommand {
         let adminIdentities = try tls.adminIdentities(file: file)
 
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
-        let registry = SnapshotRegistry()
+        let registry = SnapshotRegistry<ServingSnapshot>()
         let engine = RankingEngine(registry: registry)
         let directory = snapshot ?? file.snapshot
         let rootDirectory = snapshotRoot ?? file.snapshotRoot
@@ -219,8 +220,9 @@ struct Rankd: AsyncParsableCommand {
     /// marks Rank SERVING. Health never leaves SERVING during a reload: the old snapshot serves
     /// until the swap.
     private func openStore(
-        root: String, file: ConfigFile, registry: SnapshotRegistry, health: HealthStatus, logger: Logger
-    ) throws -> SnapshotStore {
+        root: String, file: ConfigFile, registry: SnapshotRegistry<ServingSnapshot>, health: HealthStatus,
+        logger: Logger
+    ) throws -> SnapshotStore<ServingSnapshot> {
         var options = SnapshotStoreOptions()
         if let value = retain ?? file.retain {
             guard value >= 0 else { throw ValidationError("--retain must be at least 0") }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import GRPCServer
 import NIOCore
@@ -75,34 +76,11 @@ struct ConfigFile: Decodable {
     }
 }
 
-/// A `host:port` listen address (`[::1]:50051` for IPv6).
-struct ListenAddress: CustomStringConvertible {
-    var host: String
-    var port: Int
-
-    init(parsing text: String) throws {
-        let hostPart: Substring
-        let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw ValidationError("--listen '\(text)': expected [IPv6]:port")
-            }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            portPart = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else {
-                throw ValidationError("--listen '\(text)': expected host:port, e.g. 127.0.0.1:50051")
-            }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-        }
-        guard let port = Int(portPart), (0...65535).contains(port) else {
-            throw ValidationError("--listen '\(text)': port must be a number from 0 to 65535")
-        }
-        guard !hostPart.isEmpty else { throw ValidationError("--listen '\(text)': missing host") }
-        host = String(hostPart)
-        self.port = port
+/// The listen address: `host:port` (`[::1]:50051` for IPv6); port 0 picks a free port.
+func parseListenAddress(_ text: String) throws -> HostPort {
+    do {
+        return try HostPort(parsing: text, allowPortZero: true)
+    } catch {
+        throw ValidationError("--listen '\(text)': \(error)")
     }
-
-    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -22,10 +22,18 @@ import Testing
     @Test func categoriesBrandsStockAndPriceAreCountedExactly() {
         let snapshot = fixture.snapshot
         let cases: [(String, (inout RankRequest.Filter) -> Void)] = [
-            ("two categories", { $0.includeCategories = [snapshot.categories.id(at: 1)!, snapshot.categories.id(at: 4)!] }),
+            (
+                "two categories",
+                { $0.includeCategories = [snapshot.categories.id(at: 1)!, snapshot.categories.id(at: 4)!] }
+            ),
             ("one brand", { $0.includeBrands = [snapshot.brands.id(at: 3)!] }),
             ("in stock", { $0.inStockOnly = true }),
-            ("price range", { $0.minPrice = 20; $0.maxPrice = 60 }),
+            (
+                "price range",
+                {
+                    $0.minPrice = 20; $0.maxPrice = 60
+                }
+            ),
             ("price floor", { $0.minPrice = 75.5 }),
             ("one tag", { $0.tagsAny = [snapshot.tags.id(at: 2)!] }),
         ]

@@ -1,6 +1,7 @@
 import Foundation
 import RankingModel
 import Snapshot
+import SnapshotLifecycle
 import Testing
 
 @testable import RankingEngine

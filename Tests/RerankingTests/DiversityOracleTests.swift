@@ -1,3 +1,4 @@
+import Glibc
 import Reranking
 import Testing
 
@@ -90,9 +91,3 @@ import Testing
         #expect(scratch.ranked.map(\.row) == expected)
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif

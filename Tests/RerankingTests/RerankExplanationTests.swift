@@ -1,3 +1,4 @@
+import Glibc
 import Reranking
 import Testing
 
@@ -151,9 +152,3 @@ import Testing
         #expect(try explain(editorial)[0].reason == "Editor's pick")
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif

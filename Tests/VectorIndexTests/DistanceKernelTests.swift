@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import VectorIndex
 
 @Suite struct DistanceKernelTests {
@@ -25,8 +26,9 @@ import TestSupport
                     decoded.withUnsafeMutableBufferPointer { matrix.decodeRow(row, into: $0) }
                     let expected = Fixtures.referenceScore(query, decoded, metric)
                     let tolerance = 1e-4 * max(1, abs(expected))
-                    #expect(abs(Double(probe.scores[row]) - expected) <= tolerance,
-                            "\(metric) \(type) dim \(dimension) row \(row)")
+                    #expect(
+                        abs(Double(probe.scores[row]) - expected) <= tolerance,
+                        "\(metric) \(type) dim \(dimension) row \(row)")
                 }
             }
         }

@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import VectorIndex
 
 /// Accepts rows whose bit is set.
@@ -13,7 +14,6 @@ struct RowSetFilter: RowFilter {
     static let rows = Fixtures.clusteredRows(count: 2000, dimension: dimension, seed: 21)
     static let fixture = try! IndexFixture(rows: rows, metric: .ip)
     static let queries = Fixtures.queries(count: 25, dimension: dimension, seed: 22)
-
 
     /// A filter that passes everything follows the whole hybrid lists (angular links included); the unfiltered walk
     /// follows only the inner-product prefix, so it scores fewer rows for the same ef.
@@ -60,8 +60,9 @@ struct RowSetFilter: RowFilter {
         for query in queries {
             try passing.withUnsafeBufferPointer { list in
                 try query.withUnsafeBufferPointer {
-                    _ = try fixture.index.search(query: $0, k: 10, ef: 64, filter: filter, candidates: candidates(list),
-                                                 scratch: scratch, into: &results)
+                    _ = try fixture.index.search(
+                        query: $0, k: 10, ef: 64, filter: filter, candidates: candidates(list),
+                        scratch: scratch, into: &results)
                 }
             }
             #expect(results.allSatisfy { passes[Int($0.row)] }, "a failing row was returned")
@@ -97,8 +98,9 @@ struct RowSetFilter: RowFilter {
         var results: [SearchResult] = []
         let recall = try Self.check(passes: passes) { .rows($0) }
         let path = try Self.queries[0].withUnsafeBufferPointer {
-            try Self.fixture.index.search(query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
-                                          candidates: .all(estimatedPassCount: 1900), scratch: scratch, into: &results)
+            try Self.fixture.index.search(
+                query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
+                candidates: .all(estimatedPassCount: 1900), scratch: scratch, into: &results)
         }
         #expect(path == .graph)
         #expect(recall >= 0.95, "recall \(recall)")
@@ -115,8 +117,9 @@ struct RowSetFilter: RowFilter {
         let scratch = SearchScratch()
         var results: [SearchResult] = []
         let path = try Self.queries[2].withUnsafeBufferPointer {
-            try Self.fixture.index.search(query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
-                                          candidates: .all(estimatedPassCount: rows), scratch: scratch, into: &results)
+            try Self.fixture.index.search(
+                query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
+                candidates: .all(estimatedPassCount: rows), scratch: scratch, into: &results)
         }
         #expect(path == .graphThenExact)
         #expect(results.map { Int($0.row) } == passes.indices.filter { passes[$0] })
@@ -150,8 +153,9 @@ struct RowSetFilter: RowFilter {
         let scratch = SearchScratch()
         var results: [SearchResult] = []
         let path = try Self.queries[0].withUnsafeBufferPointer {
-            try Self.fixture.index.search(query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
-                                          candidates: .all(estimatedPassCount: 3), scratch: scratch, into: &results)
+            try Self.fixture.index.search(
+                query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
+                candidates: .all(estimatedPassCount: 3), scratch: scratch, into: &results)
         }
         #expect(path == .exactScan)
         #expect(results.count == 3)
@@ -161,8 +165,9 @@ struct RowSetFilter: RowFilter {
         let passes = [Bool](repeating: false, count: Self.rows.count)
         var results: [SearchResult] = [SearchResult(row: 0, score: 0)]
         try Self.queries[0].withUnsafeBufferPointer {
-            _ = try Self.fixture.index.search(query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
-                                              scratch: SearchScratch(), into: &results)
+            _ = try Self.fixture.index.search(
+                query: $0, k: 10, ef: 64, filter: RowSetFilter(passes: passes),
+                scratch: SearchScratch(), into: &results)
         }
         #expect(results.isEmpty)
     }
@@ -173,11 +178,14 @@ struct RowSetFilter: RowFilter {
         var results: [SearchResult] = []
         try list.withUnsafeBufferPointer { rows in
             try Self.queries[1].withUnsafeBufferPointer {
-                try ExactSearch.search(vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
-                                       filter: AcceptAllRows(), rows: rows, scratch: SearchScratch(), into: &results)
+                try ExactSearch.search(
+                    vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
+                    filter: AcceptAllRows(), rows: rows, scratch: SearchScratch(), into: &results)
             }
         }
-        #expect(results.map { Int($0.row) } == Fixtures.oracle(Self.rows, query: Self.queries[1], metric: .ip, k: 10) { passes[$0] })
+        #expect(
+            results.map { Int($0.row) }
+                == Fixtures.oracle(Self.rows, query: Self.queries[1], metric: .ip, k: 10) { passes[$0] })
     }
 
     /// The all-rows scan asks the filter for the passing rows block by block (`RowFilter.acceptedRows`, 512 rows a
@@ -189,15 +197,20 @@ struct RowSetFilter: RowFilter {
         let scratch = SearchScratch()
         for query in Self.queries.prefix(5) {
             try query.withUnsafeBufferPointer {
-                try ExactSearch.search(vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
-                                       filter: RowSetFilter(passes: passes), scratch: scratch, into: &results)
+                try ExactSearch.search(
+                    vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
+                    filter: RowSetFilter(passes: passes), scratch: scratch, into: &results)
             }
-            #expect(results.map { Int($0.row) } == Fixtures.oracle(Self.rows, query: query, metric: .ip, k: 10) { passes[$0] })
+            #expect(
+                results.map { Int($0.row) }
+                    == Fixtures.oracle(Self.rows, query: query, metric: .ip, k: 10) { passes[$0] })
         }
         let output = UnsafeMutablePointer<Int32>.allocate(capacity: 700)
         defer { output.deallocate() }
         let count = AnyRowFilter(RowSetFilter(passes: passes)).acceptedRows(1300..<2000, into: output)
-        #expect(Array(UnsafeBufferPointer(start: output, count: count)) == (1300..<2000).filter { passes[$0] }.map(Int32.init))
+        #expect(
+            Array(UnsafeBufferPointer(start: output, count: count))
+                == (1300..<2000).filter { passes[$0] }.map(Int32.init))
     }
 
     @Test func exactSearchRejectsRowOutsideMatrix() throws {
@@ -205,8 +218,9 @@ struct RowSetFilter: RowFilter {
         #expect(throws: VectorIndexError.invalidArgument(name: "rows[]", value: 2000, reason: "row out of range")) {
             try [Int32(2000)].withUnsafeBufferPointer { rows in
                 try Self.queries[1].withUnsafeBufferPointer {
-                    try ExactSearch.search(vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
-                                           filter: AcceptAllRows(), rows: rows, scratch: SearchScratch(), into: &results)
+                    try ExactSearch.search(
+                        vectors: Self.fixture.index.vectors, metric: .ip, query: $0, k: 10,
+                        filter: AcceptAllRows(), rows: rows, scratch: SearchScratch(), into: &results)
                 }
             }
         }

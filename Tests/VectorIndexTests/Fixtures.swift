@@ -1,3 +1,4 @@
+import Glibc
 import TestSupport
 import VectorIndex
 
@@ -28,7 +29,8 @@ enum Fixtures {
             for (i, row) in rows.enumerated() {
                 row.withUnsafeBufferPointer { source in
                     VectorCodec.encode(
-                        source, as: type, into: UnsafeMutableRawBufferPointer(rebasing: raw[(i * stride)..<((i + 1) * stride)]))
+                        source, as: type,
+                        into: UnsafeMutableRawBufferPointer(rebasing: raw[(i * stride)..<((i + 1) * stride)]))
                 }
             }
         }
@@ -36,7 +38,9 @@ enum Fixtures {
     }
 
     /// Exact top-k rows by score (Double accumulation), best first; the oracle the tests compare against.
-    static func oracle(_ rows: [[Float]], query: [Float], metric: Metric, k: Int, accepts: (Int) -> Bool = { _ in true })
+    static func oracle(
+        _ rows: [[Float]], query: [Float], metric: Metric, k: Int, accepts: (Int) -> Bool = { _ in true }
+    )
         -> [Int]
     {
         let scored = rows.indices.filter(accepts).map { ($0, referenceScore(query, rows[$0], metric)) }
@@ -76,17 +80,21 @@ final class IndexFixture: @unchecked Sendable {  // immutable after init
     let index: HNSWIndex
     let payload: [UInt8]
 
-    init(rows: [[Float]], metric: Metric, type: VectorElementType = .f32,
-         parameters: HNSWParameters = HNSWParameters(m: 12, efConstruction: 60), threads: Int = 2) throws {
+    init(
+        rows: [[Float]], metric: Metric, type: VectorElementType = .f32,
+        parameters: HNSWParameters = HNSWParameters(m: 12, efConstruction: 60), threads: Int = 2
+    ) throws {
         self.rows = rows
         self.metric = metric
         let encoded = Fixtures.encode(rows, as: type)
         vectorBytes = .allocate(byteCount: max(encoded.count, 1), alignment: 64)
         vectorBytes.copyBytes(from: encoded)
-        let matrix = try VectorMatrix(bytes: UnsafeRawBufferPointer(vectorBytes), count: rows.count,
-                                      dimension: rows[0].count, type: type)
-        payload = HNSWIndexBuilder.build(vectors: matrix, metric: metric, parameters: parameters, threads: threads,
-                                         progress: nil)
+        let matrix = try VectorMatrix(
+            bytes: UnsafeRawBufferPointer(vectorBytes), count: rows.count,
+            dimension: rows[0].count, type: type)
+        payload = HNSWIndexBuilder.build(
+            vectors: matrix, metric: metric, parameters: parameters, threads: threads,
+            progress: nil)
         graphBytes = .allocate(byteCount: payload.count, alignment: 64)
         graphBytes.copyBytes(from: payload)
         let graph = try HNSWGraph(bytes: UnsafeRawBufferPointer(graphBytes), rowCount: rows.count)
@@ -99,10 +107,4 @@ final class IndexFixture: @unchecked Sendable {  // immutable after init
     }
 }
 
-#if canImport(Glibc)
-import Glibc
 private func _exp(_ x: Double) -> Double { Glibc.exp(x) }
-#else
-import Foundation
-private func _exp(_ x: Double) -> Double { Foundation.exp(x) }
-#endif

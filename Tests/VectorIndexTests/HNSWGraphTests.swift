@@ -1,10 +1,12 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import VectorIndex
 
 @Suite struct HNSWGraphTests {
     static let rows = Fixtures.clusteredRows(count: 300, dimension: 8, seed: 31)
-    static let fixture = try! IndexFixture(rows: rows, metric: .ip, parameters: HNSWParameters(m: 6, efConstruction: 30))
+    static let fixture = try! IndexFixture(
+        rows: rows, metric: .ip, parameters: HNSWParameters(m: 6, efConstruction: 30))
 
     /// Opens a mutated copy of the payload.
     static func open(_ mutate: (inout [UInt8]) -> Void, rowCount: Int = rows.count) throws -> HNSWGraph {
@@ -53,7 +55,9 @@ import TestSupport
     }
 
     @Test func rejectsUnknownVersion() {
-        #expect(throws: VectorIndexError.unsupportedVersion(9)) { try Self.open { Self.store(UInt32(9), at: 8, in: &$0) } }
+        #expect(throws: VectorIndexError.unsupportedVersion(9)) {
+            try Self.open { Self.store(UInt32(9), at: 8, in: &$0) }
+        }
     }
 
     @Test func rejectsTruncatedPayloadAtEveryLength() {

@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import VectorIndex
 
 @Suite struct HNSWSearchTests {
@@ -16,7 +17,8 @@ import TestSupport
             }
             #expect(path == .graph)
             #expect(results.count == 10)
-            total += Fixtures.recall(results, Fixtures.oracle(fixture.rows, query: query, metric: fixture.metric, k: 10))
+            total += Fixtures.recall(
+                results, Fixtures.oracle(fixture.rows, query: query, metric: fixture.metric, k: 10))
         }
         return total / Double(queries.count)
     }
@@ -82,11 +84,15 @@ import TestSupport
         var first: [[SearchResult]] = []
         var results: [SearchResult] = []
         for query in queries {
-            try query.withUnsafeBufferPointer { _ = try fixture.index.search(query: $0, k: 10, ef: 32, scratch: scratch, into: &results) }
+            try query.withUnsafeBufferPointer {
+                _ = try fixture.index.search(query: $0, k: 10, ef: 32, scratch: scratch, into: &results)
+            }
             first.append(results)
         }
         for (i, query) in queries.enumerated() {
-            try query.withUnsafeBufferPointer { _ = try fixture.index.search(query: $0, k: 10, ef: 32, scratch: SearchScratch(), into: &results) }
+            try query.withUnsafeBufferPointer {
+                _ = try fixture.index.search(query: $0, k: 10, ef: 32, scratch: SearchScratch(), into: &results)
+            }
             #expect(results == first[i])
         }
     }
@@ -101,7 +107,8 @@ import TestSupport
         #expect(one.payload == again.payload)
         #expect(one.payload == two.payload)
         #expect(one.payload == three.payload)
-        let otherSeed = try IndexFixture(rows: rows, metric: .ip, parameters: HNSWParameters(m: 8, efConstruction: 40, seed: 4))
+        let otherSeed = try IndexFixture(
+            rows: rows, metric: .ip, parameters: HNSWParameters(m: 8, efConstruction: 40, seed: 4))
         #expect(one.payload != otherSeed.payload)
     }
 
@@ -120,11 +127,13 @@ import TestSupport
 
     @Test func emptyIndexReturnsNothing() throws {
         let payload = HNSWIndexBuilder.build(
-            vectors: try VectorMatrix(bytes: UnsafeRawBufferPointer(start: nil, count: 0), count: 0, dimension: 4, type: .f32),
+            vectors: try VectorMatrix(
+                bytes: UnsafeRawBufferPointer(start: nil, count: 0), count: 0, dimension: 4, type: .f32),
             metric: .ip, parameters: HNSWParameters(), threads: 2, progress: nil)
         try payload.withUnsafeBytes { raw in
             let graph = try HNSWGraph(bytes: raw, rowCount: 0)
-            let matrix = try VectorMatrix(bytes: UnsafeRawBufferPointer(start: nil, count: 0), count: 0, dimension: 4, type: .f32)
+            let matrix = try VectorMatrix(
+                bytes: UnsafeRawBufferPointer(start: nil, count: 0), count: 0, dimension: 4, type: .f32)
             let index = try HNSWIndex(vectors: matrix, graph: graph)
             var results: [SearchResult] = [SearchResult(row: 1, score: 1)]
             try [Float](repeating: 1, count: 4).withUnsafeBufferPointer {

@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import VectorIndex
 
 @Suite struct VectorCodecTests {
@@ -19,7 +20,9 @@ import TestSupport
             let bytes = Fixtures.encode([row], as: type)
             var decoded = [Float](repeating: .nan, count: dimension)
             bytes.withUnsafeBytes { raw in
-                decoded.withUnsafeMutableBufferPointer { VectorCodec.decode(raw, as: type, dimension: dimension, into: $0) }
+                decoded.withUnsafeMutableBufferPointer {
+                    VectorCodec.decode(raw, as: type, dimension: dimension, into: $0)
+                }
             }
             let maxAbs = row.map(abs).max()!
             for i in 0..<dimension {
@@ -44,7 +47,9 @@ import TestSupport
     @Test func matrixRejectsShortBuffer() {
         let bytes = [UInt8](repeating: 0, count: 255)
         bytes.withUnsafeBytes { raw in
-            _ = #expect(throws: VectorIndexError.truncated(section: "vector matrix", neededBytes: 256, availableBytes: 255)) {
+            _ = #expect(
+                throws: VectorIndexError.truncated(section: "vector matrix", neededBytes: 256, availableBytes: 255)
+            ) {
                 try VectorMatrix(bytes: raw, count: 1, dimension: 64, type: .f32)
             }
         }

@@ -16,6 +16,7 @@ import NIOCore
 import RankingAPI
 import RankingEngine
 import Snapshot
+import SnapshotLifecycle
 
 struct Options {
     var snapshot = ""

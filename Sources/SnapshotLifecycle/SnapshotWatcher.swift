@@ -5,12 +5,12 @@ import Foundation
 /// that fails validation is reported once and not retried; the active snapshot keeps serving.
 ///
 /// Runs on its own thread; the first scan only records what is already there.
-public final class SnapshotWatcher: Sendable {
-    private let store: SnapshotStore
+public final class SnapshotWatcher<Serving: ServableSnapshot>: Sendable {
+    private let store: SnapshotStore<Serving>
     private let interval: Duration
     private let log: @Sendable (String) -> Void
 
-    public init(store: SnapshotStore, interval: Duration, log: @escaping @Sendable (String) -> Void) {
+    public init(store: SnapshotStore<Serving>, interval: Duration, log: @escaping @Sendable (String) -> Void) {
         self.store = store
         self.interval = interval
         self.log = log

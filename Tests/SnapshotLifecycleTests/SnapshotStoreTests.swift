@@ -1,77 +1,24 @@
 import Foundation
 import RankingModel
 import Snapshot
+import TestSupport
 import Testing
 
-@testable import RankingEngine
+@testable import SnapshotLifecycle
 
-/// A scratch directory with small seeded snapshots built on demand, and a snapshot root.
-final class StoreFixture {
-    let directory: String
-    var root: String { directory + "/root" }
-
-    init() throws {
-        directory = NSTemporaryDirectory() + "store-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: directory) }
-
-    /// Builds snapshot `version` (seeded by `seed`, `dimension`-wide) outside the root.
-    func build(_ version: String, seed: UInt64 = 1, dimension: Int = 8) throws -> String {
-        var data = SyntheticDataOptions()
-        data.users = 30
-        data.items = 120
-        data.dimension = dimension
-        data.categories = 3
-        data.seed = seed
-        let name = "\(version)-\(seed)-\(dimension)"
-        let files = try SyntheticData.write(data, to: directory + "/in-" + name)
-        var options = SnapshotBuildOptions(
-            users: files.users, userIds: files.userIds, items: files.items, itemsMeta: files.itemsMeta,
-            output: directory + "/built-" + name)
-        options.snapshotVersion = version
-        options.threads = 1
-        options.hnsw.efConstruction = 20
-        try SnapshotBuilder.build(options)
-        return options.output
-    }
-
-    func store(retain: Int = 3, registry: SnapshotRegistry = SnapshotRegistry()) throws -> SnapshotStore {
+extension SnapshotFixture {
+    func store(retain: Int = 3, registry: SnapshotRegistry<OpenedSnapshot> = SnapshotRegistry<OpenedSnapshot>()) throws
+        -> SnapshotStore<OpenedSnapshot>
+    {
         var options = SnapshotStoreOptions()
         options.retain = retain
         return try SnapshotStore(root: root, registry: registry, options: options)
     }
 
-    /// The header a publisher sends for the snapshot in `built`.
-    func header(_ built: String, activate: Bool = false) throws -> PublishHeader {
-        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: built + "/manifest.json")))
-        let manifest = try SnapshotManifest.parse(Data(bytes), file: "manifest.json")
-        return PublishHeader(
-            version: manifest.snapshotVersion, manifest: bytes,
-            files: manifest.files.map { PublishFileInfo(name: $0.name, size: $0.size, xxh64: $0.xxh64) },
-            activate: activate)
-    }
-
-    /// The chunks a publisher sends for `header`'s files from `built`, `size` bytes each.
-    func chunks(_ built: String, header: PublishHeader, size: Int = 1024) -> [PublishChunk] {
-        var chunks: [PublishChunk] = []
-        for file in header.files {
-            guard let data = FileManager.default.contents(atPath: built + "/" + file.name) else { continue }
-            var offset = 0
-            while offset < data.count {
-                let end = min(offset + size, data.count)
-                chunks.append(PublishChunk(path: file.name, offset: offset, data: Array(data[offset..<end])))
-                offset = end
-            }
-        }
-        return chunks
-    }
-
     /// Publishes `built` in 1 KiB chunks; `alter` may change the header and the chunks sent.
     @discardableResult
     func publish(
-        _ built: String, to store: SnapshotStore, activate: Bool = false,
+        _ built: String, to store: SnapshotStore<OpenedSnapshot>, activate: Bool = false,
         header alterHeader: (inout PublishHeader) -> Void = { _ in },
         chunks alterChunks: (inout [PublishChunk]) -> Void = { _ in }
     ) throws -> PublishResult {
@@ -82,12 +29,6 @@ final class StoreFixture {
         let session = try store.beginPublish(header)
         for chunk in chunks { try session.write(chunk) }
         return try session.commit()
-    }
-
-    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: root + "/" + name) }
-
-    func stagingEntries() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: root + "/.staging")
     }
 }
 
@@ -110,7 +51,7 @@ func expectStoreError(
 @Suite("SnapshotStore")
 struct SnapshotStoreTests {
     @Test func cleansStagingLeftoversAtOpen() throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let leftover = fixture.root + "/.staging/v9.dead/v9"
         try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
         try Data("partial".utf8).write(to: URL(fileURLWithPath: leftover + "/item_vectors.vec"))
@@ -120,8 +61,8 @@ struct SnapshotStoreTests {
     }
 
     @Test func publishActivateAndRestartComesBackOnPersistedVersion() throws {
-        let fixture = try StoreFixture()
-        let registry = SnapshotRegistry()
+        let fixture = try SnapshotFixture()
+        let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         let first = try fixture.publish(try fixture.build("v1", seed: 1), to: store, activate: true)
         #expect(first.activeVersion == "v1" && !first.alreadyPresent && first.bytesWritten > 0)
@@ -132,7 +73,7 @@ struct SnapshotStoreTests {
         #expect(!fixture.exists(".active.tmp"))
 
         // A restart (new registry, new store on the same root) serves the persisted version.
-        let restarted = SnapshotRegistry()
+        let restarted = SnapshotRegistry<OpenedSnapshot>()
         let again = try fixture.store(registry: restarted)
         #expect(again.activateAtStartup()?.activeVersion == "v2")
         #expect(again.status().rollbackVersion == "v1")
@@ -142,7 +83,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func firstStartServesNewestCompleteVersionAndEmptyRootServesNothing() throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let empty = try fixture.store()
         #expect(empty.activateAtStartup() == nil)
         try fixture.publish(try fixture.build("old", seed: 1), to: empty)
@@ -150,14 +91,14 @@ struct SnapshotStoreTests {
         try fixture.publish(try fixture.build("new", seed: 2), to: empty)
         // An incomplete directory (no manifest) is never a candidate.
         try FileManager.default.createDirectory(atPath: fixture.root + "/partial", withIntermediateDirectories: true)
-        let registry = SnapshotRegistry()
+        let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         #expect(store.completeVersions() == ["new", "old"])
         #expect(store.activateAtStartup()?.activeVersion == "new")
     }
 
     @Test func retentionKeepsNewestActiveAndRollbackTarget() throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let store = try fixture.store(retain: 1)
         try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)
         Thread.sleep(forTimeInterval: 0.02)
@@ -175,7 +116,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func identicalRepublishIsNoOpAndDifferentContentIsAlreadyExists() throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let store = try fixture.store()
         let built = try fixture.build("v1", seed: 1)
         try fixture.publish(built, to: store)
@@ -186,8 +127,8 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsCorruptChunkWithChecksumErrorAndLeavesNothing() throws {
-        let fixture = try StoreFixture()
-        let registry = SnapshotRegistry()
+        let fixture = try SnapshotFixture()
+        let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         try fixture.publish(try fixture.build("good", seed: 1), to: store, activate: true)
         let bad = try fixture.build("bad", seed: 2)
@@ -205,7 +146,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsHeaderChecksumThatDisagreesWithManifest() throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let store = try fixture.store()
         let built = try fixture.build("v1", seed: 1)
         expectStoreError(.invalidArgument, containing: "the manifest says") {
@@ -215,7 +156,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsTruncatedUpload() throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let store = try fixture.store()
         let built = try fixture.build("v1", seed: 1)
         expectStoreError(.invalidArgument, containing: "truncated upload") {
@@ -226,7 +167,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsMissingFileAndOutOfOrderChunks() throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let store = try fixture.store()
         let built = try fixture.build("v1", seed: 1)
         expectStoreError(.invalidArgument, containing: "a file is missing") {
@@ -250,8 +191,8 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsDimensionDifferentFromActive() throws {
-        let fixture = try StoreFixture()
-        let registry = SnapshotRegistry()
+        let fixture = try SnapshotFixture()
+        let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         try fixture.publish(try fixture.build("d8", seed: 1, dimension: 8), to: store, activate: true)
         expectStoreError(.failedPrecondition, containing: "dimension 16") {
@@ -262,7 +203,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func activateUnknownVersionIsNotFoundAndRollbackWithoutHistoryFails() throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let store = try fixture.store()
         expectStoreError(.notFound, containing: "not in the snapshot root") { _ = try store.activate("nope") }
         expectStoreError(.failedPrecondition, containing: "no previous version") { _ = try store.rollback() }
@@ -270,8 +211,8 @@ struct SnapshotStoreTests {
     }
 
     @Test func replacedSnapshotIsReleasedOnceIdle() throws {
-        let fixture = try StoreFixture()
-        let registry = SnapshotRegistry()
+        let fixture = try SnapshotFixture()
+        let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)
         try fixture.publish(try fixture.build("b", seed: 2), to: store)
@@ -289,8 +230,8 @@ struct SnapshotStoreTests {
     }
 
     @Test func reactivationSkipsChecksumsOnlyForUnchangedVerifiedFiles() throws {
-        let fixture = try StoreFixture()
-        let registry = SnapshotRegistry()
+        let fixture = try SnapshotFixture()
+        let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)
         try fixture.publish(try fixture.build("b", seed: 2), to: store)
@@ -310,7 +251,7 @@ struct SnapshotStoreTests {
         #expect(registry.current()?.version == "b")
 
         // A new process trusts nothing it has not verified itself.
-        let restarted = try fixture.store(registry: SnapshotRegistry())
+        let restarted = try fixture.store(registry: SnapshotRegistry<OpenedSnapshot>())
         #expect(try restarted.activate("b").fullyVerified == true)
         #expect(try restarted.activate("b").fullyVerified == false)
     }

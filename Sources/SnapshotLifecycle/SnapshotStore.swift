@@ -26,11 +26,11 @@ import Synchronization
 ///
 /// Thread-safe. Mutations (publish commit, activate, rollback, retention) are serialised by one
 /// lock; ``status()`` and ``beginPublish(_:)`` may run beside them.
-public final class SnapshotStore: Sendable {
+public final class SnapshotStore<Serving: ServableSnapshot>: Sendable {
     /// The snapshot root directory.
     public let root: String
     /// The registry whose active snapshot this store swaps.
-    public let registry: SnapshotRegistry
+    public let registry: SnapshotRegistry<Serving>
     public let options: SnapshotStoreOptions
     /// Called after every swap with the new active version (health, logs).
     private let onActivation: @Sendable (ActivationResult, String) -> Void
@@ -64,11 +64,8 @@ public final class SnapshotStore: Sendable {
         var history: [String]
     }
 
-    static let stagingName = ".staging"
-    static let activeFileName = ".active"
-
-    var stagingDirectory: String { root + "/" + Self.stagingName }
-    var activeFile: String { root + "/" + Self.activeFileName }
+    var stagingDirectory: String { root + "/" + SnapshotRoot.stagingName }
+    var activeFile: String { root + "/" + SnapshotRoot.activeFileName }
 
     /// Opens (creating if needed) the snapshot root, removes whatever an interrupted upload left in
     /// `.staging/`, and reads the persisted active version. Activates nothing: see
@@ -78,7 +75,7 @@ public final class SnapshotStore: Sendable {
     ///   is unreadable.
     /// - Parameter onActivation: called after every swap with the result and how it was triggered.
     public init(
-        root: String, registry: SnapshotRegistry, options: SnapshotStoreOptions = .init(),
+        root: String, registry: SnapshotRegistry<Serving>, options: SnapshotStoreOptions = .init(),
         onActivation: @escaping @Sendable (ActivationResult, String) -> Void = { _, _ in }
     ) throws(SnapshotStoreError) {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
@@ -102,23 +99,13 @@ public final class SnapshotStore: Sendable {
     public func completeVersions() -> [String] {
         let names = (try? FileSystemOps.list(root)) ?? []
         var found: [(name: String, modified: Int64)] = []
-        for name in names where Self.isValidVersionName(name) {
+        for name in names where SnapshotRoot.isValidVersionName(name) {
             guard let entry = FileSystemOps.entry(root + "/" + name), entry.isDirectory,
                 FileSystemOps.entry(root + "/" + name + "/" + SnapshotFiles.manifest)?.isRegularFile == true
             else { continue }
             found.append((name, entry.modifiedNanos))
         }
         return found.sorted { $0.modified != $1.modified ? $0.modified > $1.modified : $0.name > $1.name }.map(\.name)
-    }
-
-    /// Whether `name` may be a version: 1–128 characters from `A-Z a-z 0-9 . _ -`, not starting with
-    /// a dot (dot names are the store's own files).
-    public static func isValidVersionName(_ name: String) -> Bool {
-        guard !name.isEmpty, name.utf8.count <= 128, !name.hasPrefix(".") else { return false }
-        return name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2E || byte == 0x5F || byte == 0x2D
-        }
     }
 
     // MARK: Activation
@@ -170,7 +157,7 @@ public final class SnapshotStore: Sendable {
     private func activateLocked(_ version: String, by how: String, rollback: Bool) throws(SnapshotStoreError)
         -> ActivationResult
     {
-        guard Self.isValidVersionName(version) else {
+        guard SnapshotRoot.isValidVersionName(version) else {
             throw SnapshotStoreError(.invalidArgument, "version: \"\(version)\" is not a valid version name")
         }
         let directory = root + "/" + version
@@ -183,12 +170,13 @@ public final class SnapshotStore: Sendable {
         // open, the graph check and the pre-fault. A restart, or any write to a file, verifies fully.
         let fingerprint = Self.fingerprint(directory)
         let alreadyVerified = fingerprint != nil && state.withLock { $0.verified[version] } == fingerprint
-        let serving: ServingSnapshot
+        let serving: Serving
         do {
-            serving = try ServingSnapshot.load(
-                directory: directory, verifyChecksums: !alreadyVerified, verifyStructure: !alreadyVerified)
+            serving = try Serving.load(
+                directory: directory, verifyChecksums: !alreadyVerified, verifyStructure: !alreadyVerified,
+                prefault: true)
         } catch {
-            throw SnapshotStoreError(.failedPrecondition, "snapshot \(version) cannot serve: \(error.description)")
+            throw SnapshotStoreError(.failedPrecondition, "snapshot \(version) cannot serve: \(error)")
         }
         guard serving.version == version else {
             throw SnapshotStoreError(
@@ -222,7 +210,7 @@ public final class SnapshotStore: Sendable {
         try writeRecord(record)
         state.withLock { $0.record = record }
         if let replaced = registry.activate(serving) {
-            SnapshotRegistry.releaseWhenIdle(replaced)
+            SnapshotRegistry<Serving>.releaseWhenIdle(replaced)
         }
         applyRetentionLocked()
         var result = ActivationResult(
@@ -307,7 +295,7 @@ public final class SnapshotStore: Sendable {
             }
             status.retained.append(info)
         }
-        let mapped = ServingSnapshot.mappedSnapshots
+        let mapped = Serving.mappedSnapshots
         status.mappedSnapshots = mapped.count
         status.bytesMappedTotal = mapped.bytes
         status.retain = options.retain
@@ -375,6 +363,24 @@ public final class SnapshotStore: Sendable {
             // Written by atomic rename, so a torn file means someone edited it: say so, start anyway
             // with the newest complete version rather than refusing to serve.
             return nil
+        }
+    }
+}
+
+/// Names in the snapshot root shared by every store (see ``SnapshotStore`` for the layout).
+public enum SnapshotRoot {
+    /// Uploads in progress, one directory each; emptied at every start.
+    static let stagingName = ".staging"
+    /// The active version (JSON), replaced by atomic rename.
+    static let activeFileName = ".active"
+
+    /// Whether `name` may be a version: 1–128 characters from `A-Z a-z 0-9 . _ -`, not starting with
+    /// a dot (dot names are the store's own files).
+    public static func isValidVersionName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 128, !name.hasPrefix(".") else { return false }
+        return name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2E || byte == 0x5F || byte == 0x2D
         }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+public import Synchronization
 
 /// The active snapshot: one reference that requests read once at their start and a publisher
 /// swaps atomically. A request never sees two versions; the old snapshot is unmapped when the
@@ -7,21 +7,22 @@ import Synchronization
 ///
 /// Thread-safe. Reading takes a very short lock (a retain under a mutex, tens of nanoseconds),
 /// never held across any work.
-public final class SnapshotRegistry: Sendable {
-    private let active = Mutex<ServingSnapshot?>(nil)
+public final class SnapshotRegistry<Serving: ServableSnapshot>: Sendable {
+    @usableFromInline let active = Mutex<Serving?>(nil)
 
-    public init(_ initial: ServingSnapshot? = nil) {
+    public init(_ initial: Serving? = nil) {
         active.withLock { $0 = initial }
     }
 
     /// The active snapshot, or `nil` before the first activation.
-    public func current() -> ServingSnapshot? {
+    @inlinable
+    public func current() -> Serving? {
         active.withLock { $0 }
     }
 
     /// Makes `snapshot` active and returns the one it replaced.
     @discardableResult
-    public func activate(_ snapshot: ServingSnapshot) -> ServingSnapshot? {
+    public func activate(_ snapshot: Serving) -> Serving? {
         active.withLock { current in
             let previous = current
             current = snapshot
@@ -33,7 +34,7 @@ public final class SnapshotRegistry: Sendable {
     /// millisecond for up to `timeout`) until no in-flight request holds it, then releases it
     /// there, so the `munmap` of a large snapshot never runs on an event loop. After the timeout
     /// the last request to finish releases it instead.
-    public static func releaseWhenIdle(_ replaced: consuming ServingSnapshot, timeout: Duration = .seconds(30)) {
+    public static func releaseWhenIdle(_ replaced: consuming Serving, timeout: Duration = .seconds(30)) {
         let holder = ReleaseHolder(replaced)
         Thread.detachNewThread {
             let deadline = ContinuousClock.now + timeout
@@ -46,11 +47,11 @@ public final class SnapshotRegistry: Sendable {
 }
 
 /// Owns the last registry-side reference to a replaced snapshot until it is released.
-private final class ReleaseHolder: @unchecked Sendable {
+private final class ReleaseHolder<Serving: ServableSnapshot>: @unchecked Sendable {
     // Touched only by the releasing thread after init.
-    private var snapshot: ServingSnapshot?
+    private var snapshot: Serving?
 
-    init(_ snapshot: consuming ServingSnapshot) { self.snapshot = snapshot }
+    init(_ snapshot: consuming Serving) { self.snapshot = snapshot }
 
     var isUnique: Bool { isKnownUniquelyReferenced(&snapshot) }
 

@@ -9,6 +9,8 @@ import RankingAPI
 import RankingEngine
 import RankingModel
 import RankingService
+import SnapshotLifecycle
+import TestSupport
 import Testing
 
 private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -17,9 +19,9 @@ private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogH
 /// never the event loop that receives it: that loop serves other connections' calls too.
 @Suite struct PublishBackPressureTests {
     @Test func slowPublishDiskThrottlesTheUploaderNotTheEventLoop() async throws {
-        let fixture = try StoreFixture()
+        let fixture = try SnapshotFixture()
         let built = try fixture.build("v1")
-        let store = try fixture.store()
+        let store = try SnapshotStore(root: fixture.root, registry: SnapshotRegistry<ServingSnapshot>())
         let header = try fixture.header(built)
         let chunks = fixture.chunks(built, header: header, size: 1024)
         try #require(chunks.count >= 24, "the snapshot must need more chunks than the old 16-chunk queue")

@@ -11,9 +11,9 @@ extension SnapshotStore {
     ///   version exists with a different manifest), `aborted` (another upload of the version is in
     ///   progress), `failedPrecondition` (dimension differs from the active snapshot's),
     ///   `resourceExhausted` (over the size bound or not enough disk).
-    public func beginPublish(_ header: PublishHeader) throws(SnapshotStoreError) -> PublishSession {
+    public func beginPublish(_ header: PublishHeader) throws(SnapshotStoreError) -> PublishSession<Serving> {
         let version = header.version
-        guard Self.isValidVersionName(version) else {
+        guard SnapshotRoot.isValidVersionName(version) else {
             throw SnapshotStoreError(
                 .invalidArgument,
                 "header.version: \"\(version)\" must be 1-128 characters of A-Z a-z 0-9 . _ - not starting with '.'")
@@ -78,7 +78,7 @@ extension SnapshotStore {
     static func checkFileList(_ files: [PublishFileInfo], manifest: SnapshotManifest) throws(SnapshotStoreError) {
         var declared: [String: PublishFileInfo] = [:]
         for (index, file) in files.enumerated() {
-            guard isValidVersionName(file.name), file.name != SnapshotFiles.manifest else {
+            guard SnapshotRoot.isValidVersionName(file.name), file.name != SnapshotFiles.manifest else {
                 throw SnapshotStoreError(
                     .invalidArgument, "header.files[\(index)].name: \"\(file.name)\" is not a file name")
             }
@@ -110,8 +110,8 @@ extension SnapshotStore {
 /// that rename; ``abort()`` (or the next start) removes the staging directory.
 ///
 /// Not thread-safe: drive one session from one thread (or serial queue) at a time.
-public final class PublishSession: @unchecked Sendable {
-    private let store: SnapshotStore
+public final class PublishSession<Serving: ServableSnapshot>: @unchecked Sendable {
+    private let store: SnapshotStore<Serving>
     public let header: PublishHeader
     /// `nil` when an identical version is already in the root: chunks are ignored.
     private let staging: String?
@@ -120,7 +120,7 @@ public final class PublishSession: @unchecked Sendable {
     private let sizes: [String: Int]
     private var finished = false
 
-    init(store: SnapshotStore, header: PublishHeader, staging: String?) {
+    init(store: SnapshotStore<Serving>, header: PublishHeader, staging: String?) {
         self.store = store
         self.header = header
         self.staging = staging
@@ -208,10 +208,10 @@ public final class PublishSession: @unchecked Sendable {
         // pre-faulting: a published version need not be resident until it is activated.
         let started = ContinuousClock.now
         do {
-            _ = try ServingSnapshot.load(directory: directory, prefault: false)
+            _ = try Serving.load(directory: directory, verifyChecksums: true, verifyStructure: true, prefault: false)
         } catch {
             throw SnapshotStoreError(
-                .invalidArgument, "snapshot \(header.version) failed validation: \(error.description)")
+                .invalidArgument, "snapshot \(header.version) failed validation: \(error)")
         }
         let elapsed = ContinuousClock.now - started
         result.validateMilliseconds =

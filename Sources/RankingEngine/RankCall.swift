@@ -1,0 +1,138 @@
+import RankingModel
+import Snapshot
+
+/// One call's state, so the steps can share it without long parameter lists.
+struct RankCall {
+    let request: RankRequest
+    let serving: ServingSnapshot
+    let options: EngineOptions
+    let scratch: RankScratch
+    let remainingNanoseconds: Int64?
+    let now: Int64
+    var snapshot: Snapshot { serving.snapshot }
+    var response = RankResponse()
+    var measure = false
+    var timings = RankStageTimings()
+    private var lap = ContinuousClock.Instant.now
+
+    /// Adds the time since the last lap to `stage` (only when measuring: clock reads are cheap
+    /// but not free).
+    mutating func record(_ stage: WritableKeyPath<RankStageTimings, Duration>) {
+        guard measure else { return }
+        let now = ContinuousClock.now
+        timings[keyPath: stage] += now - lap
+        lap = now
+    }
+
+    init(
+        request: RankRequest, serving: ServingSnapshot, options: EngineOptions, scratch: RankScratch,
+        remainingNanoseconds: Int64?, now: Int64
+    ) {
+        self.request = request
+        self.serving = serving
+        self.options = options
+        self.scratch = scratch
+        self.remainingNanoseconds = remainingNanoseconds
+        self.now = now
+    }
+
+    mutating func run() throws(RankError) -> RankResponse {
+        if measure { lap = .now }
+        let personalised = request.consent == .full
+        // Consent NONE: the user id is not used at all, not even to pick an experiment arm.
+        let parameters: RankingParameters
+        do {
+            parameters = try serving.config.parameters(
+                userID: personalised ? request.userID : "", forcedArm: request.experimentArm)
+        } catch {
+            throw .invalidArgument(error.description)
+        }
+        let k = request.k == 0 ? parameters.k : request.k
+        do {
+            try request.validate(limits: options.limits, effectiveK: k)
+        } catch {
+            throw .invalidArgument(error.message)
+        }
+        if let remaining = remainingNanoseconds, remaining <= 0 {
+            throw .deadlineExceeded("deadline expired before ranking started")
+        }
+
+        var plan = Plan(request: request, parameters: parameters, k: k, itemCount: snapshot.itemIds.count)
+        if let remaining = remainingNanoseconds, remaining < options.degradeBelowNanoseconds {
+            plan.degrade(options: options, remaining: remaining)
+            response.degraded = true
+            response.degradedReason =
+                "only \(remaining / 1000) µs of the deadline left: smaller search, \(plan.method == .dpp ? "DPP" : "MMR/none")"
+        }
+        response.snapshotVersion = serving.version
+        response.experiment = parameters.experiment
+        response.experimentArm = parameters.arm
+
+        let userRow = personalised && !request.userID.isEmpty ? snapshot.userIds.row(for: request.userID) : nil
+        var sessionRows: [Int32] = []
+        if personalised {
+            for id in request.recentItemIDs {
+                if let row = snapshot.itemIds.row(for: id) {
+                    sessionRows.append(Int32(row))
+                } else {
+                    response.unknownItemIDs.append(id)
+                }
+            }
+        }
+        let strategy: RankResponse.Strategy =
+            if !personalised { .nonPersonalized } else if parameters.holdout {
+                .popular
+            } else if userRow != nil && !sessionRows.isEmpty { .blended } else if userRow != nil {
+                .personalized
+            } else if !sessionRows.isEmpty { .session } else { .popular }
+        response.strategy = strategy
+        let usesVectors = strategy != .popular && strategy != .nonPersonalized
+        if usesVectors {
+            buildQuery(userRow: userRow, sessionRows: sessionRows, parameters: parameters)
+        }
+
+        record(\.resolve)
+        try ItemFilter.with(request.filter, snapshot: snapshot, scratch: scratch) { (filter) throws(RankError) in
+            if usesVectors {
+                try retrieve(filter: filter, plan: plan)
+            } else {
+                popularCandidates(filter: filter, pool: plan.pool)
+            }
+            response.candidatesConsidered = scratch.results.count
+            record(\.retrieve)
+            try rerank(filter: filter, plan: plan, usesVectors: usesVectors)
+        }
+        return response
+    }
+}
+
+/// The effective knobs of one call after defaults, experiment overrides, request fields and
+/// deadline degradation.
+struct Plan {
+    var k: Int
+    var pool: Int
+    var efSearch: Int
+    var method: RankingConfig.Method
+    var tradeoff: Float
+
+    init(request: RankRequest, parameters: RankingParameters, k: Int, itemCount: Int) {
+        self.k = k
+        let wanted = request.candidatePool > 0 ? request.candidatePool : max(parameters.poolSize, k)
+        pool = min(wanted, itemCount)
+        efSearch = parameters.efSearch
+        method =
+            switch request.diversity.method {
+            case .unspecified: parameters.method
+            case .none: .none
+            case .mmr: .mmr
+            case .dpp: .dpp
+            }
+        tradeoff = request.diversity.tradeoff ?? parameters.tradeoff
+    }
+
+    mutating func degrade(options: EngineOptions, remaining: Int64) {
+        efSearch = min(efSearch, options.degradedEfSearch)
+        pool = max(min(pool, options.degradedPoolSize), min(k, pool))
+        if method == .dpp { method = .mmr }
+    }
+}
