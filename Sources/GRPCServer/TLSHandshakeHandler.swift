@@ -50,6 +50,13 @@ final class TLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler 
         timeoutTask = nil
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        // A client gone mid-handshake: release the timer (and the channel it holds) now.
+        timeoutTask?.cancel()
+        timeoutTask = nil
+        context.fireChannelInactive()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted(let negotiated) = tls, !finished {
             finished = true

@@ -165,7 +165,7 @@ struct Rankd: AsyncParsableCommand {
             ])
         if let credentials = serverConfiguration.tls {
             logger.info("TLS certificate loaded", metadata: TLSOptions.metadata(credentials.summary))
-            try tls.startReloading(credentials, file: file, logger: logger)
+            tls.startReloading(credentials, file: file, logger: logger)
         }
 
         // Listen first (health says NOT_SERVING), then load: probes see the server come up.

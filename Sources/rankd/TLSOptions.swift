@@ -37,6 +37,9 @@ struct TLSOptions: ParsableArguments {
     ///
     /// - Throws: `ValidationError` naming the flag for incomplete settings or an unusable file.
     func credentials(file: ConfigFile) throws -> ServerTLSCredentials? {
+        if let seconds = tlsWatchInterval ?? file.tlsWatchIntervalSeconds, !(seconds >= 0) {
+            throw ValidationError("--tls-watch-interval must be 0 or more, got \(seconds)")
+        }
         let certificate = tlsCert ?? file.tlsCert
         let key = tlsKey ?? file.tlsKey
         let clientCA = tlsClientCa ?? file.tlsClientCA
@@ -79,9 +82,8 @@ struct TLSOptions: ParsableArguments {
 
     /// Reloads `credentials` on SIGHUP and, unless the interval is 0, when the files change.
     /// Every outcome is logged; a refused reload says the previous certificate keeps serving.
-    func startReloading(_ credentials: ServerTLSCredentials, file: ConfigFile, logger: Logger) throws {
+    func startReloading(_ credentials: ServerTLSCredentials, file: ConfigFile, logger: Logger) {
         let seconds = tlsWatchInterval ?? file.tlsWatchIntervalSeconds ?? 5
-        guard seconds >= 0 else { throw ValidationError("--tls-watch-interval must be 0 or more") }
         let log: @Sendable (TLSReloadOutcome, String) -> Void = { outcome, trigger in
             switch outcome {
             case .unchanged:
