@@ -4,7 +4,7 @@ snapshot, interleaved and repeated; prints markdown tables of medians.
 
     .venv/bin/python scripts/bench-tls.py --rankd .build-loadtest-root/release/rankd \
         --snapshot var/demo/snapshot [--loadtest LoadTests/.build-loadtest/release/loadtest] \
-        [--repeats 3] [--seconds 8] [--handshakes 400]
+        [--repeats 5] [--seconds 8] [--handshakes 1000]
 
 Two rankd processes serve the snapshot, one in cleartext and one with TLS (a P-256 certificate from
 scripts/test-pki.sh); only one is loaded at a time. Per repeat and per server:
@@ -95,9 +95,9 @@ def main():
     parser.add_argument("--rankd", default=str(ROOT / ".build-loadtest-root/release/rankd"))
     parser.add_argument("--snapshot", default=str(ROOT / "var/demo/snapshot"))
     parser.add_argument("--loadtest", help="also drive the load harness (its --tls flags)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--handshakes", type=int, default=400)
+    parser.add_argument("--handshakes", type=int, default=1000)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rankd-bench-tls-"))

@@ -5,6 +5,7 @@ versions, which alert the server sent). The PKI is made at test time by scripts/
 ones. Also: client certificate names as the admin role, rankctl over mutual TLS, and certificate
 rotation (file change and SIGHUP) under load with zero failed calls."""
 
+import json
 import os
 import shutil
 import signal
@@ -196,13 +197,19 @@ def test_mutual_tls_good_other_ca_no_and_expired_client_certificates(pki):
 def test_client_certificate_names_map_to_the_admin_role(pki):
     root = pki["base"] / "root"
     root.mkdir(exist_ok=True)
-    server = tls_server(pki, "--snapshot-root", str(root), "--admin-token-file", str(pki["base"] / "token"),
-                        "--tls-admin-identity", PUBLISHER, mutual=True)
+    # TLS from the config file this time (the other tests use the flags).
+    config = pki["base"] / "rankd-tls.json"
+    config.write_text(json.dumps({
+        "tlsCert": path(pki, "server.crt"), "tlsKey": path(pki, "server.key"), "tlsClientCA": path(pki, "ca.crt"),
+        "tlsAdminIdentities": [PUBLISHER], "tlsWatchIntervalSeconds": 0, "tlsHandshakeTimeoutSeconds": 5}))
+    server = RankdProcess("--config", str(config), "--snapshot-root", str(root), "--admin-token-file",
+                          str(pki["base"] / "token")).start()
     try:
         def status(client, metadata=()):
             channel = grpc.secure_channel(server.address, credentials(pki, client))
             return arpc.SnapshotAdminStub(channel).Status(apb.StatusRequest(), metadata=metadata, timeout=5)
 
+        assert "transport=mutual-tls" in server.output() and "TLS reload on SIGHUP\"" in server.output()
         assert status("publisher").active_version == ""
         with pytest.raises(grpc.RpcError) as denied:
             status("client")
