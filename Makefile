@@ -73,7 +73,7 @@ check-protos: deps ## Fail if the committed protoc-c output is stale
 	echo "protos: up to date"
 
 lint: ## swift format lint over every Swift file (fails on any finding; `swift format -i FILE` fixes most)
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift LoadTests/Sources LoadTests/Tests LoadTests/Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift LoadTests/Sources LoadTests/Tests LoadTests/Benchmarks LoadTests/Package.swift
 
 venv: $(VENV)/.ok
 $(VENV)/.ok: Tests/Interop/requirements.txt Tests/Deploy/requirements.txt

@@ -21,6 +21,7 @@
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
 //                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views  (storage)
+//                                            └─ SeededRandom ─ the one seedable generator (SplitMix64)
 //   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)                            (wire)
 //
 //   GRPCServer, GRPCClient, RankingAPI
@@ -55,6 +56,7 @@ let package = Package(
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
+        .library(name: "SeededRandom", targets: ["SeededRandom"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -90,9 +92,15 @@ let package = Package(
             name: "MappedStorage",
             swiftSettings: strictSwift
         ),
+        // The one seedable generator (SplitMix64): HNSW levels, synthetic data, tests and load
+        // schedules all draw from it, so every build and run reproduces.
+        .target(
+            name: "SeededRandom",
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "VectorIndex",
-            dependencies: ["MappedStorage", "CPrefetch"],
+            dependencies: ["MappedStorage", "CPrefetch", "SeededRandom"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -101,7 +109,7 @@ let package = Package(
         ),
         .target(
             name: "Snapshot",
-            dependencies: ["MappedStorage", "VectorIndex"],
+            dependencies: ["MappedStorage", "VectorIndex", "SeededRandom"],
             swiftSettings: strictSwift
         ),
         // Plain Swift values of the ranking API and their validation: shared by the codec
@@ -224,7 +232,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: ["Snapshot", "RankingModel", "VectorIndex"],
+            dependencies: ["Snapshot", "RankingModel", "SeededRandom"],
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),

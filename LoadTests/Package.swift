@@ -35,6 +35,7 @@ let package = Package(
             name: "LoadHarness",
             dependencies: [
                 .product(name: "CommandSupport", package: "rankd"),
+                .product(name: "SeededRandom", package: "rankd"),
                 .product(name: "GRPCClient", package: "rankd"),
                 .product(name: "GRPCCore", package: "rankd"),
                 .product(name: "RankingAPI", package: "rankd"),
@@ -61,6 +62,7 @@ let package = Package(
             name: "LoadHarnessTests",
             dependencies: [
                 "LoadHarness",
+                .product(name: "SeededRandom", package: "rankd"),
                 .product(name: "GRPCClient", package: "rankd"),
                 .product(name: "GRPCCore", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -80,6 +82,7 @@ let package = Package(
                 .product(name: "RankingEngine", package: "rankd"),
                 .product(name: "Snapshot", package: "rankd"),
                 .product(name: "SnapshotLifecycle", package: "rankd"),
+                .product(name: "SeededRandom", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/rank-bench",
@@ -99,7 +102,9 @@ let package = Package(
         // Synthetic candidate sets shared by the benchmark and the quality sweep.
         .target(
             name: "RerankingWorkload",
-            dependencies: [.product(name: "Reranking", package: "rankd")],
+            dependencies: [
+                .product(name: "Reranking", package: "rankd"), .product(name: "SeededRandom", package: "rankd"),
+            ],
             swiftSettings: strictSwift
         ),
         // µs and allocations per call: `swift package benchmark --target RerankingBenchmarks`.

@@ -18,7 +18,7 @@ public final class RankScratch: @unchecked Sendable {
     var mergedRunEnds: [Int] = []
     var mergedRunHeads: [Int] = []
     var candidates: CandidateSet?
-    let rerank = RerankScratch()
+    let rerank = Reranker()
     var query: [Float] = []
     var vector: [Float] = []
     var includeCategoryBits: [UInt64] = []

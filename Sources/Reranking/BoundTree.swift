@@ -16,7 +16,7 @@
 ///
 /// Layout: `keys` and `winners` hold `2 · leafCount` nodes, node 1 is the root and node
 /// `leafCount + i` the leaf of candidate `i` (key 0 and winner −1 for padding). A view over
-/// `RerankScratch`'s buffers.
+/// `Reranker`'s buffers.
 struct BoundTree {
     private let keys: UnsafeMutablePointer<UInt64>
     private let winners: UnsafeMutablePointer<Int32>

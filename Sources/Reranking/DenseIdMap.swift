@@ -4,7 +4,7 @@
 /// Open addressing with linear probing over a power-of-two table at most half full. Entries are
 /// stamped with the call's generation, so `reset` empties the table in O(1) instead of clearing
 /// it; memory grows to the largest call seen and is then reused (no allocation in steady state).
-/// Owned by `RerankScratch`, which calls `free()` in `deinit`.
+/// Owned by `Reranker`, which calls `free()` in `deinit`.
 struct DenseIdMap {
     private var keys = ScratchBuffer<Int32>(filler: 0)
     private var values = ScratchBuffer<Int32>(filler: 0)

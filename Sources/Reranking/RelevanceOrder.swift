@@ -7,7 +7,7 @@
 /// linked list (`next`) so a scan can drop placed, excluded and capped candidates in O(1); the
 /// list always ends at `sortedCount`, the position the next pop fills.
 ///
-/// A view over `RerankScratch`'s buffers for one call: it owns no memory.
+/// A view over `Reranker`'s buffers for one call: it owns no memory.
 struct RelevanceOrder {
     /// Min-heap of sort keys `(UInt32.max − relevance bits) << 32 | index`: smallest = most relevant.
     private let heap: UnsafeMutablePointer<UInt64>

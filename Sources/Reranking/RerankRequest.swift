@@ -187,7 +187,7 @@ public struct RerankRequest: Sendable, Equatable {
     }
 }
 
-/// Bad input to `RerankScratch.rerank`. The engine maps it to `INVALID_ARGUMENT`.
+/// Bad input to `Reranker.rerank`. The engine maps it to `INVALID_ARGUMENT`.
 public enum RerankError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A request field is out of range; `field` is its path in `RerankRequest`.
     case invalidArgument(field: String, reason: String)

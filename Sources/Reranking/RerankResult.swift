@@ -1,4 +1,4 @@
-/// One item of the re-ranked list. Its position is its index in `RerankScratch.ranked`.
+/// One item of the re-ranked list. Its position is its index in `Reranker.ranked`.
 public struct RankedItem: Sendable, Equatable {
     /// Item row in the snapshot.
     public var row: Int32
@@ -56,13 +56,13 @@ public enum Shortfall: Sendable, Equatable {
     case blockedByRules
 }
 
-/// The flags of one call; the list itself is `RerankScratch.ranked`.
+/// The flags of one call; the list itself is `Reranker.ranked`.
 public struct RerankOutcome: Sendable, Equatable {
     /// Items in the list (≤ k).
     public var count: Int
     /// `nil` when the list has k items.
     public var shortfall: Shortfall?
-    /// Number of entries in `RerankScratch.droppedPins`.
+    /// Number of entries in `Reranker.droppedPins`.
     public var droppedPinCount: Int
 
     /// True when fewer than k items are returned.

@@ -1,6 +1,6 @@
 /// A manually managed, growable buffer of trivial values: the only raw memory in the module.
 ///
-/// Owned by `RerankScratch`, which frees it in `deinit`; never copied out of it. `prepare(count:)`
+/// Owned by `Reranker`, which frees it in `deinit`; never copied out of it. `prepare(count:)`
 /// grows (discarding contents) only when a request needs more than any earlier one, so a steady
 /// state reuses the same memory and does not allocate. Element types must be trivial
 /// (integers, floats, plain enums and structs of them).

@@ -1,8 +1,8 @@
-/// The per-candidate state of one `rerank` call as plain pointer views into `RerankScratch`'s
+/// The per-candidate state of one `rerank` call as plain pointer views into `Reranker`'s
 /// buffers (which stay put for the whole call), so the loops that run once per candidate and
 /// step pay neither the dynamic exclusivity checks of class properties nor array bounds checks.
 ///
-/// Built by `RerankScratch.rerank` after the buffers are sized; owns no memory.
+/// Built by `Reranker.rerank` after the buffers are sized; owns no memory.
 struct SelectionState {
     let count: Int
     let dimension: Int

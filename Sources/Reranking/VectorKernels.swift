@@ -1,6 +1,6 @@
 /// SIMD kernels over `Float` vectors used by the diversifiers.
 ///
-/// The pointers come from `CandidateSet`'s vector storage and `RerankScratch`'s buffers; both are
+/// The pointers come from `CandidateSet`'s vector storage and `Reranker`'s buffers; both are
 /// plain Swift arrays, so alignment is only guaranteed to `Float`, hence the unaligned loads.
 /// Products and sums stay separate: `addingProduct` is a fused multiply-add, which the x86-64
 /// baseline (no `-mfma`) would turn into a call to `fmaf` per lane. A host-tuned build

@@ -1,6 +1,6 @@
 import Foundation
 import MappedStorage
-import VectorIndex
+import SeededRandom
 
 /// Sizes and seed of a synthetic demo catalogue.
 public struct SyntheticDataOptions: Sendable {

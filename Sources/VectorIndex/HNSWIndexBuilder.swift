@@ -1,4 +1,5 @@
 import Dispatch
+import SeededRandom
 
 /// Builds HNSW graphs (Malkov & Yashunin 2018) and serializes them in the `HNSWGraphLayout` format.
 ///

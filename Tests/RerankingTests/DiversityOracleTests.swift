@@ -69,7 +69,7 @@ import Testing
             let penalty = chosen.isEmpty ? 0 : chosen.map { plain.cosine(i, $0) }.max()!
             return lambda * plain.relevance[i] - (1 - lambda) * penalty
         }
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(candidates, RerankRequest(k: 15, method: .mmr(lambda: Float(lambda))))
         #expect(scratch.ranked.map(\.row) == expected)
     }
@@ -86,7 +86,7 @@ import Testing
             let r = max(plain.residual(i, given: conditioning, jitter: jitter), 1e-6)
             return theta * plain.relevance[i] + (1 - theta) * log(r) - (r < 3 * jitter ? 1000 : 0)
         }
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(candidates, RerankRequest(k: 12, method: .dpp(theta: Float(theta), window: window)))
         #expect(scratch.ranked.map(\.row) == expected)
     }

@@ -24,7 +24,7 @@ import Testing
     }
 
     func explain(_ request: RerankRequest, _ context: ExplanationContext = names) throws -> [RerankExplanation] {
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(Self.fourItems(), request, explain: context)
         #expect(scratch.explanations.count == scratch.ranked.count)
         #expect(scratch.explanations.map(\.row) == scratch.ranked.map(\.row))
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func noExplanationsUnlessAsked() throws {
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(Self.fourItems(), RerankRequest(k: 3), explain: Self.names)
         #expect(scratch.explanations.count == 3)
         try scratch.rerank(Self.fourItems(), RerankRequest(k: 3))

@@ -77,7 +77,7 @@ enum RerankFixtures {
 
     /// Every invariant of the output, checked from the outside. Returns the violations found.
     static func violations(
-        _ c: CandidateSet, _ request: RerankRequest, _ outcome: RerankOutcome, _ scratch: RerankScratch
+        _ c: CandidateSet, _ request: RerankRequest, _ outcome: RerankOutcome, _ scratch: Reranker
     ) -> [String] {
         var problems: [String] = []
         let list = scratch.ranked

@@ -11,7 +11,7 @@ import Testing
 
     @Test(arguments: methods)
     func rulesNeverViolatedOverRandomInputs(method: DiversityMethod) throws {
-        let scratch = RerankScratch(candidates: 16, k: 4)
+        let scratch = Reranker(candidates: 16, k: 4)
         var checked = 0
         for seed in UInt64(1)...150 {
             let count = Int(seed % 7) * 15 + 5
@@ -31,7 +31,7 @@ import Testing
     @Test(arguments: methods)
     func capsNeverExceededWhenCandidatesSkewed(method: DiversityMethod) throws {
         // Nine in ten candidates share category 0 and brand 0: free filling would take them all.
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         for seed in UInt64(1)...20 {
             var candidates = CandidateSet(dimension: 8)
             let source = RerankFixtures.catalogue(seed: seed, count: 80, dimension: 8, pinOnly: 0)
@@ -55,7 +55,7 @@ import Testing
         candidates.append(ItemAttributes(row: 7, category: 0, brand: 0), relevance: 0.9, vector: [1, 0])
         candidates.append(ItemAttributes(row: 7, category: 0, brand: 0), relevance: 0.8, vector: [1, 0])
         candidates.append(ItemAttributes(row: 8, category: 0, brand: 0), relevance: 0.1, vector: [0, 1])
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         for method in Self.methods {
             try scratch.rerank(candidates, RerankRequest(k: 3, method: method))
             #expect(scratch.ranked.map(\.row) == [7, 8], "\(method)")
@@ -64,7 +64,7 @@ import Testing
 
     @Test(arguments: methods)
     func pinsLandAtTheirExactPositions(method: DiversityMethod) throws {
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         for seed in UInt64(1)...30 {
             let candidates = RerankFixtures.catalogue(seed: seed, count: 60, pinOnly: 2)
             let pins = [
@@ -84,7 +84,7 @@ import Testing
     }
 
     @Test func mmrWithLambdaOneEqualsRelevanceOrder() throws {
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         for seed in UInt64(1)...25 {
             let candidates = RerankFixtures.catalogue(seed: seed, count: 120, pinOnly: 0)
             let boosts = [Boost(.category(2), .multiply(1.4)), Boost(.anyTag(0b1010), .add(0.1))]
@@ -111,14 +111,14 @@ import Testing
     @Test(arguments: [DiversityMethod.dpp(theta: 0.5), .dpp(theta: 0.9), .dpp(theta: 0.6, window: 2)])
     func dppOnIdenticalItemsPicksOneThenTheNextDistinct(method: DiversityMethod) throws {
         let candidates = Self.fiveIdenticalThenTwoDistinct()
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(candidates, RerankRequest(k: 3, method: method))
         #expect(scratch.ranked.map(\.row) == [0, 5, 6])
     }
 
     @Test func mmrPrefersADistinctItemOverADuplicateOfTheFirst() throws {
         let candidates = Self.fiveIdenticalThenTwoDistinct()
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(candidates, RerankRequest(k: 2, method: .mmr(lambda: 0.5)))
         // Row 6 points away from the duplicates (negative cosine), so it beats row 5 as well.
         #expect(scratch.ranked.map(\.row) == [0, 6])
@@ -151,7 +151,7 @@ import Testing
                 vector[Int(row)] = 1
                 candidates.append(ItemAttributes(row: row, category: row % 3, brand: 0), relevance: 0.5, vector: vector)
             }
-            let scratch = RerankScratch()
+            let scratch = Reranker()
             try scratch.rerank(candidates, RerankRequest(k: 8, method: method))
             let order = scratch.ranked.map(\.row)
             #expect(order == (0..<8).map { $0 })
@@ -162,7 +162,7 @@ import Testing
 
     @Test func infeasibleCapsGiveShorterListWithFlag() throws {
         let candidates = RerankFixtures.catalogue(seed: 5, count: 40, categories: 2, pinOnly: 0)
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         let request = RerankRequest(k: 10, method: .mmr(lambda: 0.7), rules: RerankRules(maxPerCategory: 2))
         let outcome = try scratch.rerank(candidates, request)
         #expect(outcome.count == 4)
@@ -172,7 +172,7 @@ import Testing
 
     @Test func infeasibleSpreadGivesShorterListWithFlag() throws {
         let candidates = RerankFixtures.catalogue(seed: 6, count: 30, categories: 1, pinOnly: 0)
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         let rules = RerankRules(spread: SpreadRule(maxPerWindow: 1, window: 3))
         let outcome = try scratch.rerank(candidates, RerankRequest(k: 5, method: .dpp(theta: 0.5), rules: rules))
         #expect(outcome.count == 1, "one category, at most one per three positions: nothing can follow")
@@ -181,7 +181,7 @@ import Testing
 
     @Test func tooFewEligibleCandidatesGiveShorterListWithFlag() throws {
         let candidates = RerankFixtures.catalogue(seed: 7, count: 12, pinOnly: 0)
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         let rules = RerankRules(excludedRows: [0, 1, 2, 3])
         let outcome = try scratch.rerank(candidates, RerankRequest(k: 20, method: .mmr(lambda: 0.5), rules: rules))
         #expect(outcome.count == 8)
@@ -193,8 +193,8 @@ import Testing
     /// must give the same list.
     @Test(arguments: methods)
     func explanationsDoNotChangeTheList(method: DiversityMethod) throws {
-        let plain = RerankScratch()
-        let explained = RerankScratch()
+        let plain = Reranker()
+        let explained = Reranker()
         let context = ExplanationContext(origin: .popularity, categoryName: { "Category \($0)" })
         for seed in UInt64(1)...120 {
             let count = Int(seed % 9) * 20 + 5
@@ -218,8 +218,8 @@ import Testing
     /// counts that leave a partial last block must still give the same list, scores included.
     @Test(arguments: [1, 3, 7, 8, 12, 13, 24, 37])
     func dppBlocksAgreeWithTheScanForAnyDimension(dimension: Int) throws {
-        let plain = RerankScratch()
-        let explained = RerankScratch()
+        let plain = Reranker()
+        let explained = Reranker()
         let context = ExplanationContext(origin: .popularity)
         for seed in UInt64(1)...30 {
             let count = Int(seed % 7) * 9 + 3
@@ -237,7 +237,7 @@ import Testing
     }
 
     @Test func reusedScratchGivesTheSameListAsAFreshOne() throws {
-        let reused = RerankScratch(candidates: 4, k: 2)
+        let reused = Reranker(candidates: 4, k: 2)
         for seed in UInt64(1)...20 {
             let candidates = RerankFixtures.catalogue(seed: seed, count: 50 + Int(seed) * 7)
             let k = 5 + Int(seed)
@@ -245,7 +245,7 @@ import Testing
                 k: k, method: Self.methods[Int(seed) % Self.methods.count],
                 rules: RerankFixtures.rules(seed: seed, rowCount: candidates.count, k: k), now: RerankFixtures.now)
             try reused.rerank(candidates, request)
-            let fresh = RerankScratch()
+            let fresh = Reranker()
             try fresh.rerank(candidates, request)
             #expect(reused.ranked == fresh.ranked)
             #expect(reused.droppedPins == fresh.droppedPins)

@@ -36,7 +36,7 @@ import Testing
         ),
     ])
     func rejectsOutOfRangeParameterNamingTheField(request: RerankRequest, field: String) {
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         #expect {
             try scratch.rerank(Self.candidates, request)
         } throws: { error in
@@ -50,12 +50,12 @@ import Testing
         c.append(ItemAttributes(row: 1, category: 0, brand: 0), relevance: 1, vector: [1, 0])
         c.append(ItemAttributes(row: 42, category: 0, brand: 0), relevance: .nan, vector: [0, 1])
         #expect(throws: RerankError.nonFiniteRelevance(row: 42)) {
-            try RerankScratch().rerank(c, RerankRequest(k: 2))
+            try Reranker().rerank(c, RerankRequest(k: 2))
         }
     }
 
     @Test func zeroKGivesAnEmptyListAndDropsEveryPin() throws {
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         let outcome = try scratch.rerank(
             Self.candidates, RerankRequest(k: 0, rules: RerankRules(pins: [Pin(row: 1, position: 0)])))
         #expect(outcome.count == 0)
@@ -74,7 +74,7 @@ import Testing
             Pin(row: 9, position: 3), Pin(row: 4, position: 7), Pin(row: 3, position: 1),
         ]
         let rules = RerankRules(excludeOutOfStock: true, maxPerCategory: 1, pins: pins)
-        let scratch = RerankScratch()
+        let scratch = Reranker()
         try scratch.rerank(c, RerankRequest(k: 5, rules: rules))
         #expect(scratch.ranked.map(\.row) == [1])
         #expect(

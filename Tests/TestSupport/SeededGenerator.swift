@@ -1,5 +1,5 @@
 import Foundation
-public import VectorIndex
+public import SeededRandom
 
 /// The tests' seeded generator: the project's one SplitMix64, so every test and fixture reproduces
 /// bit for bit.

@@ -29,7 +29,7 @@ let benchmarks: @Sendable () -> Void = {
             for (name, method) in methods {
                 let request = RerankRequest(
                     k: k, method: method, rules: workload.typicalRules(k: k), now: RerankingWorkload.now)
-                let scratch = RerankScratch(candidates: count + 1, k: k)
+                let scratch = Reranker(candidates: count + 1, k: k)
                 Benchmark("\(name) \(count)→\(k)") { benchmark in
                     for _ in benchmark.scaledIterations {
                         blackHole(try scratch.rerank(workload.candidates, request))
@@ -44,7 +44,7 @@ let benchmarks: @Sendable () -> Void = {
         let request = RerankRequest(
             k: 100, method: .dpp(theta: 0.7, window: 8), rules: workload.typicalRules(k: 100),
             now: RerankingWorkload.now)
-        let scratch = RerankScratch(candidates: count + 1, k: 100)
+        let scratch = Reranker(candidates: count + 1, k: 100)
         Benchmark("DPP window 8 \(count)→100") { benchmark in
             for _ in benchmark.scaledIterations {
                 blackHole(try scratch.rerank(workload.candidates, request))
@@ -55,7 +55,7 @@ let benchmarks: @Sendable () -> Void = {
     let workload = RerankingWorkload(seed: 42, count: 500)
     let request = RerankRequest(
         k: 20, method: .mmr(lambda: 0.7), rules: workload.typicalRules(k: 20), now: RerankingWorkload.now)
-    let scratch = RerankScratch(candidates: 501, k: 20)
+    let scratch = Reranker(candidates: 501, k: 20)
     let context = ExplanationContext(origin: .popularity, categoryName: { "Category \($0)" })
     Benchmark("MMR 500→20 explain") { benchmark in
         for _ in benchmark.scaledIterations {

@@ -1,3 +1,5 @@
+import SeededRandom
+
 /// How request arrivals are spaced in an open-loop run.
 public enum ArrivalProcess: String, Sendable, Codable, CaseIterable {
     /// Evenly spaced: request `i` is due at `i / rate`.
@@ -16,7 +18,7 @@ public struct ArrivalSchedule: Sendable, IteratorProtocol, Sequence {
     /// Requests per second.
     public let rate: Double
     public let process: ArrivalProcess
-    private var random: SeededRandom
+    private var random: SplitMix64
     private var index: UInt64 = 0
     private var poissonTime: Double = 0
 
@@ -28,7 +30,7 @@ public struct ArrivalSchedule: Sendable, IteratorProtocol, Sequence {
         precondition(rate > 0 && rate.isFinite, "arrival rate must be positive")
         self.rate = rate
         self.process = process
-        self.random = SeededRandom(seed: seed)
+        self.random = SplitMix64(seed: seed)
     }
 
     /// The next intended send time (ns since the schedule started); never decreasing.

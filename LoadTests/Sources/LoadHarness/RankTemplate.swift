@@ -1,5 +1,6 @@
 import Foundation
 import RankingAPI
+import SeededRandom
 
 extension Scenario {
     /// A `ranking.v1.Ranker/Rank` request template: who asks (user ids from a file, Zipf or
@@ -193,7 +194,7 @@ struct RankRequestGenerator {
         }
     }
 
-    func make(using random: inout SeededRandom) -> RankRequest {
+    func make(using random: inout SplitMix64) -> RankRequest {
         var request = RankRequest()
         if let zipf, random.nextUnitInterval() >= template.unknownUserShare {
             request.userID = users[zipf.sample(using: &random)]

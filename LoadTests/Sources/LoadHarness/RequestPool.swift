@@ -1,5 +1,6 @@
 public import NIOCore
 import RankingAPI
+import SeededRandom
 
 /// A pre-encoded request: the method path and the serialized message.
 public struct PooledRequest: Sendable {
@@ -21,7 +22,7 @@ public struct RequestPool: Sendable {
     ///
     /// - Throws: ``ScenarioError`` when a Rank template's id files cannot be read.
     public init(scenario: Scenario, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(ScenarioError) {
-        var random = SeededRandom(seed: scenario.seed)
+        var random = SplitMix64(seed: scenario.seed)
         let totalWeight = scenario.requests.reduce(0) { $0 + $1.weight }
         var cumulative: [Double] = []
         var running = 0.0

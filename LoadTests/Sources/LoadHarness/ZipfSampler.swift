@@ -1,3 +1,5 @@
+public import SeededRandom
+
 /// Samples ranks `0..<count` with probability proportional to `1 / (rank + 1)^exponent`:
 /// a few popular users send most requests, as in production traffic. Exponent 0 is uniform.
 ///
@@ -35,7 +37,7 @@ public struct ZipfSampler: Sendable {
     }
 
     /// Draws one rank.
-    public func sample(using random: inout SeededRandom) -> Int {
+    public func sample(using random: inout SplitMix64) -> Int {
         let u = random.nextUnitInterval()
         var low = 0
         var high = count - 1

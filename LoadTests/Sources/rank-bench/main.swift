@@ -15,6 +15,7 @@ import Foundation
 import NIOCore
 import RankingAPI
 import RankingEngine
+import SeededRandom
 import Snapshot
 import SnapshotLifecycle
 
@@ -63,18 +64,6 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-/// SplitMix64, so runs reproduce.
-struct Random: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @MainActor func run() {
     let options = Options(Array(CommandLine.arguments.dropFirst()))
     let loadStarted = ContinuousClock.now
@@ -90,7 +79,7 @@ struct Random: RandomNumberGenerator {
     let engine = RankingEngine(registry: SnapshotRegistry(serving))
     let snapshot = serving.snapshot
 
-    var random = Random(state: options.seed)
+    var random = SplitMix64(seed: options.seed)
     var encoded: [ByteBuffer] = []
     encoded.reserveCapacity(options.requests)
     for _ in 0..<options.requests {

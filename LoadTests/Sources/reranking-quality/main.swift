@@ -13,7 +13,7 @@ let users = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 1
 let candidateCount = 500
 let k = 20
 let workloads = (0..<users).map { RerankingWorkload(seed: UInt64(1_000 + $0), count: candidateCount) }
-let scratch = RerankScratch(candidates: candidateCount + 1, k: k)
+let scratch = Reranker(candidates: candidateCount + 1, k: k)
 
 struct Quality {
     var ndcg = 0.0

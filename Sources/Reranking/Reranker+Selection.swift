@@ -62,7 +62,7 @@ struct MethodParameters {
     }
 }
 
-extension RerankScratch {
+extension Reranker {
     /// Sets the method parameters, the sort keys of the relevance order and every candidate's
     /// initial score. O(n).
     func beginDiversity(_ c: CandidateSet, _ method: DiversityMethod) {
@@ -72,30 +72,31 @@ extension RerankScratch {
             parameters = MethodParameters()
         case .mmr(let lambda):
             parameters = MethodParameters(kind: .mmr, relevanceWeight: lambda, diversityWeight: 1 - lambda)
-            maxSimilarity.prepare(count: n, value: -.infinity)
-            mostSimilar.prepare(count: n, value: -1)
+            mmr.maxSimilarity.prepare(count: n, value: -.infinity)
+            mmr.mostSimilar.prepare(count: n, value: -1)
         case .dpp(let theta, let window):
             let windowed = factorWidth < kLimit
             parameters = MethodParameters(
                 kind: windowed ? .windowedDPP : .dpp, relevanceWeight: theta, diversityWeight: 1 - theta,
                 window: windowed ? window ?? Int.max : Int.max)
-            residual.prepare(count: Self.padded(n), value: 1 + MethodParameters.jitter)
+            dpp.residual.prepare(count: Self.padded(n), value: 1 + MethodParameters.jitter)
             if windowed {
                 // The eager update takes dot products over whole factor rows: unused slots must be 0.
-                factor.prepare(count: n * factorWidth, value: 0)
-                activeColumns.removeAll(keepingCapacity: true)
-                freeColumns.removeAll(keepingCapacity: true)
-                for slot in stride(from: factorWidth - 1, through: 0, by: -1) { freeColumns.append(slot) }
+                dpp.factor.prepare(count: n * factorWidth, value: 0)
+                dpp.activeColumns.removeAll(keepingCapacity: true)
+                dpp.freeColumns.removeAll(keepingCapacity: true)
+                for slot in stride(from: factorWidth - 1, through: 0, by: -1) { dpp.freeColumns.append(slot) }
             } else {
                 // Blocks are filled and brought up to date on first use (`catchUp`).
                 let n8 = Self.padded(n)
-                vectorBlocks.reserve(n8 * c.dimension)
-                blockColumns.prepare(count: n8 / 8, value: -1)
+                dpp.vectorBlocks.reserve(n8 * c.dimension)
+                dpp.blockColumns.prepare(count: n8 / 8, value: -1)
             }
         }
-        seen.prepare(count: n, value: 0)
+        perCandidate.seen.prepare(count: n, value: 0)
         // Locals: stored properties of a class pay a dynamic exclusivity check per access.
-        let (parameters, normalized, cachedScore, keys) = (parameters, normalized, cachedScore, sortKeys)
+        let (parameters, normalized, cachedScore, keys) =
+            (parameters, perCandidate.normalized, perCandidate.cachedScore, ordering.sortKeys)
         // Every candidate starts with the residual 1 + jitter: one logarithm for all of them.
         let freshTerm = parameters.freshDiversityTerm
         for i in 0..<n {
@@ -116,6 +117,7 @@ extension RerankScratch {
     /// item a rule held back at each position.
     func fill(_ c: CandidateSet, _ request: RerankRequest, tracking: Bool, _ s: inout SelectionState) -> Shortfall? {
         let k = request.k
+        let (slots, traces, normalized) = (positions.slots, positions.traces, perCandidate.normalized)
         for p in 0..<k {
             let pinned = slots[p]
             if pinned >= 0 {
@@ -149,6 +151,7 @@ extension RerankScratch {
         after position: Int, _ c: CandidateSet, _ rules: RerankRules, _ s: inout SelectionState
     ) -> Bool {
         var released = false
+        let (slots, traces) = (positions.slots, positions.traces)
         for q in (position + 1)..<kLimit where slots[q] >= 0 {
             let index = Int(slots[q])
             slots[q] = -1
@@ -182,6 +185,7 @@ extension RerankScratch {
             pick = s.scan(c, rules, tracking: tracking)
         }
         guard pick.best >= 0 else { return nil }
+        let traces = positions.traces
         traces[p].score = pick.bestScore
         traces[p].mostRelevant = Int32(pick.relevant)
         traces[p].blocked = Int32(pick.blocked)
@@ -192,6 +196,7 @@ extension RerankScratch {
     }
 
     private func recordDiversity(_ s: SelectionState, _ index: Int, position p: Int) {
+        let traces = positions.traces
         switch parameters.kind {
         case .none: break
         case .mmr:
@@ -208,6 +213,7 @@ extension RerankScratch {
         s.spreadEpoch &+= 1
         let low = max(0, p - spread.window + 1)
         let high = min(kLimit - 1, p + spread.window - 1)
+        let slots = positions.slots
         for q in low...high where q != p && slots[q] >= 0 {
             let category = s.categorySlot[Int(slots[q])]
             if s.spreadMark[Int(category)] != s.spreadEpoch, spreadBlocks(s, category, at: p, spread) {
@@ -219,7 +225,8 @@ extension RerankScratch {
     /// Appends candidate `index` at `position` and adds it to the diversity state.
     private func place(_ s: inout SelectionState, _ index: Int, position p: Int, pinned: Bool) {
         ranked.append(
-            RankedItem(row: s.rows[index], candidateIndex: Int32(index), score: traces[p].score, isPinned: pinned))
+            RankedItem(
+                row: s.rows[index], candidateIndex: Int32(index), score: positions.traces[p].score, isPinned: pinned))
         s.state[index] = CandidateState.placed
         if hasDuplicateRows {
             // A row supplied twice must not appear twice.

@@ -1,11 +1,11 @@
 /// The sliding-window DPP's eager diversity state: how a chosen item joins it for every candidate
 /// and how the oldest one leaves. (The lazy MMR and full-DPP updates are `SelectionState.refresh`.)
-extension RerankScratch {
+extension Reranker {
     /// Sliding-window DPP: adds chosen item `j` as a new column for every candidate that can
     /// still be placed (eagerly: residuals must be current for the window to slide), then drops
     /// the oldest column when the window overflows. O(n · (d + w)).
     func extendWindowedFactor(_ s: SelectionState, chosen j: Int) {
-        guard let vectors = s.vectors, let slot = freeColumns.popLast() else { return }
+        guard let vectors = s.vectors, let slot = dpp.freeColumns.popLast() else { return }
         let (n, d, width) = (s.count, s.dimension, s.factorWidth)
         let (state, residual, factor) = (s.state, s.residual, s.factor)
         let chosenRow = factor + j * width
@@ -24,9 +24,9 @@ extension RerankScratch {
             residual[i] -= e * e
         }
         chosenRow[slot] = pivot
-        columnItem[slot] = Int32(j)
-        activeColumns.append(slot)
-        if activeColumns.count > parameters.window { dropOldestColumn() }
+        dpp.columnItem[slot] = Int32(j)
+        dpp.activeColumns.append(slot)
+        if dpp.activeColumns.count > parameters.window { dropOldestColumn() }
     }
 
     /// Removes the oldest item from the conditioning set (Chen et al. 2018, sliding window): the
@@ -34,9 +34,9 @@ extension RerankScratch {
     /// the rotated-out column's squares go back into the residuals. O(w · n).
     private func dropOldestColumn() {
         let (n, width) = (count, factorWidth)
-        let (residual, factor) = (residual, factor)
-        let oldest = activeColumns.removeFirst()
-        for slot in activeColumns {
+        let (residual, factor, columnItem) = (dpp.residual, dpp.factor, dpp.columnItem)
+        let oldest = dpp.activeColumns.removeFirst()
+        for slot in dpp.activeColumns {
             let pivotRow = factor.base + Int(columnItem[slot]) * width
             let a = pivotRow[slot]
             let b = pivotRow[oldest]
@@ -58,6 +58,6 @@ extension RerankScratch {
             residual[i] += row[oldest] * row[oldest]
             row[oldest] = 0
         }
-        freeColumns.append(oldest)
+        dpp.freeColumns.append(oldest)
     }
 }

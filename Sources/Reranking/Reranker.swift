@@ -24,8 +24,8 @@ struct PositionTrace {
     var pinIndex: Int32 = -1
 }
 
-/// The re-ranker and its reusable memory: MMR / DPP diversification under exclusions, caps, a
-/// spread rule, boosts and pins. See docs/RERANKING.md.
+/// The re-ranker: MMR / DPP diversification under exclusions, caps, a spread rule, boosts and
+/// pins, over memory it keeps between calls. See docs/RERANKING.md.
 ///
 /// Keep one per event loop (or thread) and call `rerank` for each request. After the first calls
 /// have grown the buffers to the largest request seen, a call with `explain == nil` performs no
@@ -33,7 +33,7 @@ struct PositionTrace {
 /// call; copy what must outlive it.
 ///
 /// Not thread-safe: one caller at a time.
-public final class RerankScratch {
+public final class Reranker {
     /// The list of the last call, in order (position = index).
     public internal(set) var ranked: [RankedItem] = []
     /// Pins of the last call that are not in the list, with the reason.
@@ -41,163 +41,50 @@ public final class RerankScratch {
     /// One per `ranked` item when the last call asked for explanations, else empty.
     public internal(set) var explanations: [RerankExplanation] = []
 
-    // Per candidate (see `SelectionState` for what each holds).
-    var state = ScratchBuffer<UInt8>(filler: 0)
-    var boosted = ScratchBuffer<Float>(filler: 0)
-    var normalized = ScratchBuffer<Float>(filler: 0)
-    var rows = ScratchBuffer<Int32>(filler: 0)
-    var categorySlot = ScratchBuffer<Int32>(filler: 0)
-    var brandSlot = ScratchBuffer<Int32>(filler: 0)
-    /// Sort keys (a heap during the call), sorted positions and their live links: `RelevanceOrder`.
-    var sortKeys = ScratchBuffer<UInt64>(filler: 0)
-    var order = ScratchBuffer<Int32>(filler: 0)
-    var orderNext = ScratchBuffer<Int32>(filler: 0)
-    var maxSimilarity = ScratchBuffer<Float>(filler: 0)
-    var mostSimilar = ScratchBuffer<Int32>(filler: -1)
-    var residual = ScratchBuffer<Float>(filler: 0)
-    var seen = ScratchBuffer<Int32>(filler: 0)
-    var cachedScore = ScratchBuffer<Float>(filler: 0)
-    var factor = ScratchBuffer<Float>(filler: 0)
-    var factorWidth = 0
-    var columnItem = ScratchBuffer<Int32>(filler: -1)
-    var pivots = ScratchBuffer<Float>(filler: 1)
-    /// Full DPP: the chosen items' factor rows; the candidate vectors in blocks of eight,
-    /// lane-wise, and how many factor columns each block has (see `SelectionState`).
-    var chosenRows = ScratchBuffer<Float>(filler: 0)
-    var vectorBlocks = ScratchBuffer<Float>(filler: 0)
-    var blockColumns = ScratchBuffer<Int32>(filler: -1)
-    /// Full DPP: per-lane weights and bounds, and each block's best bound (see `SelectionState`).
-    var laneWeight = ScratchBuffer<Float>(filler: 0)
-    var laneBound = ScratchBuffer<Float>(filler: 0)
-    var laneLog = ScratchBuffer<Float>(filler: 0)
-    var laneScale = ScratchBuffer<Float>(filler: 0)
-    var blockBound = ScratchBuffer<Float>(filler: 0)
-    /// Sliding-window DPP: column slots in age order, and the unused ones.
-    var activeColumns: [Int] = []
-    var freeColumns: [Int] = []
-    var chosenItems = ScratchBuffer<Int32>(filler: -1)
-    /// `BoundTree` nodes and bounds, and the candidates the spread rule hides from it in a step.
-    var treeKeys = ScratchBuffer<UInt64>(filler: 0)
-    var treeWinner = ScratchBuffer<Int32>(filler: -1)
-    var treeBound = ScratchBuffer<Float>(filler: 0)
-    var hidden = ScratchBuffer<Int32>(filler: 0)
-    // Per category / brand slot.
-    var categoryUsed = ScratchBuffer<Int32>(filler: 0)
-    var brandUsed = ScratchBuffer<Int32>(filler: 0)
-    var spreadMark = ScratchBuffer<Int32>(filler: 0)
-    // Id → dense slot maps of the call.
-    var rowIds = DenseIdMap()
-    var categoryIds = DenseIdMap()
-    var brandIds = DenseIdMap()
-    /// Whether some row is supplied twice (placing it must then retire its twin).
-    var hasDuplicateRows = false
-    // Per position.
-    var slots = ScratchBuffer<Int32>(filler: -1)
-    var traces = ScratchBuffer<PositionTrace>(filler: PositionTrace())
-    // Rule lookups, sorted.
-    var excludedRows: [Int32] = []
-    var deniedCategories: [Int32] = []
-    var deniedBrands: [Int32] = []
-    var pinPositions: [Int] = []
+    // Reusable memory, one group per concern (Reranker+Memory.swift).
+    var perCandidate = CandidateMemory()
+    var ordering = OrderMemory()
+    var mmr = MMRMemory()
+    var dpp: DPPMemory
+    var ruleMemory = RuleMemory()
+    var positions = PositionMemory()
 
     // The call in progress.
     var count = 0
     var dimension = 0
     var kLimit = 0
     var parameters = MethodParameters()
+    /// Columns of the DPP factor this call uses (0 unless DPP).
+    var factorWidth = 0
+    /// Whether some row is supplied twice (placing it must then retire its twin).
+    var hasDuplicateRows = false
 
-    /// Creates scratch sized for `candidates` items and lists of `k`; larger calls grow it once.
+    /// Creates a re-ranker whose memory is sized for `candidates` items and lists of `k`; larger
+    /// calls grow it once.
     public init(candidates: Int = 512, k: Int = 100) {
         ranked.reserveCapacity(k)
         droppedPins.reserveCapacity(8)
-        excludedRows.reserveCapacity(64)
-        deniedCategories.reserveCapacity(16)
-        deniedBrands.reserveCapacity(16)
-        pinPositions.reserveCapacity(16)
-        activeColumns.reserveCapacity(k + 1)
-        freeColumns.reserveCapacity(k + 1)
+        dpp = DPPMemory(k: k)
         reserve(candidates: candidates, k: k, columns: 0)
     }
 
     deinit {
-        state.free()
-        boosted.free()
-        normalized.free()
-        rows.free()
-        categorySlot.free()
-        brandSlot.free()
-        sortKeys.free()
-        order.free()
-        orderNext.free()
-        maxSimilarity.free()
-        mostSimilar.free()
-        residual.free()
-        seen.free()
-        cachedScore.free()
-        factor.free()
-        columnItem.free()
-        pivots.free()
-        chosenRows.free()
-        vectorBlocks.free()
-        blockColumns.free()
-        laneWeight.free()
-        laneBound.free()
-        laneLog.free()
-        laneScale.free()
-        blockBound.free()
-        chosenItems.free()
-        treeKeys.free()
-        treeWinner.free()
-        treeBound.free()
-        hidden.free()
-        categoryUsed.free()
-        brandUsed.free()
-        spreadMark.free()
-        rowIds.free()
-        categoryIds.free()
-        brandIds.free()
-        slots.free()
-        traces.free()
+        perCandidate.free()
+        ordering.free()
+        mmr.free()
+        dpp.free()
+        ruleMemory.free()
+        positions.free()
     }
 
-    private func reserve(candidates n: Int, k: Int, columns columnCount: Int) {
-        state.reserve(n)
-        boosted.reserve(n)
-        normalized.reserve(n)
-        rows.reserve(n)
-        categorySlot.reserve(n)
-        brandSlot.reserve(n)
-        sortKeys.reserve(n)
-        order.reserve(n)
-        orderNext.reserve(n)
-        maxSimilarity.reserve(n)
-        mostSimilar.reserve(n)
-        residual.reserve(Self.padded(n))
-        seen.reserve(n)
-        cachedScore.reserve(n)
-        factor.reserve(Self.padded(n) * columnCount)
-        columnItem.reserve(columnCount)
-        pivots.reserve(columnCount)
-        chosenRows.reserve(columnCount * columnCount)
-        laneWeight.reserve(Self.padded(n))
-        laneBound.reserve(Self.padded(n))
-        laneLog.reserve(Self.padded(n))
-        laneScale.reserve(Self.padded(n))
-        blockBound.reserve(Self.padded(Self.padded(n) / 8))
-        chosenItems.reserve(k)
-        treeKeys.reserve(2 * BoundTree.leaves(for: n))
-        treeWinner.reserve(2 * BoundTree.leaves(for: n))
-        treeBound.reserve(n)
-        hidden.reserve(n)
-        categoryUsed.reserve(n)
-        brandUsed.reserve(n)
-        spreadMark.reserve(n)
-        slots.reserve(k)
-        traces.reserve(k)
+    private func reserve(candidates n: Int, k: Int, columns: Int) {
+        perCandidate.reserve(candidates: n)
+        ordering.reserve(candidates: n)
+        mmr.reserve(candidates: n)
+        dpp.reserve(candidates: n, columns: columns)
+        ruleMemory.reserve(candidates: n)
+        positions.reserve(k: k)
     }
-
-    /// `n` rounded up to a multiple of 8 (the full DPP's blocks of candidates).
-    static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
 
     /// Re-ranks `candidates` into at most `request.k` items.
     ///
@@ -257,22 +144,25 @@ public final class RerankScratch {
         // θ·rel + (1−θ)·log d² with the residual of an item conditioned on nothing.
         case .dpp, .windowedDPP: freshOffset = parameters.freshDiversityTerm
         }
+        let (c, o, d) = (perCandidate, ordering, dpp)
         return SelectionState(
             count: count, dimension: dimension, factorWidth: factorWidth, paddedCount: Self.padded(count),
-            parameters: parameters, vectors: vectors, vectorBlocks: vectorBlocks.base, blockColumns: blockColumns.base,
-            rows: rows.base, state: state.base, normalized: normalized.base, categorySlot: categorySlot.base,
-            brandSlot: brandSlot.base, seen: seen.base, cachedScore: cachedScore.base,
-            maxSimilarity: maxSimilarity.base, mostSimilar: mostSimilar.base, residual: residual.base,
-            factor: factor.base, pivots: pivots.base, chosenRows: chosenRows.base, laneWeight: laneWeight.base,
-            laneBound: laneBound.base, laneLog: laneLog.base, laneScale: laneScale.base, blockBound: blockBound.base,
-            chosenItems: chosenItems.base, categoryUsed: categoryUsed.base,
-            brandUsed: brandUsed.base, spreadMark: spreadMark.base,
+            parameters: parameters, vectors: vectors, vectorBlocks: d.vectorBlocks.base,
+            blockColumns: d.blockColumns.base, rows: c.rows.base, state: c.state.base, normalized: c.normalized.base,
+            categorySlot: c.categorySlot.base, brandSlot: c.brandSlot.base, seen: c.seen.base,
+            cachedScore: c.cachedScore.base, maxSimilarity: mmr.maxSimilarity.base, mostSimilar: mmr.mostSimilar.base,
+            residual: d.residual.base, factor: d.factor.base, pivots: d.pivots.base, chosenRows: d.chosenRows.base,
+            laneWeight: d.laneWeight.base, laneBound: d.laneBound.base, laneLog: d.laneLog.base,
+            laneScale: d.laneScale.base, blockBound: d.blockBound.base, chosenItems: positions.chosenItems.base,
+            categoryUsed: ruleMemory.categoryUsed.base, brandUsed: ruleMemory.brandUsed.base,
+            spreadMark: ruleMemory.spreadMark.base,
             categoryCap: Int32(clamping: rules.maxPerCategory ?? Int(Int32.max)),
             brandCap: Int32(clamping: rules.maxPerBrand ?? Int(Int32.max)),
-            order: RelevanceOrder(keys: sortKeys.base, order: order.base, next: orderNext.base, count: count),
-            tree: BoundTree(keys: treeKeys.base, winners: treeWinner.base, bound: treeBound.base, rows: rows.base),
+            order: RelevanceOrder(keys: o.sortKeys.base, order: o.order.base, next: o.orderNext.base, count: count),
+            tree: BoundTree(
+                keys: o.treeKeys.base, winners: o.treeWinner.base, bound: o.treeBound.base, rows: c.rows.base),
             distinctRows: !hasDuplicateRows,
-            hidden: hidden.base,
+            hidden: c.hidden.base,
             freshOffset: freshOffset)
     }
 
@@ -284,9 +174,9 @@ public final class RerankScratch {
             target.append(contentsOf: source)
             sortInPlace(&target)
         }
-        sortedCopy(rules.excludedRows, into: &excludedRows)
-        sortedCopy(rules.deniedCategories, into: &deniedCategories)
-        sortedCopy(rules.deniedBrands, into: &deniedBrands)
+        sortedCopy(rules.excludedRows, into: &ruleMemory.excludedRows)
+        sortedCopy(rules.deniedCategories, into: &ruleMemory.deniedCategories)
+        sortedCopy(rules.deniedBrands, into: &ruleMemory.deniedBrands)
     }
 
     /// The hard exclusions of the call, over the sorted rule lists (copied by reference).
@@ -310,7 +200,8 @@ public final class RerankScratch {
 
     func exclusions(_ rules: RerankRules) -> Exclusions {
         Exclusions(
-            rows: excludedRows, categories: deniedCategories, brands: deniedBrands, outOfStock: rules.excludeOutOfStock)
+            rows: ruleMemory.excludedRows, categories: ruleMemory.deniedCategories, brands: ruleMemory.deniedBrands,
+            outOfStock: rules.excludeOutOfStock)
     }
 
     /// Sets each candidate's state, applies boosts, normalises relevance to [0, 1] over the
@@ -323,12 +214,13 @@ public final class RerankScratch {
         let needCategories = rules.maxPerCategory != nil || rules.spread != nil
         let needBrands = rules.maxPerBrand != nil
         // Locals: stored properties of a class pay a dynamic exclusivity check per access.
-        var (rowMap, categoryMap, brandMap) = (rowIds, categoryIds, brandIds)
+        var (rowMap, categoryMap, brandMap) = (ruleMemory.rowIds, ruleMemory.categoryIds, ruleMemory.brandIds)
         rowMap.reset(expected: n)
         categoryMap.reset(expected: needCategories ? n : 0)
         brandMap.reset(expected: needBrands ? n : 0)
-        let (state, boosted, normalized, rowOf) = (state, boosted, normalized, rows)
-        let (categorySlot, brandSlot) = (categorySlot, brandSlot)
+        let memory = perCandidate
+        let (state, boosted, normalized, rowOf) = (memory.state, memory.boosted, memory.normalized, memory.rows)
+        let (categorySlot, brandSlot) = (memory.categorySlot, memory.brandSlot)
         let exclusions = exclusions(rules)
         let (roles, relevance, candidateRows) = (c.roles, c.relevance, c.rows)
         let (categories, brands) = (c.categories, c.brands)
@@ -363,12 +255,12 @@ public final class RerankScratch {
         for i in 0..<n {
             normalized[i] = scale == 0 ? 1 : (boosted[i] - low) * scale
         }
-        (rowIds, categoryIds, brandIds) = (rowMap, categoryMap, brandMap)
+        (ruleMemory.rowIds, ruleMemory.categoryIds, ruleMemory.brandIds) = (rowMap, categoryMap, brandMap)
         hasDuplicateRows = duplicates
         let categoryCount = max(categoryMap.count, 1)
-        categoryUsed.prepare(count: categoryCount, value: 0)
-        spreadMark.prepare(count: categoryCount, value: 0)
-        brandUsed.prepare(count: max(brandMap.count, 1), value: 0)
+        ruleMemory.categoryUsed.prepare(count: categoryCount, value: 0)
+        ruleMemory.spreadMark.prepare(count: categoryCount, value: 0)
+        ruleMemory.brandUsed.prepare(count: max(brandMap.count, 1), value: 0)
     }
 
     static func boostedRelevance(_ raw: Float, _ c: CandidateSet, _ i: Int, _ boosts: [Boost], now: Int64) -> Float {
@@ -388,9 +280,10 @@ public final class RerankScratch {
     /// Validates pins, puts the valid ones in `slots`, and charges them to the caps up front so
     /// free items can never take the room a later pin needs.
     private func reservePins(_ c: CandidateSet, _ rules: RerankRules, k: Int, _ s: inout SelectionState) {
-        slots.prepare(count: k, value: -1)
-        traces.prepare(count: k, value: PositionTrace())
-        pinPositions.removeAll(keepingCapacity: true)
+        positions.slots.prepare(count: k, value: -1)
+        positions.traces.prepare(count: k, value: PositionTrace())
+        positions.pinPositions.removeAll(keepingCapacity: true)
+        let (slots, traces, state) = (positions.slots, positions.traces, perCandidate.state)
         guard !rules.pins.isEmpty else { return }
         for (pinIndex, pin) in rules.pins.enumerated() {
             guard pin.position >= 0, pin.position < k else {
@@ -418,8 +311,8 @@ public final class RerankScratch {
             state[index] = CandidateState.pinReserved
         }
         // Re-admit the pins in position order so that on a conflict the earlier position wins.
-        for p in 0..<k where slots[p] >= 0 { pinPositions.append(p) }
-        for p in pinPositions {
+        for p in 0..<k where slots[p] >= 0 { positions.pinPositions.append(p) }
+        for p in positions.pinPositions {
             let index = Int(slots[p])
             slots[p] = -1
             if let rule = blockingRule(c, index, position: p, rules, s) {
@@ -455,7 +348,7 @@ public final class RerankScratch {
     func spreadBlocks(_ s: SelectionState, _ category: Int32, at position: Int, _ spread: SpreadRule) -> Bool {
         let w = spread.window
         let k = kLimit
-        let slots = slots
+        let slots = positions.slots
         let low = max(0, position - w + 1)
         let high = min(k - 1, position + w - 1)
         @inline(__always) func counts(_ q: Int) -> Int {

@@ -1,10 +1,11 @@
 import Glibc
 
-extension RerankScratch {
+extension Reranker {
     /// Builds one `RerankExplanation` per ranked item from the traces the selection left.
     /// Allocates (strings, arrays): only called when the request asks for explanations.
     func buildExplanations(_ c: CandidateSet, _ request: RerankRequest, context: ExplanationContext) {
         let rules = request.rules
+        let (traces, boosted, normalized) = (positions.traces, perCandidate.boosted, perCandidate.normalized)
         for (position, item) in ranked.enumerated() {
             let index = Int(item.candidateIndex)
             let trace = traces[position]
