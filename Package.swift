@@ -24,6 +24,10 @@
 //                                            └─ SeededRandom ─ the one seedable generator (SplitMix64)
 //   GRPCClient ─ nghttp2 client side (rankctl, LoadTests, tests)                            (wire)
 //
+//   MetricsExporter ─ swift-metrics backend (Prometheus text, lock-free histograms, GET /metrics)
+//   TraceExporter ─ swift-distributed-tracing backend (W3C traceparent, OTLP/HTTP JSON export)
+//     (both wired by rankd only; libraries record through the CoreMetrics and Tracing facades)
+//
 //   GRPCServer, GRPCClient, RankingAPI
 //     └─ GRPCCore ─ status, message framing, timeouts, percent-encoding, header blocks, the
 //                   nghttp2 session; server and client each build on it, never on each other
@@ -57,11 +61,17 @@ let package = Package(
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
         .library(name: "SeededRandom", targets: ["SeededRandom"]),
+        .library(name: "MetricsExporter", targets: ["MetricsExporter"]),
+        .library(name: "RankingService", targets: ["RankingService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
@@ -123,7 +133,10 @@ let package = Package(
         // below the engine and knows nothing about ranking.
         .target(
             name: "SnapshotLifecycle",
-            dependencies: ["RankingModel", "Snapshot", "MappedStorage"],
+            dependencies: [
+                "RankingModel", "Snapshot", "MappedStorage",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSwift
         ),
         .target(
@@ -167,6 +180,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSwift
         ),
@@ -193,6 +207,39 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Operations: the metrics backend (rankd wires it; libraries record through CoreMetrics)
+
+        // A swift-metrics backend: swift-prometheus counters and gauges, lock-free histograms for
+        // timers (swift-prometheus's take a lock per sample), and the `GET /metrics` listener.
+        .target(
+            name: "MetricsExporter",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // A swift-distributed-tracing backend: W3C traceparent propagation and OTLP/HTTP (JSON)
+        // export from a background thread. Written here rather than taken from swift-otel, whose
+        // dependency tree adds about 7 minutes to every clean (CI) build on this machine.
+        .target(
+            name: "TraceExporter",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),
@@ -210,7 +257,10 @@ let package = Package(
             name: "rankd",
             dependencies: [
                 "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle",
+                "MetricsExporter", "TraceExporter",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -282,6 +332,25 @@ let package = Package(
             name: "RankingAPITests",
             dependencies: [
                 "RankingAPI", "RankingModel", "GRPCCore", .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "MetricsExporterTests",
+            dependencies: [
+                "MetricsExporter",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "TraceExporterTests",
+            dependencies: [
+                "TraceExporter",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strictSwift
         ),

@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(
             url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
@@ -86,6 +88,27 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/rank-bench",
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Metrics cost (issue 18)
+
+        // Rank through its registered handler with metrics off and on (time and allocations per
+        // call, paired passes), and /metrics render time at 10k series.
+        .executableTarget(
+            name: "metrics-bench",
+            dependencies: [
+                .product(name: "MetricsExporter", package: "rankd"),
+                .product(name: "RankingService", package: "rankd"),
+                .product(name: "SnapshotLifecycle", package: "rankd"),
+                .product(name: "GRPCServer", package: "rankd"),
+                .product(name: "RankingEngine", package: "rankd"),
+                .product(name: "RankingAPI", package: "rankd"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSwift
         ),
 

@@ -42,7 +42,9 @@ def main():
     ap.add_argument("--k", default="10,300")
     ap.add_argument("--efs", default="64,256,1024")
     ap.add_argument("--ef", type=int, default=64, help="ef of the planned search (the engine's efSearch)")
-    ap.add_argument("--modes", default="planned,walk,scan,value", help="which runs to make (value: with --catalogue)")
+    ap.add_argument("--modes", default="planned,walk,scan,value", help="which runs to make (value: with --catalogue; "
+                    "partitions: the snapshot's partitions at each --probes)")
+    ap.add_argument("--probes", default="20000", help="passing rows a partitions run sees (docs/INDEX.md \"Partitions\")")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--catalogue", help="the snapshot's items.jsonl: filter on its own categories (correlated with "
                     "the vectors) instead of random ones")
@@ -58,7 +60,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     u = rng.random(len(items))
     print(f"{len(items)} items x {items.shape[1]}, {len(queries)} queries, work dir {work}", flush=True)
-    print("| selectivity | k | mode | ef | path | recall | cpu QPS | rows scored/query |")
+    print("| selectivity | k | mode | ef / probe rows | path | recall | cpu QPS | rows scored/query |")
     print("|---|---|---|---|---|---|---|---|")
     filters = []  # (label, mask, extra rankctl arguments)
     if args.catalogue:
@@ -85,6 +87,7 @@ def main():
             runs += [("scan", 0, ["--exact", "--posting"])]
             if args.catalogue:
                 runs += [("value", args.ef, ["--value-index"])]
+            runs += [("partitions", p, ["--probe-rows", str(p)]) for p in [int(x) for x in args.probes.split(",")]]
             modes = set(args.modes.split(","))
             for mode, ef, extra in runs:
                 if mode not in modes:

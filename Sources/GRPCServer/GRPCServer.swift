@@ -50,6 +50,7 @@ public final class GRPCServer: Sendable {
     ) async throws -> GRPCServer {
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let gate = ConnectionGate(limit: configuration.maxConnections)
+        let metrics = configuration.recordsMetrics ? GRPCServerMetrics(router: router) : nil
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -67,7 +68,8 @@ public final class GRPCServer: Sendable {
                         // Plaintext (h2c): the gRPC handler is the whole pipeline.
                         try channel.pipeline.syncOperations.addHandler(
                             GRPCServerConnectionHandler(
-                                router: router, configuration: configuration, logger: logger, connectionGate: gate))
+                                router: router, configuration: configuration, logger: logger, connectionGate: gate,
+                                metrics: metrics))
                         return
                     }
                     // The context current at accept: a certificate reload affects later connections only.
@@ -76,7 +78,7 @@ public final class GRPCServer: Sendable {
                         TLSHandshakeHandler(timeout: configuration.tlsHandshakeTimeout, logger: logger) { peer in
                             GRPCServerConnectionHandler(
                                 router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                tlsPeer: peer)
+                                metrics: metrics, tlsPeer: peer)
                         },
                     ])
                 }

@@ -39,6 +39,11 @@ public struct GRPCServerConfiguration: Sendable {
     /// A TLS client that has not finished its handshake by then is disconnected.
     public var tlsHandshakeTimeout: TimeAmount = .seconds(10)
 
+    /// Record calls, connections and refusals through swift-metrics (docs/OPERATIONS.md,
+    /// "Metrics"). Bootstrap a backend (`MetricsSystem.bootstrap`) before starting the server.
+    /// Off by default: then the call path reads no clock and touches no metric.
+    public var recordsMetrics = false
+
     /// The defaults.
     public init() {}
 }

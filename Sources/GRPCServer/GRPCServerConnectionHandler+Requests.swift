@@ -15,6 +15,7 @@ extension GRPCServerConnectionHandler {
         liveStreams?.previous = stream
         liveStreams = stream
         openStreams += 1
+        metrics?.streamOpened()
         idleTask?.cancel()
         idleTask = nil
     }
@@ -73,7 +74,13 @@ extension GRPCServerConnectionHandler {
     /// The request headers are complete: validate them and route the call.
     func headersComplete(_ stream: ServerStream, endStream: Bool) {
         guard let context else { return }
+        let route = stream.path.withUnsafeBytes { router.route(forPath: $0) }
+        if let metrics {
+            stream.startedAt = .now()
+            stream.routeIndex = route?.index ?? metrics.unknownRoute
+        }
         if stream.headerListSize > configuration.maxHeaderListSize {
+            metrics?.rejectedTooLarge()
             return fail(
                 stream,
                 GRPCStatus(
@@ -88,8 +95,7 @@ extension GRPCServerConnectionHandler {
             return respondHTTPError(
                 stream, status: "415", message: "content-type must be application/grpc or application/grpc+proto")
         }
-        let handler = stream.path.withUnsafeBytes { router.handler(forPath: $0) }
-        guard let handler else {
+        guard let handler = route?.handler else {
             return fail(stream, GRPCStatus(.unimplemented, "unknown method \(stream.pathString)"))
         }
         if let encoding = stream.unsupportedEncoding {
@@ -132,6 +138,8 @@ extension GRPCServerConnectionHandler {
             maxMessageSize: configuration.maxReceiveMessageSize, allocator: context.channel.allocator)
         if case .clientStreaming(let makeCall) = handler {
             stream.clientStreamingCall = makeCall(callContext)
+        } else if case .bidirectionalStreaming(let makeCall) = handler {
+            stream.bidirectionalCall = makeCall(callContext, makeWriter(for: stream, context: context))
         }
         if endStream { requestEnded(stream) }
     }
@@ -162,6 +170,8 @@ extension GRPCServerConnectionHandler {
                 if let call = stream.clientStreamingCall {
                     let wireBytes = 5 + message.readableBytes  // with its gRPC prefix
                     if let consumed = try call.receive(message) { hold(wireBytes, of: stream, until: consumed) }
+                } else if let call = stream.bidirectionalCall {
+                    try call.receive(message)
                 } else if stream.requestMessageCount == 1 {
                     stream.requestMessage = message
                 } else {
@@ -170,6 +180,7 @@ extension GRPCServerConnectionHandler {
                 guard stream.state == .receiving else { return }
             }
         } catch {
+            if error.code == .resourceExhausted { metrics?.rejectedTooLarge() }
             fail(stream, error)
         }
     }
@@ -221,14 +232,20 @@ extension GRPCServerConnectionHandler {
             complete(stream, with: call.finish())
         case .serverStreaming(let body):
             guard let request = takeSingleRequest(stream), let context else { return }
-            let active = NIOLockedValueBox(true)
-            stream.writerActive = active
-            let writer = LoopBoundStreamWriter(
-                eventLoop: context.eventLoop,
-                target: NIOLoopBound(.init(connection: self, stream: stream), eventLoop: context.eventLoop),
-                active: active)
-            body(callContext, request, writer)
+            body(callContext, request, makeWriter(for: stream, context: context))
+        case .bidirectionalStreaming:
+            stream.bidirectionalCall?.requestEnded()
         }
+    }
+
+    /// The writer a streaming handler answers through; it goes inactive when the stream ends.
+    func makeWriter(for stream: ServerStream, context: ChannelHandlerContext) -> LoopBoundStreamWriter {
+        let active = NIOLockedValueBox(true)
+        stream.writerActive = active
+        return LoopBoundStreamWriter(
+            eventLoop: context.eventLoop,
+            target: NIOLoopBound(.init(connection: self, stream: stream), eventLoop: context.eventLoop),
+            active: active)
     }
 
     func takeSingleRequest(_ stream: ServerStream) -> ByteBuffer? {

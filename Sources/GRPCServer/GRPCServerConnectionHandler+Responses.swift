@@ -8,7 +8,7 @@ import NIOCore
 extension GRPCServerConnectionHandler {
     /// Queues one response message (headers first if this is the first).
     func sendMessage(_ message: ByteBuffer, on stream: ServerStream) {
-        guard let session, stream.state == .handling else { return }
+        guard let session, stream.canSend else { return }
         GRPCMessageFramer.write(message, into: &stream.outbound)
         if !stream.responseHeadersSent {
             stream.responseHeadersSent = true
@@ -27,6 +27,9 @@ extension GRPCServerConnectionHandler {
     func finish(_ stream: ServerStream, with status: GRPCStatus) {
         guard let session, stream.state == .receiving || stream.state == .handling else { return }
         stream.state = .finished
+        if let metrics, stream.routeIndex >= 0 {
+            metrics.handled(route: stream.routeIndex, code: status.code, started: stream.startedAt)
+        }
         stream.deadlineTask?.cancel()
         stream.deadlineTask = nil
         stream.writerActive?.withLockedValue { $0 = false }
@@ -34,6 +37,8 @@ extension GRPCServerConnectionHandler {
             stream.clientStreamingCall?.cancel()
         }
         stream.clientStreamingCall = nil
+        if status.code != .ok { stream.bidirectionalCall?.cancel() }
+        stream.bidirectionalCall = nil
         if !stream.requestEnded { stream.resetAfterResponse = true }
         if stream.responseHeadersSent {
             stream.trailers = status
@@ -105,7 +110,12 @@ extension GRPCServerConnectionHandler {
         if stream.state != .finished, let call = stream.clientStreamingCall {
             call.cancel()
         }
+        if let metrics, stream.routeIndex >= 0, stream.state == .receiving || stream.state == .handling {
+            metrics.handled(route: stream.routeIndex, code: .cancelled, started: stream.startedAt)
+        }
         stream.clientStreamingCall = nil
+        if stream.state != .finished { stream.bidirectionalCall?.cancel() }
+        stream.bidirectionalCall = nil
         stream.state = .closed
         if let session { nghttp2_session_set_stream_user_data(session.raw, stream.id, nil) }
         if liveStreams === stream { liveStreams = stream.next }

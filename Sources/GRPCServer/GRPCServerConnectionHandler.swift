@@ -19,6 +19,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     let configuration: GRPCServerConfiguration
     let logger: Logger
     let connectionGate: ConnectionGate
+    let metrics: GRPCServerMetrics?
 
     var session: NGHTTP2Session?
     var context: ChannelHandlerContext?
@@ -40,10 +41,11 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     init(
         router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
-        tlsPeer: TLSPeerIdentity? = nil
+        metrics: GRPCServerMetrics? = nil, tlsPeer: TLSPeerIdentity? = nil
     ) {
         self.tlsPeer = tlsPeer
         self.router = router
+        self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
         self.connectionGate = connectionGate
@@ -71,11 +73,13 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             logger.warning(
                 "connection refused: too many connections",
                 metadata: ["peer": "\(remoteAddress?.description ?? "?")", "limit": "\(configuration.maxConnections)"])
+            metrics?.connectionRefused()
             closing = true
             context.close(promise: nil)
             return
         }
         admitted = true
+        metrics?.connectionAccepted(open: connectionGate.current)
         // We return flow-control credit ourselves (`dataReceived`, `released`): at once for most
         // calls, once the data is really consumed for calls that defer it.
         let session = NGHTTP2Session(
@@ -113,6 +117,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         if admitted {
             admitted = false
             connectionGate.release()
+            metrics?.connectionClosed(open: connectionGate.current)
         }
     }
 
@@ -180,7 +185,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Takes every byte nghttp2 has queued and writes it to the channel (flushing unless a read
     /// cycle is in progress, in which case `channelReadComplete` flushes once for the batch).
     func flushOutput(flushChannel: Bool = true) {
-        guard let session, let context else { return }
+        // Inside nghttp2_session_mem_recv (a handler answering from a frame callback) the session
+        // must not send: `channelRead` flushes once the receive returns.
+        guard let session, let context, !inSessionReceive else { return }
         outputBuffer.clear()
         let error = session.drainOutput { bytes in outputBuffer.writeBytes(bytes) }
         if outputBuffer.readableBytes > 0 {
@@ -236,6 +243,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// reset, CVE-2023-44487) the connection is closed with ENHANCE_YOUR_CALM.
     func clientResetStream() {
         guard resetLimiter.recordReset(at: .now()), let session, !closing else { return }
+        metrics?.rapidResetGoAway()
         logger.warning(
             "closing connection: too many stream resets (rapid reset)",
             metadata: ["peer": "\(remoteAddress?.description ?? "?")"])

@@ -84,6 +84,18 @@ public protocol ServerStreamWriter: Sendable {
     var isActive: Bool { get }
 }
 
+/// Receives the messages of one bidirectional-streaming call, on the connection's event loop, and
+/// answers through the ``ServerStreamWriter`` it was created with: responses may go out while
+/// requests still arrive (gRPC server reflection answers each request as it comes).
+public protocol BidirectionalStreamingCall: AnyObject {
+    /// One request message. Throwing ends the call with that status; later messages are dropped.
+    func receive(_ message: ByteBuffer) throws(GRPCStatus)
+    /// The client half-closed: end the call through the writer (`finish`), now or later.
+    func requestEnded()
+    /// The call ended early (client reset, deadline, connection loss): release what it holds.
+    func cancel()
+}
+
 /// How a method is served.
 public enum MethodHandler: Sendable {
     /// One request, one response.
@@ -92,6 +104,8 @@ public enum MethodHandler: Sendable {
     case clientStreaming(@Sendable (ServerCallContext) -> any ClientStreamingCall)
     /// One request, many responses.
     case serverStreaming(@Sendable (ServerCallContext, ByteBuffer, any ServerStreamWriter) -> Void)
+    /// Many requests, many responses, interleaved: the closure creates the per-call receiver.
+    case bidirectionalStreaming(@Sendable (ServerCallContext, any ServerStreamWriter) -> any BidirectionalStreamingCall)
 }
 
 /// Maps full method paths (`/package.Service/Method`) to handlers. Immutable once the server
@@ -109,6 +123,12 @@ public struct GRPCRouter: Sendable {
         routes.append((path, handler))
     }
 
+    /// The handler registered for `/service/method`, for tests and in-process benchmarks that
+    /// call a handler without a connection.
+    public func handler(service: String, method: String) -> MethodHandler? {
+        Array("/\(service)/\(method)".utf8).withUnsafeBytes { handler(forPath: $0) }
+    }
+
     /// The registered paths, for logs.
     public var paths: [String] { routes.map { String(decoding: $0.path, as: UTF8.self) } }
 
@@ -120,11 +140,16 @@ public struct GRPCRouter: Sendable {
     /// Finds the handler for a raw `:path` without allocating: a linear scan with a byte
     /// compare, faster than hashing a heap string for the handful of methods a server has.
     func handler(forPath path: UnsafeRawBufferPointer) -> MethodHandler? {
-        for route in routes where route.path.count == path.count {
+        route(forPath: path)?.handler
+    }
+
+    /// ``handler(forPath:)`` with the route's index in ``paths`` (for per-method metrics).
+    func route(forPath path: UnsafeRawBufferPointer) -> (index: Int, handler: MethodHandler)? {
+        for (index, route) in routes.enumerated() where route.path.count == path.count {
             let equal = route.path.withUnsafeBytes { candidate in
                 memcmp(candidate.baseAddress!, path.baseAddress!, path.count) == 0
             }
-            if equal { return route.handler }
+            if equal { return (index, route.handler) }
         }
         return nil
     }

@@ -31,8 +31,9 @@ final class ServerStream {
     var requestMessage: ByteBuffer?
     var requestMessageCount = 0
     var clientStreamingCall: (any ClientStreamingCall)?
+    var bidirectionalCall: (any BidirectionalStreamingCall)?
     var deadlineTask: Scheduled<Void>?
-    /// Set for server-streaming calls: tells the handler's writer when the stream is gone.
+    /// Set for server- and bidirectional-streaming calls: tells the handler's writer when the stream is gone.
     var writerActive: NIOLockedValueBox<Bool>?
 
     enum State {
@@ -46,6 +47,17 @@ final class ServerStream {
         case closed
     }
     var state: State = .receiving
+
+    /// Whether response messages may be queued now: once the request is complete, or at any time
+    /// before the final status for a bidirectional call.
+    var canSend: Bool { state == .handling || (state == .receiving && bidirectionalCall != nil) }
+
+    // MARK: Metrics (only with `recordsMetrics`)
+
+    /// Index of the call's route in the router (`GRPCServerMetrics.unknownRoute` if none); -1
+    /// until the headers are complete, or when metrics are off.
+    var routeIndex = -1
+    var startedAt = NIODeadline.uptimeNanoseconds(0)
 
     // MARK: Flow control (deferred consumption, see `ClientStreamingCall`)
 
@@ -114,7 +126,7 @@ struct LoopBoundStreamWriter: ServerStreamWriter {
             let value = target.value
             guard let connection = value.connection else { return }
             let stream = value.stream
-            guard stream.state == .handling else { return }
+            guard stream.canSend else { return }
             body(connection, stream)
             connection.flushOutput()
         }

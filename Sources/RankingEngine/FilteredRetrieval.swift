@@ -36,14 +36,24 @@ struct ValueIndexes: Sendable {
 /// A filter that includes categories or brands is served from the smaller of the two include lists (by item
 /// count), value by value: a value with a value index is searched in it (its own plan: a scan of its quantised
 /// rows, or for a very large value a walk of its graph), a value without one through its posting list (the global
-/// index's plan: usually an exact scan of those rows). The values' results are merged into the pool. A list
-/// covering more than half the catalogue, and every other filter, goes to the global index with the filter's
-/// estimated pass count.
+/// index's plan: usually an exact scan of those rows). The values' results are merged into the pool. An unfiltered
+/// call, and any other filter passing at least `minPartitionShare` of the items, searches the snapshot's partitions
+/// when it has them (docs/INDEX.md "Partitions"); the rest goes to the global index with the filter's estimated
+/// pass count.
 struct FilteredRetrieval {
     let serving: ServingSnapshot
     let scratch: RankScratch
     let pool: Int
     let ef: Int
+
+    /// A filter passing at least this share of the items is searched in the snapshot's partitions when it has
+    /// them (below it the global plan's exact scan of the passing rows is cheaper than scanning partitions until
+    /// enough of their rows pass).
+    static let minPartitionShare = 0.1
+
+    /// Passing rows a partition search sees for a pool (docs/INDEX.md "Partitions": recall@300 ≥ 0.95 needed
+    /// about 10 000 at 1M items for 0.99).
+    static func probeRows(pool: Int) -> Int { max(4_096, 32 * pool) }
 
     /// A list that covers more than this share of the items is searched in the global graph (where a walk at that
     /// selectivity is nearly as good as an unfiltered one) instead of value by value.
@@ -55,6 +65,8 @@ struct FilteredRetrieval {
         case nothing
         /// The global index (or an exact scan of all rows) with the filter.
         case global
+        /// The snapshot's partitions, best centroid first.
+        case partitions
         /// Value by value through an include list: how many values were searched in their value index and how
         /// many through their posting list.
         case values(FilterIndex.Attribute, indexed: Int, postings: Int)
@@ -73,8 +85,18 @@ struct FilteredRetrieval {
             if let (attribute, include, exclude) = drivingList(filter) {
                 return try searchValues(query, filter, attribute, include, exclude)
             } else if filter.acceptsEverything {
+                if let partitions = serving.partitions {
+                    try searchPartitions(partitions, query, AcceptAllRows())
+                    return .partitions
+                }
                 try search(query, AcceptAllRows(), .all(estimatedPassCount: nil))
             } else {
+                if let partitions = serving.partitions, let passing = estimate.passCount,
+                    Double(passing) >= Self.minPartitionShare * Double(max(statistics.rows, 1))
+                {
+                    try searchPartitions(partitions, query, filter)
+                    return .partitions
+                }
                 try search(query, filter, .all(estimatedPassCount: estimate.passCount))
             }
             return .global
@@ -207,6 +229,15 @@ struct FilteredRetrieval {
             try search(query, filter, .rows(rows))
         }
         return false
+    }
+
+    private func searchPartitions<Filter: RowFilter>(
+        _ partitions: PartitionIndex, _ query: UnsafeBufferPointer<Float>, _ filter: Filter
+    ) throws(VectorIndexError) {
+        try partitions.search(
+            query: query, k: pool, probeRows: Self.probeRows(pool: pool), filter: filter,
+            vectors: serving.snapshot.itemVectors.matrix, metric: serving.snapshot.metric, scratch: scratch.search,
+            into: &scratch.results)
     }
 
     private func search<Filter: RowFilter>(

@@ -19,6 +19,9 @@ public final class ServingSnapshot: ServableSnapshot {
     /// The snapshot's category and brand value indexes (docs/INDEX.md "Attribute subgraphs"), validated at
     /// activation.
     let valueIndexes: ValueIndexes
+    /// The items' partitions for deep pools (docs/INDEX.md "Partitions"), validated at activation; nil when the
+    /// snapshot has none.
+    let partitions: PartitionIndex?
 
     /// Bytes of the snapshot's mapped files.
     public let mappedBytes: Int
@@ -55,6 +58,11 @@ public final class ServingSnapshot: ServableSnapshot {
         do {
             valueIndexes = ValueIndexes(
                 try snapshot.loadValueIndexes(), categories: snapshot.categories.count, brands: snapshot.brands.count)
+        } catch {
+            throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): \(error)")
+        }
+        do {
+            partitions = try snapshot.loadPartitions()
         } catch {
             throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): \(error)")
         }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 import Foundation
 public import GRPCServer
@@ -205,7 +206,11 @@ final class PublishCall: ClientStreamingCall {
             }
             do throws(SnapshotStoreError) {
                 let result = try open.commit()
-                let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+                let elapsed = (NIODeadline.now() - started).nanoseconds
+                let seconds = Double(elapsed) / 1e9
+                CoreMetrics.Timer(label: "rankd_snapshot_publish_seconds").recordNanoseconds(elapsed)
+                Counter(label: "rankd_snapshot_publish_bytes_total").increment(by: Int64(result.bytesWritten))
+                Counter(label: "rankd_snapshot_publishes_total", dimensions: [("result", "ok")]).increment()
                 logger.info(
                     "snapshot published",
                     metadata: [
@@ -216,6 +221,7 @@ final class PublishCall: ClientStreamingCall {
                     ])
                 promise.succeed(AdminCodec.encodePublishResponse(result))
             } catch {
+                Counter(label: "rankd_snapshot_publishes_total", dimensions: [("result", "refused")]).increment()
                 logger.warning("publish refused", metadata: ["version": "\(open.header.version)", "error": "\(error)"])
                 promise.fail(SnapshotAdminService.status(for: error))
             }

@@ -250,31 +250,15 @@ public struct FilterIndex: @unchecked Sendable {
         }
     }
 
-    /// Checks that `entry`'s quantised block is exactly its items' rows re-encoded as `i8`: a block that drifted
-    /// from the vectors would rank silently wrong. O(rows × dimension).
+    /// Checks that `entry`'s quantised block is exactly its items' rows re-encoded as `i8`.
     private func verifyBlock(
         _ entry: Entry, rows: UnsafeBufferPointer<Int32>, vectors: VectorMatrix
     ) throws(SnapshotError) {
-        let stride = VectorCodec.rowStride(dimension: dimension, type: .i8)
-        guard vectors.dimension == dimension else {
-            throw .corrupt(
-                file: name, offset: 0, reason: "blocks are for dimension \(dimension), items have \(vectors.dimension)")
-        }
         let block: VectorMatrix
         do { block = try self.block(of: entry) } catch { throw .corrupt(file: name, offset: 0, reason: "\(error)") }
-        var decoded = [Float](repeating: 0, count: dimension)
-        var encoded = [UInt8](repeating: 0, count: stride)
-        for node in 0..<rows.count {
-            decoded.withUnsafeMutableBufferPointer { vectors.decodeRow(Int(rows[node]), into: $0) }
-            decoded.withUnsafeBufferPointer { row in
-                encoded.withUnsafeMutableBytes { VectorCodec.encode(row, as: .i8, into: $0) }
-            }
-            guard encoded.withUnsafeBytes({ $0.elementsEqual(block.rowBytes(node)) }) else {
-                throw .corrupt(
-                    file: name, offset: blocks.baseOffset + (entry.rowsStart + node) * stride,
-                    reason:
-                        "\(entry.attribute) \(entry.value) quantised row \(node) does not match item row \(rows[node])")
-            }
-        }
+        let stride = VectorCodec.rowStride(dimension: dimension, type: .i8)
+        try QuantisedRows.verify(
+            block, rows: rows, vectors: vectors, file: name, baseOffset: blocks.baseOffset + entry.rowsStart * stride,
+            what: "\(entry.attribute) \(entry.value)")
     }
 }

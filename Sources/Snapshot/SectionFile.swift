@@ -34,6 +34,7 @@ public enum SnapshotFileKind: UInt32, Sendable, CaseIterable {
     case popularity = 4
     case graph = 5
     case filterIndex = 6
+    case partitions = 7
 
     var sectionCount: Int {
         switch self {
@@ -42,6 +43,7 @@ public enum SnapshotFileKind: UInt32, Sendable, CaseIterable {
         case .attributes: 7
         case .popularity: 4
         case .filterIndex: 6
+        case .partitions: 4
         }
     }
 
@@ -49,7 +51,7 @@ public enum SnapshotFileKind: UInt32, Sendable, CaseIterable {
     var parameterCount: Int {
         switch self {
         case .vectors, .idTable, .attributes: 4
-        case .popularity, .filterIndex: 3
+        case .popularity, .filterIndex, .partitions: 3
         case .graph: 1
         }
     }

@@ -40,6 +40,8 @@ public final class Snapshot: @unchecked Sendable {
     public let graphPayload: UnsafeRawBufferPointer?
     /// Brand posting lists and category/brand value indexes, or nil for a snapshot built without them.
     public let filterIndex: FilterIndex?
+    /// The items grouped into partitions for deep pools (docs/INDEX.md "Partitions"), or nil when built without.
+    public let partitions: PartitionFile?
     private let mappedFiles: [(name: String, file: MappedFile)]
 
     /// Embedding dimension (users and items).
@@ -110,6 +112,11 @@ public final class Snapshot: @unchecked Sendable {
         } else {
             filterIndex = nil
         }
+        if let file = sections[SnapshotFiles.partitions] {
+            partitions = try PartitionFile(file, rows: attributes.count, dimension: itemVectors.dimension)
+        } else {
+            partitions = nil
+        }
         try checkCounts()
     }
 
@@ -149,6 +156,7 @@ public final class Snapshot: @unchecked Sendable {
         case SnapshotFiles.popularity: .popularity
         case SnapshotFiles.graph: .graph
         case SnapshotFiles.filterIndex: .filterIndex
+        case SnapshotFiles.partitions: .partitions
         default: throw .manifest(file: manifest, reason: "unknown file \"\(name)\" in files list")
         }
     }
@@ -201,6 +209,13 @@ public final class Snapshot: @unchecked Sendable {
             name: SnapshotFiles.itemAttributes, categories: categories.count, brands: brands.count, tags: tags.count)
         try popularity.verify(name: SnapshotFiles.popularity, attributes: attributes)
         try filterIndex?.verify(attributes: attributes, popularity: popularity, vectors: itemVectors.matrix)
+        try partitions?.verify(vectors: itemVectors.matrix)
+    }
+
+    /// Validates and returns the partition index over `itemVectors` (O(items)), or nil when the snapshot has none.
+    /// Reads the mapping in place, valid while this snapshot is alive.
+    public func loadPartitions() throws(SnapshotError) -> PartitionIndex? {
+        try partitions?.index(matrixRows: itemVectors.count)
     }
 
     /// Validates and returns the ANN graph over `itemVectors` (O(items × M): every neighbour id is

@@ -39,6 +39,11 @@ public struct SnapshotBuildOptions: Sendable {
     /// fitting a few milliseconds (`QuantisedScan.maxRows`).
     public var subgraphMinItems = SnapshotBuildOptions.defaultSubgraphMinItems
     public static let defaultSubgraphMinItems = QuantisedScan.maxRows
+    /// Partitions for deep pools (docs/INDEX.md "Partitions"): nil picks about √items, 0 builds none. Built only
+    /// for catalogues of at least `partitionMinItems` items (below that an exact scan is cheap).
+    public var partitions: Int? = nil
+    public var partitionMinItems = SnapshotBuildOptions.defaultPartitionMinItems
+    public static let defaultPartitionMinItems = 50_000
     /// Worker threads for the graph build; the graph does not depend on it.
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -174,9 +179,12 @@ private struct BuildJob {
         try writeFilterIndex(
             quantisedMinItems: options.quantisedMinItems,
             subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0)
+        let partitionCount = try writePartitions(items: items.header.rows)
         report("checksums", 0, 1)
         var files: [SnapshotManifest.FileEntry] = []
-        let optional = (options.buildIndex ? [SnapshotFiles.graph] : []) + [SnapshotFiles.filterIndex]
+        let optional =
+            (options.buildIndex ? [SnapshotFiles.graph] : []) + [SnapshotFiles.filterIndex]
+            + (partitionCount != nil ? [SnapshotFiles.partitions] : [])
         for name in SnapshotFiles.required + optional {
             let (size, checksum) = try mappingErrors {
                 (try FileReader(path: path(name)).size, try XXHash64.hashFile(path: path(name)))
@@ -201,7 +209,7 @@ private struct BuildJob {
                 ],
                 ignoredItemFields: Array(ignoredFields.sorted().prefix(50)),
                 quantisedMinItems: options.quantisedMinItems,
-                subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0),
+                subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0, partitions: partitionCount),
             ranking: options.rankingConfig ?? SnapshotManifest.defaultRankingConfig,
             labels: options.labels,
             files: files)
@@ -462,6 +470,47 @@ private struct BuildJob {
             try out.beginSection(); try out.writer.write(blocks)
             try out.finish()
         }
+    }
+
+    /// Writes `partitions.ivf` when the catalogue has at least `partitionMinItems` items and partitions are not
+    /// off: k-means over the item vectors (``PartitionBuilder``, seeded by the HNSW seed), the items grouped by
+    /// partition in row order, and their quantised copy in that order. Returns the partition count, or nil.
+    private func writePartitions(items: Int) throws(SnapshotError) -> Int? {
+        let requested = options.partitions ?? PartitionBuilder.defaultPartitions(rows: items)
+        guard requested > 0, items >= max(options.partitionMinItems, 1) else { return nil }
+        let vectorFile = try mappingErrors { try MappedFile(path: path(SnapshotFiles.itemVectors)) }
+        let vectors = try VectorTable(SectionFile(file: vectorFile, name: SnapshotFiles.itemVectors, kind: .vectors))
+        let progress = self.progress
+        let built = PartitionBuilder.build(
+            vectors: vectors.matrix, partitions: requested, seed: options.hnsw.seed, threads: options.threads,
+            progress: { done, total in progress?(SnapshotBuildProgress(stage: "partitions", done: done, total: total)) }
+        )
+        let partitions = built.partitions
+        // Counting sort by partition, stable: rows stay ascending within each partition.
+        var starts = [Int32](repeating: 0, count: partitions + 1)
+        for partition in built.assignment { starts[Int(partition) + 1] += 1 }
+        for p in 0..<partitions { starts[p + 1] += starts[p] }
+        var next = starts
+        var rows = [UInt32](repeating: 0, count: items)
+        for (row, partition) in built.assignment.enumerated() {
+            rows[Int(next[Int(partition)])] = UInt32(row)
+            next[Int(partition)] += 1
+        }
+        var blocks: [UInt8] = []
+        blocks.reserveCapacity(items * VectorCodec.rowStride(dimension: vectors.dimension, type: .i8))
+        appendQuantisedBlock(rows: rows[...], vectors: vectors.matrix, to: &blocks)
+        try mappingErrors {
+            let out = try SectionFileWriter(
+                path: path(SnapshotFiles.partitions), kind: .partitions,
+                parameters: [UInt64(items), UInt64(partitions), UInt64(vectors.dimension)],
+                sectionLengths: [4 * built.centroids.count, 4 * starts.count, 4 * rows.count, blocks.count])
+            try out.beginSection(); try out.writer.write(contentsOf: built.centroids)
+            try out.beginSection(); try out.writer.write(contentsOf: starts)
+            try out.beginSection(); try out.writer.write(contentsOf: rows)
+            try out.beginSection(); try out.writer.write(blocks)
+            try out.finish()
+        }
+        return partitions
     }
 
     /// Appends `rows` of `vectors`, decoded and re-encoded as `i8` (`VectorCodec`), in order: the quantised block a

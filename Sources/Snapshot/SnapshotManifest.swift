@@ -41,6 +41,8 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
         /// an HNSW graph too (0: none built); nil in snapshots built before value indexes existed.
         public var quantisedMinItems: Int?
         public var subgraphMinItems: Int?
+        /// The partition count of `partitions.ivf`; nil when the snapshot has none.
+        public var partitions: Int?
     }
 
     public var formatVersion: Int
@@ -119,6 +121,8 @@ public enum SnapshotFiles {
     public static let graph = "item_graph.hnsw"
     /// Brand posting lists and per-category/brand value indexes (optional; snapshots built before it lack it).
     public static let filterIndex = "filter_index.fidx"
+    /// The items grouped into partitions for deep pools (optional).
+    public static let partitions = "partitions.ivf"
 
     /// Files every snapshot has (the graph is optional).
     static let required = [

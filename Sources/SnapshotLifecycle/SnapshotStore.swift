@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import MappedStorage
 public import RankingModel
@@ -154,7 +155,26 @@ public final class SnapshotStore<Serving: ServableSnapshot>: Sendable {
         return try activateLocked(target, by: "rollback", rollback: true)
     }
 
+    /// ``swapLocked(_:by:rollback:)``, counted and timed through swift-metrics (docs/OPERATIONS.md,
+    /// "Metrics"): every activation, whoever asked for it, passes here.
     private func activateLocked(_ version: String, by how: String, rollback: Bool) throws(SnapshotStoreError)
+        -> ActivationResult
+    {
+        let started = ContinuousClock.now
+        do {
+            let result = try swapLocked(version, by: how, rollback: rollback)
+            let elapsed = (ContinuousClock.now - started).components
+            CoreMetrics.Timer(label: "rankd_snapshot_activation_seconds").recordNanoseconds(
+                elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+            Counter(label: "rankd_snapshot_activations_total", dimensions: [("result", "ok")]).increment()
+            return result
+        } catch {
+            Counter(label: "rankd_snapshot_activations_total", dimensions: [("result", "failed")]).increment()
+            throw error
+        }
+    }
+
+    private func swapLocked(_ version: String, by how: String, rollback: Bool) throws(SnapshotStoreError)
         -> ActivationResult
     {
         guard SnapshotRoot.isValidVersionName(version) else {

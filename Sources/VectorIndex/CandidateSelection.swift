@@ -27,42 +27,21 @@ struct CandidateSelection<Filter: RowFilter>: RowScorerVisitor {
     }
 
     mutating func visit<Scorer: RowScorer>(_ scorer: Scorer) {
-        let capacity = 2 * keep
-        let buffer = scratch.hitsBuffer(capacity: capacity)
-        var count = 0
-        var threshold = -Float.infinity
-        var compacted = false
-        let keep = self.keep
-        @inline(__always) func offer(_ row: Int32) {
-            let score = scorer.score(row)
-            guard !compacted || score > threshold else { return }
-            buffer[count] = ScoredRow(score: score, row: row)
-            count &+= 1
-            if count == capacity {
-                Self.moveBestToFront(buffer, count: count, best: keep)
-                count = keep
-                threshold = buffer[keep - 1].score
-                compacted = true
-            }
-        }
+        var top = TopCandidates(keep: keep, scratch: scratch)
         if filter is AcceptAllRows {
-            for row in 0..<Int32(rowCount) { offer(row) }
+            for row in 0..<Int32(rowCount) { top.offer(row, scorer.score(row)) }
         } else {
             let passing = scratch.pending
             var start: Int32 = 0
             while Int(start) < rowCount {
                 let end = Int32(Swift.min(Int(start) + ExactScan<Filter>.block, rowCount))
                 let accepted = filter.acceptedRows(start..<end, into: passing)
-                for index in 0..<accepted { offer(passing[index]) }
+                for index in 0..<accepted { top.offer(passing[index], scorer.score(passing[index])) }
                 start = end
             }
         }
-        if count > keep {
-            Self.moveBestToFront(buffer, count: count, best: keep)
-            count = keep
-        }
         scratch.lastScoredCount = rowCount
-        chosen = UnsafeBufferPointer(start: buffer, count: count)
+        chosen = top.finish()
     }
 
     /// Reorders `elements[0 ..< count]` so that its `best` best elements (by `BestOnTop`) come first, in no
@@ -100,6 +79,47 @@ struct CandidateSelection<Filter: RowFilter>: RowScorerVisitor {
                 return
             }
         }
+    }
+}
+
+/// The running best `keep` of a stream of scored rows, without a heap (see ``CandidateSelection``): a row that
+/// beats the running threshold is appended to a buffer of 2 × keep; when it fills, a selection moves the best
+/// `keep` to its front and the threshold rises to the keep-th best. The buffer is the scratch's hit buffer.
+struct TopCandidates {
+    let keep: Int
+    private let buffer: UnsafeMutablePointer<ScoredRow>
+    private var count = 0
+    private var threshold = -Float.infinity
+    private var compacted = false
+
+    init(keep: Int, scratch: SearchScratch) {
+        precondition(keep >= 1, "keep must be ≥ 1")
+        self.keep = keep
+        buffer = scratch.hitsBuffer(capacity: 2 * keep)
+    }
+
+    /// Considers `row` with `score`. O(1) amortised.
+    @inline(__always)
+    mutating func offer(_ row: Int32, _ score: Float) {
+        guard !compacted || score > threshold else { return }
+        buffer[count] = ScoredRow(score: score, row: row)
+        count &+= 1
+        if count == 2 * keep {
+            CandidateSelection<AcceptAllRows>.moveBestToFront(buffer, count: count, best: keep)
+            count = keep
+            threshold = buffer[keep - 1].score
+            compacted = true
+        }
+    }
+
+    /// The best `keep` offered (or all, if fewer), in no particular order: a view of the scratch's hit buffer,
+    /// valid until its next search.
+    mutating func finish() -> UnsafeBufferPointer<ScoredRow> {
+        if count > keep {
+            CandidateSelection<AcceptAllRows>.moveBestToFront(buffer, count: count, best: keep)
+            count = keep
+        }
+        return UnsafeBufferPointer(start: buffer, count: count)
     }
 }
 

@@ -24,6 +24,8 @@ public enum SearchPath: String, Sendable, CaseIterable {
     /// A scan of a subset's quantised (`i8`) copy, then exact re-scoring of its best candidates
     /// (``SubsetIndex``).
     case quantisedRows
+    /// The best partitions' quantised rows, then exact re-scoring of their best candidates (``PartitionIndex``).
+    case partitions
 }
 
 /// An HNSW index: encoded vectors plus the graph over them, both read in place. Thread-safe for concurrent searches

@@ -130,6 +130,9 @@ public final class SearchScratch {
     public internal(set) var lastScoredCount = 0
     /// A quantised scan's candidates (their matrix rows) before exact re-scoring.
     var rescoreRows: [Int32] = []
+    /// A partition search's centroid scores (``PartitionIndex``).
+    private var partitions: UnsafeMutablePointer<ScoredRow> = .allocate(capacity: 1)
+    private var partitionsCapacity = 1
 
     /// Creates scratch sized for `rowCount` rows of `dimension` floats and searches with `ef` up to `ef`
     /// (all grow on demand).
@@ -152,6 +155,7 @@ public final class SearchScratch {
         query.deallocate()
         hits.deallocate()
         pending.deallocate()
+        partitions.deallocate()
     }
 
     /// Starts a new search over `rowCount` rows: grows the visited set if needed and advances the generation.
@@ -198,6 +202,16 @@ public final class SearchScratch {
             hits = .allocate(capacity: capacity)
         }
         return hits
+    }
+
+    /// The partition buffer, grown to at least `capacity` entries (its contents are not kept when it grows).
+    func partitionBuffer(capacity: Int) -> UnsafeMutablePointer<ScoredRow> {
+        if capacity > partitionsCapacity {
+            partitions.deallocate()
+            partitionsCapacity = capacity
+            partitions = .allocate(capacity: capacity)
+        }
+        return partitions
     }
 
     /// Moves the best `k` entries of the result heap into `output`, best first, emptying the heap.

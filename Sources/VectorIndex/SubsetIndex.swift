@@ -168,26 +168,17 @@ private struct SubsetSearch {
         let rows = subset.rows.baseAddress!
         let keep = QuantisedScan.candidates(k: k, rows: subset.rows.count)
         let prepared = scratch.prepareQuery(query, normalize: metric.normalizesQuery)
-        scratch.rescoreRows.removeAll(keepingCapacity: true)
         // A subset's rows all pass an `AcceptAllRows`, so only another filter needs the local-id adapter.
-        func choose<Local: RowFilter>(_ local: Local) {
+        func choose<Local: RowFilter>(_ local: Local) -> UnsafeBufferPointer<ScoredRow> {
             var selection = CandidateSelection(
                 rowCount: subset.rows.count, keep: keep, filter: local, scratch: scratch)
             selection.dispatch(metric: metric, matrix: subset.quantised, query: prepared)
-            for hit in selection.chosen { scratch.rescoreRows.append(rows[Int(hit.row)]) }
+            return selection.chosen
         }
-        if filter is AcceptAllRows { choose(AcceptAllRows()) } else { choose(SubsetFilter(base: filter, rows: rows)) }
+        let chosen =
+            filter is AcceptAllRows ? choose(AcceptAllRows()) : choose(SubsetFilter(base: filter, rows: rows))
         let scanned = scratch.lastScoredCount
-        guard !scratch.rescoreRows.isEmpty else {
-            results.removeAll(keepingCapacity: true)
-            return
-        }
-        // Candidates need no order: the exact pass keeps the best `k` by (score, row) whatever the order.
-        try scratch.rescoreRows.withUnsafeBufferPointer { (candidates) throws(VectorIndexError) in
-            try ExactSearch.specialisedSearch(
-                vectors: vectors, metric: metric, query: query, k: k, filter: AcceptAllRows(), rows: candidates,
-                scratch: scratch, into: &results)
-        }
+        try scratch.rescore(chosen, rows: rows, vectors: vectors, metric: metric, query: query, k: k, into: &results)
         scratch.lastScoredCount += scanned
     }
 
@@ -198,6 +189,29 @@ private struct SubsetSearch {
         try ExactSearch.specialisedSearch(
             vectors: vectors, metric: metric, query: query, k: k, filter: filter, rows: subset.rows,
             scratch: scratch, into: &results)
+    }
+}
+
+extension SearchScratch {
+    /// The exact pass of a quantised search: re-scores the `chosen` local ids (matrix row `rows[id]`) against
+    /// `vectors` and keeps the best `k`, best first. Candidates need no order: the exact pass keeps the best `k` by
+    /// (score, row) whatever the order. Sets `lastScoredCount` to the rows re-scored.
+    func rescore(
+        _ chosen: UnsafeBufferPointer<ScoredRow>, rows: UnsafePointer<Int32>, vectors: VectorMatrix, metric: Metric,
+        query: UnsafeBufferPointer<Float>, k: Int, into results: inout [SearchResult]
+    ) throws(VectorIndexError) {
+        rescoreRows.removeAll(keepingCapacity: true)
+        for hit in chosen { rescoreRows.append(rows[Int(hit.row)]) }
+        guard !rescoreRows.isEmpty else {
+            results.removeAll(keepingCapacity: true)
+            lastScoredCount = 0
+            return
+        }
+        try rescoreRows.withUnsafeBufferPointer { (candidates) throws(VectorIndexError) in
+            try ExactSearch.specialisedSearch(
+                vectors: vectors, metric: metric, query: query, k: k, filter: AcceptAllRows(), rows: candidates,
+                scratch: self, into: &results)
+        }
     }
 }
 

@@ -84,6 +84,12 @@ struct SearchCommand: ParsableCommand {
     )
     var valueIndex = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Search the snapshot's partitions, seeing this many passing rows (docs/INDEX.md \"Partitions\").",
+            discussion: "With --filter-category the category is the filter; the graph and --ef are not used."))
+    var probeRows: Int?
+
     @Option(help: "Hit rows, int64 .npy of shape [queries, k].")
     var out: String
 
@@ -92,6 +98,9 @@ struct SearchCommand: ParsableCommand {
         guard !(posting && noEstimate) else { throw ValidationError("--posting and --no-estimate exclude each other") }
         guard !valueIndex || (snapshot != nil && filterCategory.count == 1 && !exact) else {
             throw ValidationError("--value-index needs --snapshot and exactly one --filter-category, without --exact")
+        }
+        guard probeRows == nil || (snapshot != nil && !valueIndex && !exact && probeRows! >= 1) else {
+            throw ValidationError("--probe-rows needs --snapshot, is ≥ 1, and excludes --value-index and --exact")
         }
         guard let metric = Metric(rawValue: metric) else { throw ValidationError("--metric must be ip, cosine or l2") }
         guard let type = VectorElementType(rawValue: vectorType) else {
@@ -111,15 +120,24 @@ struct SearchCommand: ParsableCommand {
         let index: HNSWIndex?
         let filter: CategoryFilter
         var categoryIndex: SubsetIndex?
+        var partitionIndex: PartitionIndex?
         switch (snapshot, items) {
         case (let directory?, nil):
             do {
                 let snapshot = try Snapshot.open(directory: directory)
                 opened = snapshot
                 matrix = snapshot.itemVectors.matrix
-                index = try exact ? nil : snapshot.loadGraph().map { try HNSWIndex(vectors: matrix, graph: $0) }
-                if !exact && index == nil { throw ValidationError("\(directory) has no HNSW graph; use --exact") }
+                index =
+                    try exact || probeRows != nil
+                    ? nil : snapshot.loadGraph().map { try HNSWIndex(vectors: matrix, graph: $0) }
+                if !exact && probeRows == nil && index == nil {
+                    throw ValidationError("\(directory) has no HNSW graph; use --exact")
+                }
                 filter = try categories != nil ? categoryFilter(rows: matrix.count) : snapshotCategoryFilter(snapshot)
+                if probeRows != nil {
+                    partitionIndex = try snapshot.loadPartitions()
+                    if partitionIndex == nil { throw ValidationError("\(directory) has no partitions") }
+                }
                 if valueIndex {
                     let category = snapshot.categories.row(for: filterCategory[0])
                     categoryIndex = try snapshot.loadValueIndexes().first {
@@ -174,6 +192,8 @@ struct SearchCommand: ParsableCommand {
         }
         let searchMetric = index?.metric ?? opened?.metric ?? metric
         let searchedIndex = categoryIndex
+        let partitions = partitionIndex
+        let probe = probeRows ?? 0
 
         let queryCount = queryArray.shape[0]
         var hits = [Int64](repeating: -1, count: queryCount * k)
@@ -195,7 +215,16 @@ struct SearchCommand: ParsableCommand {
                             rebasing: shared.queries[(q * dimension)..<((q + 1) * dimension)])
                         let path: SearchPath
                         do {
-                            if let index, let searchedIndex {
+                            if let partitions {
+                                path =
+                                    filter.isActive
+                                    ? try partitions.search(
+                                        query: query, k: options.k, probeRows: probe, filter: filter, vectors: matrix,
+                                        metric: searchMetric, scratch: scratch, into: &results)
+                                    : try partitions.search(
+                                        query: query, k: options.k, probeRows: probe, filter: AcceptAllRows(),
+                                        vectors: matrix, metric: searchMetric, scratch: scratch, into: &results)
+                            } else if let index, let searchedIndex {
                                 // As the engine does for a filter that is only the category: every row of the
                                 // category's index passes, so no per-row check.
                                 path = try searchedIndex.search(

@@ -82,6 +82,15 @@ struct SnapshotEncodingOptions: ParsableArguments {
             discussion: "A filter on such a value walks that graph instead of scanning (docs/INDEX.md)."))
     var subgraphMinItems = SnapshotBuildOptions.defaultSubgraphMinItems
 
+    @Option(
+        help: ArgumentHelp(
+            "Partitions for deep candidate pools (default: about √items; 0: none).",
+            discussion: "k-means groups of the items, scanned best centroid first (docs/INDEX.md \"Partitions\")."))
+    var partitions: Int?
+
+    @Option(help: "Build partitions only for catalogues of at least this many items.")
+    var partitionMinItems = SnapshotBuildOptions.defaultPartitionMinItems
+
     @Option(help: "Worker threads for the graph build (default: all cores).")
     var threads: Int?
 
@@ -97,8 +106,11 @@ struct SnapshotEncodingOptions: ParsableArguments {
     func validate() throws {
         _ = try SnapshotCommandSupport.parse(vectorType, as: VectorElementType.self, option: "--vector-type")
         _ = try SnapshotCommandSupport.parse(metric, as: Metric.self, option: "--metric")
-        guard subgraphMinItems >= 0, quantisedMinItems >= 0 else {
-            throw ValidationError("--subgraph-min-items and --quantised-min-items must be ≥ 0")
+        guard subgraphMinItems >= 0, quantisedMinItems >= 0, partitionMinItems >= 0 else {
+            throw ValidationError("--subgraph-min-items, --quantised-min-items and --partition-min-items must be ≥ 0")
+        }
+        if let partitions, !(0...65_535).contains(partitions) {
+            throw ValidationError("--partitions must be from 0 to 65535, got \(partitions)")
         }
         for label in labels where !label.contains("=") {
             throw ValidationError("--label must be KEY=VALUE, got \"\(label)\"")
@@ -114,6 +126,8 @@ struct SnapshotEncodingOptions: ParsableArguments {
         options.hnsw = HNSWParameters(m: hnswM, efConstruction: efConstruction, seed: hnswSeed)
         options.subgraphMinItems = subgraphMinItems
         options.quantisedMinItems = quantisedMinItems
+        options.partitions = partitions
+        options.partitionMinItems = partitionMinItems
         if let threads { options.threads = max(1, threads) }
         for label in labels {
             let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -81,6 +81,9 @@ struct Rankd: AsyncParsableCommand {
     @Flag(help: "Also serve rankd.testing.v1.Echo (for protocol tests; never in production).")
     var enableTestServices = false
 
+    @OptionGroup(title: "Operations")
+    var observabilityOptions: ObservabilityOptions
+
     @OptionGroup(title: "TLS")
     var tls: TLSOptions
 
@@ -105,6 +108,10 @@ struct Rankd: AsyncParsableCommand {
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
         let registry = SnapshotRegistry<ServingSnapshot>()
         let engine = RankingEngine(registry: registry)
+        // Before anything creates its metric handles.
+        let observability = try Observability(
+            options: observabilityOptions, file: file, registry: registry, logger: logger)
+        serverConfiguration.recordsMetrics = observability.recordsMetrics
         let directory = snapshot ?? file.snapshot
         let rootDirectory = snapshotRoot ?? file.snapshotRoot
         guard directory == nil || rootDirectory == nil else {
@@ -124,7 +131,7 @@ struct Rankd: AsyncParsableCommand {
             in: &router, engine: engine, logger: logger,
             auth: rankToken.map {
                 BearerTokenAuth(token: $0, scope: "Rank calls", howToConfigure: "--rank-token-file or RANKD_RANK_TOKEN")
-            })
+            }, observability: observability.rank)
         if let store {
             let adminToken = try readToken(
                 file: adminTokenFile ?? file.adminTokenFile, environment: "RANKD_ADMIN_TOKEN",
@@ -144,6 +151,8 @@ struct Rankd: AsyncParsableCommand {
         if enableTestServices || file.enableTestServices == true {
             EchoService.register(in: &router)
         }
+        // Last: it lists the services registered before it.
+        ReflectionService.register(in: &router)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threadCount)
         let server: GRPCServer
@@ -156,6 +165,15 @@ struct Rankd: AsyncParsableCommand {
             throw StartupError("cannot listen on \(address): \(Self.describe(error))")
         }
         let bound = server.localAddress?.port.map { "\(address.host):\($0)" } ?? address.description
+        do {
+            if let metricsAddress = try await observability.start() {
+                logger.info("metrics listening", metadata: ["address": "\(metricsAddress)", "path": "/metrics"])
+            }
+        } catch {
+            try? await server.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
         let security = serverConfiguration.tls.map { $0.files.clientCA == nil ? "tls" : "mutual-tls" } ?? "plaintext"
         logger.info(
             "listening",
@@ -212,6 +230,7 @@ struct Rankd: AsyncParsableCommand {
         await waitForTerminationSignal(logger: logger)
         health.set(.notServing)
         try await server.shutdownGracefully()
+        await observability.stop()
         try await group.shutdownGracefully()
         logger.info("stopped")
     }

@@ -48,6 +48,10 @@ struct ConfigFile: Decodable {
     var streamResetRefillPerSecond: Int?
     var logLevel: String?
     var enableTestServices: Bool?
+    var metricsListen: String?
+    var accessLogEvery: Int?
+    var otlpEndpoint: String?
+    var traceSampleRatio: Double?
     var tlsCert: String?
     var tlsKey: String?
     var tlsClientCA: String?
@@ -76,11 +80,11 @@ struct ConfigFile: Decodable {
     }
 }
 
-/// The listen address: `host:port` (`[::1]:50051` for IPv6); port 0 picks a free port.
-func parseListenAddress(_ text: String) throws -> HostPort {
+/// A listen address: `host:port` (`[::1]:50051` for IPv6); port 0 picks a free port.
+func parseListenAddress(_ text: String, flag: String = "--listen") throws -> HostPort {
     do {
         return try HostPort(parsing: text, allowPortZero: true)
     } catch {
-        throw ValidationError("--listen '\(text)': \(error)")
+        throw ValidationError("\(flag) '\(text)': \(error)")
     }
 }

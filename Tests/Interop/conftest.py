@@ -94,6 +94,21 @@ def synth(base, name, seed, items, categories, dim=16, users=200):
     return base / name, catalogue
 
 
+def wait_until_ranking(channel, timeout=10.0):
+    """Waits until health says `ranking.v1.Ranker` is SERVING: rankd listens before its snapshot
+    is active."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(channel)
+    request = health_pb2.HealthCheckRequest(service="ranking.v1.Ranker")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if health.Check(request, timeout=5).status == health_pb2.HealthCheckResponse.SERVING:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("ranking.v1.Ranker did not become SERVING")
+
+
 class RankdProcess:
     """A rankd child process on host:port (a loopback address), with its stderr kept for assertions."""
 

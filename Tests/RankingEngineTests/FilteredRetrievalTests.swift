@@ -7,7 +7,8 @@ import Testing
 @testable import RankingEngine
 
 /// The same seeded catalogue served twice: with value indexes (quantised blocks) for its large categories and
-/// brands, and without (where every filtered call scans the passing items exactly). Filtered rankings must agree.
+/// brands and with partitions, and with neither nor a graph (where every call scans the passing items exactly: the
+/// oracle). Rankings must agree.
 final class ValueIndexFixture: Sendable {
     let directory: String
     let indexed: ServingSnapshot
@@ -45,6 +46,9 @@ final class ValueIndexFixture: Sendable {
         options.hnsw.efConstruction = 60
         options.subgraphMinItems = minItems
         options.quantisedMinItems = minItems
+        options.buildIndex = minItems > 0
+        options.partitions = minItems > 0 ? 24 : 0
+        options.partitionMinItems = minItems
         options.rankingConfig = .object([
             "k": .number(10), "poolSize": .number(10), "method": .string("none"), "efSearch": .number(32),
         ])
@@ -87,6 +91,15 @@ final class ValueIndexFixture: Sendable {
         #expect(serving.valueIndexes.count >= 3)
         #expect(serving.valueIndexes.index(.category, serving.snapshot.categories.row(for: "category-0")!) != nil)
         #expect(fixture.exact.valueIndexes.count == 0)
+    }
+
+    @Test func unfilteredAndBroadFiltersSearchThePartitionsAndAgreeWithTheExactPlan() throws {
+        #expect(fixture.indexed.partitions?.partitionCount == 24)
+        #expect(fixture.exact.partitions == nil)
+        let snapshot = fixture.exact.snapshot
+        #expect(try agreement({ _ in }) { _ in true } >= 0.99)
+        let overlap = try agreement({ $0.inStockOnly = true }) { snapshot.attributes.inStock[$0] == 1 }
+        #expect(overlap >= 0.99, "overlap \(overlap)")
     }
 
     @Test func oneCategoryWithAValueIndexAgreesWithTheExactScan() throws {

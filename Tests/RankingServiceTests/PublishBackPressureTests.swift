@@ -19,7 +19,7 @@ private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogH
 /// never the event loop that receives it: that loop serves other connections' calls too.
 @Suite struct PublishBackPressureTests {
     @Test func slowPublishDiskThrottlesTheUploaderNotTheEventLoop() async throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let built = try fixture.build("v1")
         let store = try SnapshotStore(root: fixture.root, registry: SnapshotRegistry<ServingSnapshot>())
         let header = try fixture.header(built)

@@ -6,7 +6,7 @@ import Testing
 
 @testable import SnapshotLifecycle
 
-extension SnapshotFixture {
+extension SnapshotRootFixture {
     func store(retain: Int = 3, registry: SnapshotRegistry<OpenedSnapshot> = SnapshotRegistry<OpenedSnapshot>()) throws
         -> SnapshotStore<OpenedSnapshot>
     {
@@ -51,7 +51,7 @@ func expectStoreError(
 @Suite("SnapshotStore")
 struct SnapshotStoreTests {
     @Test func cleansStagingLeftoversAtOpen() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let leftover = fixture.root + "/.staging/v9.dead/v9"
         try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
         try Data("partial".utf8).write(to: URL(fileURLWithPath: leftover + "/item_vectors.vec"))
@@ -61,7 +61,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func publishActivateAndRestartComesBackOnPersistedVersion() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         let first = try fixture.publish(try fixture.build("v1", seed: 1), to: store, activate: true)
@@ -83,7 +83,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func firstStartServesNewestCompleteVersionAndEmptyRootServesNothing() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let empty = try fixture.store()
         #expect(empty.activateAtStartup() == nil)
         try fixture.publish(try fixture.build("old", seed: 1), to: empty)
@@ -98,7 +98,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func retentionKeepsNewestActiveAndRollbackTarget() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let store = try fixture.store(retain: 1)
         try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)
         Thread.sleep(forTimeInterval: 0.02)
@@ -116,7 +116,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func identicalRepublishIsNoOpAndDifferentContentIsAlreadyExists() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let store = try fixture.store()
         let built = try fixture.build("v1", seed: 1)
         try fixture.publish(built, to: store)
@@ -127,7 +127,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsCorruptChunkWithChecksumErrorAndLeavesNothing() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         try fixture.publish(try fixture.build("good", seed: 1), to: store, activate: true)
@@ -146,7 +146,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsHeaderChecksumThatDisagreesWithManifest() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let store = try fixture.store()
         let built = try fixture.build("v1", seed: 1)
         expectStoreError(.invalidArgument, containing: "the manifest says") {
@@ -156,7 +156,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsTruncatedUpload() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let store = try fixture.store()
         let built = try fixture.build("v1", seed: 1)
         expectStoreError(.invalidArgument, containing: "truncated upload") {
@@ -167,7 +167,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsMissingFileAndOutOfOrderChunks() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let store = try fixture.store()
         let built = try fixture.build("v1", seed: 1)
         expectStoreError(.invalidArgument, containing: "a file is missing") {
@@ -191,7 +191,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func rejectsDimensionDifferentFromActive() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         try fixture.publish(try fixture.build("d8", seed: 1, dimension: 8), to: store, activate: true)
@@ -203,7 +203,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func activateUnknownVersionIsNotFoundAndRollbackWithoutHistoryFails() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let store = try fixture.store()
         expectStoreError(.notFound, containing: "not in the snapshot root") { _ = try store.activate("nope") }
         expectStoreError(.failedPrecondition, containing: "no previous version") { _ = try store.rollback() }
@@ -211,7 +211,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func replacedSnapshotIsReleasedOnceIdle() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)
@@ -230,7 +230,7 @@ struct SnapshotStoreTests {
     }
 
     @Test func reactivationSkipsChecksumsOnlyForUnchangedVerifiedFiles() throws {
-        let fixture = try SnapshotFixture()
+        let fixture = try SnapshotRootFixture()
         let registry = SnapshotRegistry<OpenedSnapshot>()
         let store = try fixture.store(registry: registry)
         try fixture.publish(try fixture.build("a", seed: 1), to: store, activate: true)

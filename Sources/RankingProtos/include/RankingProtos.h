@@ -3,7 +3,10 @@
 #define RANKING_PROTOS_H
 #include <protobuf-c/protobuf-c.h>
 #include "grpc/health/v1/health.pb-c.h"
+#include "grpc/reflection/v1/reflection.pb-c.h"
+#include "grpc/reflection/v1alpha/reflection.pb-c.h"
 #include "rankd/testing/v1/echo.pb-c.h"
 #include "ranking/v1/admin.pb-c.h"
 #include "ranking/v1/ranker.pb-c.h"
+#include "rankd_descriptor_set.h"
 #endif

@@ -5,7 +5,7 @@ import Snapshot
 /// A scratch directory with small seeded snapshots built on demand, a snapshot root inside it, and
 /// the publish messages (header, chunks) a publishing job would send for a built snapshot.
 /// The directory is removed when the fixture is released.
-public final class SnapshotFixture {
+public final class SnapshotRootFixture {
     public let directory: String
     public var root: String { directory + "/root" }
 
