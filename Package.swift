@@ -17,6 +17,9 @@
 //               ├─ SnapshotLifecycle ─ snapshot root, publish, activation, rollback, watcher and the
 //               │    │                 registry of the active snapshot; generic over its serving form  (store)
 //               │    └─ Snapshot
+//               ├─ LiveState ─ durable live overlay (item updates, deleted users: WAL in the snapshot
+//               │    │         root + lock-free read view per snapshot)                      (live)
+//               │    └─ Snapshot, RankingModel, MappedStorage
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
@@ -57,6 +60,7 @@ let package = Package(
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
         .library(name: "SnapshotLifecycle", targets: ["SnapshotLifecycle"]),
         .library(name: "Snapshot", targets: ["Snapshot"]),
+        .library(name: "LiveState", targets: ["LiveState"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
@@ -139,10 +143,18 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // Live changes on top of a snapshot (item updates, deleted users): the write-ahead log in the
+        // snapshot root and the per-snapshot view Rank reads lock-free. No networking.
+        .target(
+            name: "LiveState",
+            dependencies: ["RankingModel", "Snapshot", "MappedStorage"],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "RankingEngine",
             dependencies: [
-                "RankingModel", "Snapshot", "SnapshotLifecycle", "VectorIndex", "Reranking", "MappedStorage",
+                "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "VectorIndex", "Reranking",
+                "MappedStorage",
             ],
             swiftSettings: strictSwift
         ),
@@ -203,7 +215,7 @@ let package = Package(
         .target(
             name: "RankingService",
             dependencies: [
-                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "SnapshotLifecycle",
+                "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "SnapshotLifecycle", "LiveState",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -256,7 +268,7 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle",
+                "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle", "LiveState",
                 "MetricsExporter", "TraceExporter",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -307,7 +319,7 @@ let package = Package(
         .testTarget(
             name: "RankingEngineTests",
             dependencies: [
-                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "TestSupport",
+                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "TestSupport",
             ],
             swiftSettings: strictSwift
         ),
@@ -372,6 +384,11 @@ let package = Package(
         .testTarget(
             name: "SnapshotTests",
             dependencies: ["Snapshot", "VectorIndex", "MappedStorage", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "LiveStateTests",
+            dependencies: ["LiveState", "RankingModel", "Snapshot", "MappedStorage", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -84,6 +84,7 @@ let package = Package(
                 .product(name: "RankingEngine", package: "rankd"),
                 .product(name: "Snapshot", package: "rankd"),
                 .product(name: "SnapshotLifecycle", package: "rankd"),
+                .product(name: "LiveState", package: "rankd"),
                 .product(name: "SeededRandom", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

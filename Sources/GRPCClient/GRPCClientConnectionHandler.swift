@@ -3,42 +3,6 @@ import GRPCCore
 import Glibc
 import NIOCore
 
-/// Client side of one call's HTTP/2 stream. Lives on the connection's event loop.
-final class ClientStream {
-    let key: UInt64
-    let sink: ClientCallSink
-    var id: Int32 = -1
-    /// The first message goes out from the caller's buffer instead of being copied into
-    /// `outbound`: its unsent bytes, and how many bytes of its 5-byte prefix are still unsent.
-    var firstMessage: ByteBuffer?
-    var firstMessageLength: UInt32 = 0
-    var prefixLeft = 0
-    /// Framed messages queued by `send` after the first.
-    var outbound: ByteBuffer
-    var requestEnded = false
-    var dataDeferred = false
-    var drainWaiters: [EventLoopPromise<Void>] = []
-    var deframer: GRPCMessageDeframer
-    var messages: [ByteBuffer] = []
-    var httpStatus = 0
-    var grpcStatus: Int?
-    var grpcMessage: String?
-    var metadata: [(name: String, value: String)] = []
-    var failure: GRPCStatus?
-    var hasDeadline = false
-    var completed = false
-
-    init(key: UInt64, sink: ClientCallSink, allocator: ByteBufferAllocator) {
-        self.key = key
-        self.sink = sink
-        self.outbound = allocator.buffer(capacity: 0)
-        self.deframer = GRPCMessageDeframer(maxMessageSize: Int(Int32.max), allocator: allocator)
-    }
-
-    /// Request bytes queued and not yet handed to nghttp2.
-    var unsentBytes: Int { prefixLeft + (firstMessage?.readableBytes ?? 0) + outbound.readableBytes }
-}
-
 /// The client connection's pipeline handler: owns the nghttp2 client session.
 final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
@@ -55,7 +19,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
     /// context costs retains and an existential call each time.
     private var allocator = ByteBufferAllocator()
     private var eventLoop: (any EventLoop)?
-    private var calls: [UInt64: ClientStream] = [:]
+    var calls: [UInt64: ClientStream] = [:]
     private var output: ByteBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
     private var pendingFlush = false
     /// Inside `session.receive`: nghttp2 is calling back, so output waits for the flush after it
@@ -303,7 +267,7 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func complete(_ stream: ClientStream, failure: GRPCStatus? = nil) {
+    func complete(_ stream: ClientStream, failure: GRPCStatus? = nil) {
         guard !stream.completed else { return }
         stream.completed = true
         if stream.hasDeadline { deadlines.dropCompletedFront() }
@@ -344,159 +308,4 @@ final class GRPCClientConnectionHandler: ChannelDuplexHandler {
         default: .unknown
         }
     }
-
-    // MARK: Callbacks
-
-    fileprivate func header(_ stream: ClientStream, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        if Self.equal(name, ":status") {
-            stream.httpStatus = Self.decimal(value) ?? 0
-        } else if Self.equal(name, "grpc-status") {
-            stream.grpcStatus = Self.decimal(value)
-        } else if Self.equal(name, "grpc-message") {
-            stream.grpcMessage = GRPCPercentEncoding.decode(value)
-        } else if name.first != UInt8(ascii: ":") {
-            // The one value every response has: a constant string instead of a heap copy.
-            let text =
-                Self.equal(value, Self.grpcContentType) ? Self.grpcContentType : String(decoding: value, as: UTF8.self)
-            stream.metadata.append((String(decoding: name, as: UTF8.self), text))
-        }
-    }
-
-    private static let grpcContentType = "application/grpc"
-
-    /// Whether the header bytes are `text` (one length check and a memcmp per header).
-    private static func equal(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        bytes.count == text.utf8CodeUnitCount
-            && (bytes.count == 0 || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
-    }
-
-    private static func equal(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { utf8 in
-            bytes.count == utf8.count
-                && (bytes.count == 0 || memcmp(bytes.baseAddress!, utf8.baseAddress!, bytes.count) == 0)
-        }
-    }
-
-    /// A non-negative decimal header value (`:status`, `grpc-status`); nil if it is not one.
-    private static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        guard !bytes.isEmpty, bytes.count <= 9 else { return nil }
-        var value = 0
-        for byte in bytes {
-            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
-            value = value * 10 + Int(byte - UInt8(ascii: "0"))
-        }
-        return value
-    }
-
-    fileprivate func data(_ stream: ClientStream, _ bytes: UnsafeRawBufferPointer) {
-        guard stream.failure == nil else { return }
-        stream.deframer.append(bytes)
-        do throws(GRPCStatus) {
-            while let message = try stream.deframer.next() {
-                stream.messages.append(message)
-            }
-        } catch {
-            stream.failure = GRPCStatus(.internal, "bad response framing: \(error.message)")
-        }
-    }
-
-    fileprivate func closed(_ stream: ClientStream, errorCode: UInt32) {
-        if stream.grpcStatus == nil && stream.failure == nil && errorCode != HTTP2ErrorCode.noError {
-            let code: GRPCStatus.Code = errorCode == HTTP2ErrorCode.refusedStream ? .unavailable : .internal
-            stream.failure = GRPCStatus(code, "stream reset by server (HTTP/2 error \(errorCode))")
-        }
-        complete(stream)
-        calls.removeValue(forKey: stream.key)
-    }
-
-    fileprivate func readRequest(
-        _ stream: ClientStream, into buffer: UnsafeMutablePointer<UInt8>, length: Int,
-        flags: UnsafeMutablePointer<UInt32>
-    ) -> Int {
-        let target = UnsafeMutableRawPointer(buffer)
-        var count = 0
-        // The first message's prefix (flag 0, big-endian length), then the message itself.
-        while stream.prefixLeft > 0 && count < length {
-            let index = 5 - stream.prefixLeft
-            let byte = index == 0 ? 0 : UInt8(truncatingIfNeeded: stream.firstMessageLength >> (8 * (4 - index)))
-            target.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
-            count += 1
-            stream.prefixLeft -= 1
-        }
-        if count < length, var message = stream.firstMessage {
-            count += Self.move(from: &message, to: target + count, limit: length - count)
-            stream.firstMessage = message.readableBytes > 0 ? message : nil
-        }
-        if count < length {
-            count += Self.move(from: &stream.outbound, to: target + count, limit: length - count)
-        }
-        let unsent = stream.unsentBytes
-        if unsent < Self.sendWatermark, !stream.drainWaiters.isEmpty {
-            for waiter in stream.drainWaiters { waiter.succeed() }
-            stream.drainWaiters = []
-        }
-        if unsent == 0 {
-            // Reuse the storage (a buffer never written to shares an empty one: leave it alone).
-            if stream.outbound.readerIndex > 0 { stream.outbound.clear() }
-            if stream.requestEnded {
-                flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            } else if count == 0 {
-                stream.dataDeferred = true
-                return Int(NGHTTP2_ERR_DEFERRED.rawValue)
-            }
-        }
-        return count
-    }
-
-    /// Copies up to `limit` readable bytes of `source` to `target` and consumes them.
-    private static func move(from source: inout ByteBuffer, to target: UnsafeMutableRawPointer, limit: Int) -> Int {
-        let count = min(limit, source.readableBytes)
-        guard count > 0 else { return 0 }
-        source.withUnsafeReadableBytes { target.copyMemory(from: $0.baseAddress!, byteCount: count) }
-        source.moveReaderIndex(forwardBy: count)
-        return count
-    }
-}
-
-private func handler(_ userData: UnsafeMutableRawPointer?) -> GRPCClientConnectionHandler? {
-    userData.map { Unmanaged<GRPCClientConnectionHandler>.fromOpaque($0).takeUnretainedValue() }
-}
-
-private func stream(_ session: OpaquePointer?, _ id: Int32) -> ClientStream? {
-    guard let session, let pointer = nghttp2_session_get_stream_user_data(session, id) else { return nil }
-    return Unmanaged<ClientStream>.fromOpaque(pointer).takeUnretainedValue()
-}
-
-private func clientCallbacks(_ callbacks: OpaquePointer) {
-    nghttp2_session_callbacks_set_on_header_callback(callbacks) {
-        session, frame, name, nameLength, value, valueLength, _, userData in
-        guard let frame, let name, let value, let handler = handler(userData),
-            let stream = stream(session, frame.pointee.hd.stream_id)
-        else { return 0 }
-        handler.header(
-            stream, name: UnsafeRawBufferPointer(start: name, count: nameLength),
-            value: UnsafeRawBufferPointer(start: value, count: valueLength))
-        return 0
-    }
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
-        session, _, streamID, data, length, userData in
-        guard let data, let handler = handler(userData), let stream = stream(session, streamID) else { return 0 }
-        handler.data(stream, UnsafeRawBufferPointer(start: data, count: length))
-        return 0
-    }
-    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { session, streamID, errorCode, userData in
-        guard let handler = handler(userData), let stream = stream(session, streamID) else { return 0 }
-        handler.closed(stream, errorCode: errorCode)
-        return 0
-    }
-}
-
-private let clientReadRequestData: nghttp2_data_source_read_callback = {
-    _, _, buffer, length, flags, source, userData in
-    guard let buffer, let flags, let pointer = source?.pointee.ptr, let handler = handler(userData) else {
-        return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
-    }
-    let stream = Unmanaged<ClientStream>.fromOpaque(pointer).takeUnretainedValue()
-    return handler.readRequest(stream, into: buffer, length: length, flags: flags)
 }

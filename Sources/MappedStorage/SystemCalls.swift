@@ -28,6 +28,24 @@ enum System {
         retryingOnInterrupt { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
     }
 
+    /// Opens (creating, never truncating) `path` for reading and writing: an append-only log.
+    static func openForAppending(_ path: String) -> Int32 {
+        retryingOnInterrupt { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+    }
+
+    static func truncate(fd: Int32, size: Int) -> Int32 {
+        retryingOnInterrupt { ftruncate(fd, off_t(size)) }
+    }
+
+    static func seek(fd: Int32, to offset: Int) -> Int {
+        Int(lseek(fd, off_t(offset), SEEK_SET))
+    }
+
+    /// `fdatasync(2)`: the data and the size are durable (a log needs no other metadata).
+    static func syncData(fd: Int32) -> Int32 {
+        retryingOnInterrupt { fdatasync(fd) }
+    }
+
     static func close(_ fd: Int32) {
         // close(2) must not be retried on EINTR on Linux: the descriptor is already released.
         _ = Glibc.close(fd)

@@ -206,6 +206,11 @@ public enum AdminCodec {
         m.pointee.mapped_snapshots = UInt32(clamping: status.mappedSnapshots)
         m.pointee.bytes_mapped_total = UInt64(status.bytesMappedTotal)
         m.pointee.retain = UInt32(clamping: status.retain)
+        m.pointee.overlay_items = UInt64(status.overlay.items)
+        m.pointee.overlay_removed_items = UInt64(status.overlay.removedItems)
+        m.pointee.overlay_deleted_users = UInt64(status.overlay.deletedUsers)
+        m.pointee.overlay_log_bytes = UInt64(status.overlay.logBytes)
+        m.pointee.overlay_sequence = status.overlay.sequence
         return ProtobufCodec.encode(m, allocator: allocator)
     }
 
@@ -236,6 +241,11 @@ public enum AdminCodec {
             status.mappedSnapshots = Int(m.mapped_snapshots)
             status.bytesMappedTotal = Int(clamping: m.bytes_mapped_total)
             status.retain = Int(m.retain)
+            status.overlay.items = Int(clamping: m.overlay_items)
+            status.overlay.removedItems = Int(clamping: m.overlay_removed_items)
+            status.overlay.deletedUsers = Int(clamping: m.overlay_deleted_users)
+            status.overlay.logBytes = Int(clamping: m.overlay_log_bytes)
+            status.overlay.sequence = m.overlay_sequence
             return status
         }
     }

@@ -77,6 +77,13 @@ package enum ProtobufCodec {
         pointer.map { String(cString: $0) } ?? ""
     }
 
+    /// A repeated string field as Swift strings.
+    package static func strings(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ count: Int) -> [String]
+    {
+        guard let array, count > 0 else { return [] }
+        return (0..<count).map { string(array[$0]) }
+    }
+
     /// Bytes of a `bytes` field.
     package static func bytes(_ data: ProtobufCBinaryData) -> [UInt8] {
         guard data.len > 0, let base = data.data else { return [] }

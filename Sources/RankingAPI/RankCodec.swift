@@ -56,18 +56,18 @@ public enum RankCodec {
         var r = RankRequest()
         r.userID = ProtobufCodec.string(m.user_id)
         r.k = Int(m.k)
-        r.recentItemIDs = strings(m.recent_item_ids, m.n_recent_item_ids)
+        r.recentItemIDs = ProtobufCodec.strings(m.recent_item_ids, m.n_recent_item_ids)
         r.candidatePool = Int(m.candidate_pool)
         if let f = m.filter?.pointee {
-            r.filter.includeCategories = strings(f.include_categories, f.n_include_categories)
-            r.filter.excludeCategories = strings(f.exclude_categories, f.n_exclude_categories)
-            r.filter.includeBrands = strings(f.include_brands, f.n_include_brands)
-            r.filter.excludeBrands = strings(f.exclude_brands, f.n_exclude_brands)
+            r.filter.includeCategories = ProtobufCodec.strings(f.include_categories, f.n_include_categories)
+            r.filter.excludeCategories = ProtobufCodec.strings(f.exclude_categories, f.n_exclude_categories)
+            r.filter.includeBrands = ProtobufCodec.strings(f.include_brands, f.n_include_brands)
+            r.filter.excludeBrands = ProtobufCodec.strings(f.exclude_brands, f.n_exclude_brands)
             r.filter.inStockOnly = f.in_stock_only != 0
             r.filter.minPrice = f.min_price?.pointee.value
             r.filter.maxPrice = f.max_price?.pointee.value
-            r.filter.tagsAny = strings(f.tags_any, f.n_tags_any)
-            r.filter.excludeItemIDs = strings(f.exclude_item_ids, f.n_exclude_item_ids)
+            r.filter.tagsAny = ProtobufCodec.strings(f.tags_any, f.n_tags_any)
+            r.filter.excludeItemIDs = ProtobufCodec.strings(f.exclude_item_ids, f.n_exclude_item_ids)
         }
         if let d = m.diversity?.pointee {
             switch d.method {
@@ -287,11 +287,11 @@ public enum RankCodec {
                 var e = RankResponse.Explanation()
                 e.baseRelevance = x.base_relevance
                 e.boostedRelevance = x.boosted_relevance
-                e.appliedBoosts = strings(x.applied_boosts, x.n_applied_boosts)
+                e.appliedBoosts = ProtobufCodec.strings(x.applied_boosts, x.n_applied_boosts)
                 e.diversityPenalty = x.diversity_penalty
                 e.dppGain = x.dpp_gain
                 e.rule = ProtobufCodec.string(x.rule)
-                e.constraints = strings(x.constraints, x.n_constraints)
+                e.constraints = ProtobufCodec.strings(x.constraints, x.n_constraints)
                 e.reason = ProtobufCodec.string(x.reason)
                 item.explanation = e
             }
@@ -312,7 +312,7 @@ public enum RankCodec {
                     itemID: ProtobufCodec.string(p.item_id), position: Int(p.position),
                     reason: ProtobufCodec.string(p.reason)))
         }
-        r.unknownItemIDs = strings(m.unknown_item_ids, m.n_unknown_item_ids)
+        r.unknownItemIDs = ProtobufCodec.strings(m.unknown_item_ids, m.n_unknown_item_ids)
         r.candidatesConsidered = Int(m.candidates_considered)
         return r
     }
@@ -330,12 +330,6 @@ public enum RankCodec {
         }
     }
 
-    private static func strings(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ count: Int) -> [String]
-    {
-        guard let array, count > 0 else { return [] }
-        return (0..<count).map { ProtobufCodec.string(array[$0]) }
-    }
-
     private static func floatValue(_ value: Float, _ arena: CArena) -> UnsafeMutablePointer<Ranking__V1__FloatValue> {
         let wrapper = arena.allocate(Ranking__V1__FloatValue.self)
         ranking__v1__float_value__init(wrapper)
@@ -343,8 +337,7 @@ public enum RankCodec {
         return wrapper
     }
 
-    private static func doubleValue(_ value: Double, _ arena: CArena) -> UnsafeMutablePointer<Ranking__V1__DoubleValue>
-    {
+    static func doubleValue(_ value: Double, _ arena: CArena) -> UnsafeMutablePointer<Ranking__V1__DoubleValue> {
         let wrapper = arena.allocate(Ranking__V1__DoubleValue.self)
         ranking__v1__double_value__init(wrapper)
         wrapper.pointee.value = value

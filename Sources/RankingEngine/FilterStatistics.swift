@@ -75,16 +75,19 @@ struct FilterStatistics: Sendable {
             consider(Self.sum(filter.includeCategories, categoryCounts))
         }
         if filter.restrictsBrands && excluding != .brand { consider(Self.sum(filter.includeBrands, brandCounts)) }
+        // Live updates move items in and out of stock and add or remove tags: their deltas keep these
+        // counts exact (removals only lower the true count, so the bound holds).
         if let tags = filter.tagsAny {
             var count = 0
             var bits = tags
             while bits != 0 {
-                count += tagCounts[bits.trailingZeroBitCount]
+                let bit = bits.trailingZeroBitCount
+                count += tagCounts[bit] + (bit < filter.tagDeltas.count ? filter.tagDeltas[bit] : 0)
                 bits &= bits - 1
             }
-            consider(min(count, rows))
+            consider(min(max(count, 0), rows))
         }
-        if filter.inStockOnly { consider(inStockCount) }
+        if filter.inStockOnly { consider(max(inStockCount + filter.inStockDelta, 0)) }
         var passCount = bound
         if filter.minPriceCents != nil || filter.maxPriceCents != nil {
             let low = filter.minPriceCents.map { Self.firstIndex(in: priceSample, notBelow: $0) } ?? 0

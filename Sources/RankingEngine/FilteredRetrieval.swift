@@ -90,6 +90,17 @@ struct FilteredRetrieval {
                     return .partitions
                 }
                 try search(query, AcceptAllRows(), .all(estimatedPassCount: nil))
+            } else if filter.onlyExcludesRemoved {
+                // Only live removals: a two-word filter (no boxing), in the partitions like an unfiltered call, or
+                // walked like an unfiltered search with the beam widened for the removed share.
+                let passing = max(statistics.rows - filter.removedCount, 0)
+                if let partitions = serving.partitions,
+                    Double(passing) >= Self.minPartitionShare * Double(max(statistics.rows, 1))
+                {
+                    try searchPartitions(partitions, query, filter.removedRowSet)
+                    return .partitions
+                }
+                try search(query, filter.removedRowSet, .all(estimatedPassCount: passing))
             } else {
                 if let partitions = serving.partitions, let passing = estimate.passCount,
                     Double(passing) >= Self.minPartitionShare * Double(max(statistics.rows, 1))
@@ -203,10 +214,14 @@ struct FilteredRetrieval {
         if let valueIndex = serving.valueIndexes.index(attribute, value) {
             let snapshot = serving.snapshot
             let vectors = snapshot.itemVectors.matrix
-            if onlyThisList {
+            if onlyThisList && filter.removedRows.isEmpty {
                 try valueIndex.search(
                     query: query, k: pool, ef: ef, filter: AcceptAllRows(), estimatedPassCount: nil, vectors: vectors,
                     metric: snapshot.metric, scratch: scratch.search, into: &scratch.results)
+            } else if onlyThisList {
+                try valueIndex.search(
+                    query: query, k: pool, ef: ef, filter: filter.removedRowSet, estimatedPassCount: nil,
+                    vectors: vectors, metric: snapshot.metric, scratch: scratch.search, into: &scratch.results)
             } else {
                 let rows = valueIndex.rows.count
                 let passing = restShare.map { min(rows, Int(($0 * Double(rows)).rounded(.up))) } ?? rows
@@ -225,6 +240,8 @@ struct FilteredRetrieval {
             return false
         }
         // The value's posting list: the global plan may scan it exactly instead of walking.
+        // Not `removedRowSet` even when only removals remain: the plan may walk the whole graph, and then the
+        // filter itself must reject the rows outside the list (`CandidateRows.rows`).
         try list.withMemoryRebound(to: Int32.self) { (rows) throws(VectorIndexError) in
             try search(query, filter, .rows(rows))
         }

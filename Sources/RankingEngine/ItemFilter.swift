@@ -1,12 +1,16 @@
+import LiveState
 import RankingModel
 import Snapshot
 import VectorIndex
 
-/// A request's filter over item rows, read straight from the snapshot's attribute columns: the
-/// predicate retrieval applies during the walk and the engine applies to pins and popularity.
+/// A request's filter over item rows, read straight from the snapshot's attribute columns (or the live
+/// overlay's copies of the stock, price and tag columns once an update changed them): the predicate
+/// retrieval applies during the walk and the engine applies to pins and popularity. Items removed by
+/// a live update never pass.
 ///
 /// Built per request from buffers in the caller's ``RankScratch`` (bitsets, the sorted excluded
-/// rows) and the mapped columns; valid only while both live, i.e. during the request.
+/// rows), the mapped columns and the overlay's view; valid only while all three live, i.e. during the
+/// request.
 struct ItemFilter: RowFilter {
     let category: UnsafeBufferPointer<UInt32>
     let brand: UnsafeBufferPointer<UInt32>
@@ -27,8 +31,23 @@ struct ItemFilter: RowFilter {
     let tagsAny: UInt64?
     /// Sorted, unique.
     let excludedRows: UnsafeBufferPointer<Int32>
-    /// True when the filter restricts nothing (retrieval can skip it entirely).
+    /// Bit r set when item row r was removed by a live update; empty when none was.
+    let removedRows: UnsafeBufferPointer<UInt64>
+    /// How many rows `removedRows` removes.
+    let removedCount: Int
+    /// Live updates' change to the in-stock count and to each tag's item count (filter estimates).
+    let inStockDelta: Int
+    let tagDeltas: UnsafeBufferPointer<Int>
+    /// True when the filter restricts nothing and no item is removed (retrieval can skip it entirely).
     let acceptsEverything: Bool
+    /// True when the request's filter restricts nothing but live updates removed items: retrieval can search
+    /// with the small ``ExcludedRowSet`` (walked like an unfiltered search) instead of this filter.
+    var onlyExcludesRemoved: Bool { !acceptsEverything && requestIsEmpty }
+    /// The request's own filter is empty (removals aside).
+    let requestIsEmpty: Bool
+
+    /// The removed rows as a search filter.
+    var removedRowSet: ExcludedRowSet { ExcludedRowSet(bits: removedRows) }
 
     @inline(__always)
     private static func contains(_ bits: UnsafeBufferPointer<UInt64>, _ id: UInt32) -> Bool {
@@ -39,6 +58,7 @@ struct ItemFilter: RowFilter {
     @inline(__always)
     func accepts(_ row: Int32) -> Bool {
         let index = Int(row)
+        if !removedRows.isEmpty && Self.contains(removedRows, UInt32(truncatingIfNeeded: index)) { return false }
         if inStockOnly && inStock[index] == 0 { return false }
         if restrictsCategories || !excludeCategories.isEmpty {
             let value = category[index]
@@ -71,11 +91,12 @@ struct ItemFilter: RowFilter {
         return true
     }
 
-    /// Whether the filter's only condition is `attribute`'s include list (so every row of one of its values
-    /// passes).
+    /// Whether the request's only condition is `attribute`'s include list, so every row of one of its values
+    /// passes unless live updates removed it (`removedRows`).
     func onlyIncludes(_ attribute: FilterIndex.Attribute) -> Bool {
         let other = attribute == .category ? restrictsBrands : restrictsCategories
-        return !other && !inStockOnly && minPriceCents == nil && maxPriceCents == nil && tagsAny == nil
+        return !other && !inStockOnly && minPriceCents == nil && maxPriceCents == nil
+            && tagsAny == nil
             && excludedRows.isEmpty && excludeCategories.allSatisfy { $0 == 0 }
             && excludeBrands.allSatisfy { $0 == 0 }
     }
@@ -84,6 +105,9 @@ struct ItemFilter: RowFilter {
     func rejection(_ row: Int32) -> String? {
         guard !accepts(row) else { return nil }
         let index = Int(row)
+        if !removedRows.isEmpty && Self.contains(removedRows, UInt32(truncatingIfNeeded: index)) {
+            return "item removed"
+        }
         if inStockOnly && inStock[index] == 0 { return "out of stock" }
         if !excludedRows.isEmpty && excludedRows.contains(row) { return "excluded by filter.exclude_item_ids" }
         if restrictsCategories || Self.contains(excludeCategories, category[index]) {
@@ -99,14 +123,14 @@ struct ItemFilter: RowFilter {
 }
 
 extension ItemFilter {
-    /// Resolves a request filter against `snapshot` into `scratch`'s buffers and calls `body` with
-    /// the predicate (the buffers are only valid inside).
+    /// Resolves a request filter against `snapshot` and its live overlay view `live` into `scratch`'s
+    /// buffers and calls `body` with the predicate (the buffers are only valid inside).
     ///
     /// Unknown names in include lists match nothing (a filter for a category the catalogue does
     /// not have passes no item); unknown names in exclude lists and unknown excluded item ids
     /// are ignored.
     static func with<Result, Failure: Error>(
-        _ filter: RankRequest.Filter, snapshot: Snapshot, scratch: RankScratch,
+        _ filter: RankRequest.Filter, snapshot: Snapshot, live: OverlayColumns, scratch: RankScratch,
         _ body: (ItemFilter) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         let attributes = snapshot.attributes
@@ -147,14 +171,17 @@ extension ItemFilter {
                             try body(
                                 ItemFilter(
                                     category: attributes.category.buffer, brand: attributes.brand.buffer,
-                                    priceCents: attributes.priceCents.buffer, inStock: attributes.inStock.buffer,
-                                    tags: attributes.tags.buffer, includeCategories: includeCategories,
+                                    priceCents: live.priceCents, inStock: live.inStock,
+                                    tags: live.tags, includeCategories: includeCategories,
                                     excludeCategories: excludeCategories, includeBrands: includeBrands,
                                     excludeBrands: excludeBrands,
                                     restrictsCategories: !filter.includeCategories.isEmpty,
                                     restrictsBrands: !filter.includeBrands.isEmpty, inStockOnly: filter.inStockOnly,
                                     minPriceCents: minCents, maxPriceCents: maxCents, tagsAny: tagBits,
-                                    excludedRows: excludedRows, acceptsEverything: filter.isEmpty))
+                                    excludedRows: excludedRows, removedRows: live.removedItems,
+                                    removedCount: live.removedItemCount, inStockDelta: live.inStockDelta,
+                                    tagDeltas: live.tagDeltas, acceptsEverything: filter.isEmpty && !live.removesItems,
+                                    requestIsEmpty: filter.isEmpty))
                         }
                     }
                 }

@@ -16,8 +16,8 @@ extension RankCall {
             let index = Int(row)
             let item = Reranking.ItemAttributes(
                 row: row, category: Int32(truncatingIfNeeded: attributes.category[index]),
-                brand: Int32(truncatingIfNeeded: attributes.brand[index]), inStock: attributes.inStock[index] != 0,
-                createdAt: attributes.createdAt[index], tags: attributes.tags[index])
+                brand: Int32(truncatingIfNeeded: attributes.brand[index]), inStock: live.inStock[index] != 0,
+                createdAt: attributes.createdAt[index], tags: live.tags[index])
             scratch.vector.withUnsafeBufferPointer { set.append(item, relevance: relevance, vector: $0, role: role) }
         }
         for result in scratch.results {

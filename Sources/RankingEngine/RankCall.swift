@@ -1,3 +1,4 @@
+import LiveState
 import RankingModel
 import Snapshot
 
@@ -5,6 +6,8 @@ import Snapshot
 struct RankCall {
     let request: RankRequest
     let serving: ServingSnapshot
+    /// The live overlay's columns for this call (valid until it returns).
+    let live: OverlayColumns
     let options: EngineOptions
     let scratch: RankScratch
     let remainingNanoseconds: Int64?
@@ -25,11 +28,12 @@ struct RankCall {
     }
 
     init(
-        request: RankRequest, serving: ServingSnapshot, options: EngineOptions, scratch: RankScratch,
-        remainingNanoseconds: Int64?, now: Int64
+        request: RankRequest, serving: ServingSnapshot, live: OverlayColumns, options: EngineOptions,
+        scratch: RankScratch, remainingNanoseconds: Int64?, now: Int64
     ) {
         self.request = request
         self.serving = serving
+        self.live = live
         self.options = options
         self.scratch = scratch
         self.remainingNanoseconds = remainingNanoseconds
@@ -68,11 +72,14 @@ struct RankCall {
         response.experiment = parameters.experiment
         response.experimentArm = parameters.arm
 
-        let userRow = personalised && !request.userID.isEmpty ? snapshot.userIds.row(for: request.userID) : nil
+        // A deleted user is an unknown user; a removed item is an unknown item (live overlay).
+        let userRow =
+            personalised && !request.userID.isEmpty
+            ? snapshot.userIds.row(for: request.userID).flatMap { live.isUserDeleted($0) ? nil : $0 } : nil
         var sessionRows: [Int32] = []
         if personalised {
             for id in request.recentItemIDs {
-                if let row = snapshot.itemIds.row(for: id) {
+                if let row = snapshot.itemIds.row(for: id), !live.isRemoved(row) {
                     sessionRows.append(Int32(row))
                 } else {
                     response.unknownItemIDs.append(id)
@@ -92,7 +99,8 @@ struct RankCall {
         }
 
         record(\.resolve)
-        try ItemFilter.with(request.filter, snapshot: snapshot, scratch: scratch) { (filter) throws(RankError) in
+        try ItemFilter.with(request.filter, snapshot: snapshot, live: live, scratch: scratch) {
+            (filter) throws(RankError) in
             if usesVectors {
                 try retrieve(filter: filter, plan: plan)
             } else {

@@ -90,13 +90,17 @@ public final class RankingEngine: Sendable {
         guard let serving = registry.current() else {
             throw .unavailable("no snapshot is active yet")
         }
-        return try scratchPool.withScratch { (scratch) throws(RankError) in
-            var call = RankCall(
-                request: request, serving: serving, options: options, scratch: scratch,
-                remainingNanoseconds: remainingNanoseconds, now: now)
-            call.measure = measure
-            let response = try call.run()
-            return (response, call.timings)
+        // The live overlay is read wait-free for the whole call, so the call sees each update
+        // entirely or not at all, and never waits for a writer.
+        return try serving.overlay.read { (live) throws(RankError) in
+            try scratchPool.withScratch { (scratch) throws(RankError) in
+                var call = RankCall(
+                    request: request, serving: serving, live: live, options: options, scratch: scratch,
+                    remainingNanoseconds: remainingNanoseconds, now: now)
+                call.measure = measure
+                let response = try call.run()
+                return (response, call.timings)
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+public import LiveState
 public import Snapshot
 public import SnapshotLifecycle
 import Synchronization
@@ -25,6 +26,22 @@ public final class ServingSnapshot: ServableSnapshot {
 
     /// Bytes of the snapshot's mapped files.
     public let mappedBytes: Int
+
+    /// The live overlay's view of this snapshot, set once: by ``attach(_:)`` before the snapshot is
+    /// made active (snapshot root), else at the first read (a snapshot served on its own: no changes).
+    private let overlaySlot = AtomicLazyReference<OverlayBinding>()
+
+    /// The live changes (item updates, deleted users) this snapshot serves with. Lock-free.
+    public var overlay: OverlayBinding {
+        overlaySlot.load() ?? overlaySlot.storeIfNil(.unchanging(snapshot))
+    }
+
+    /// Binds `live`'s changes to this snapshot. Call before the snapshot serves (the store's
+    /// before-swap hook); a snapshot that already has a view keeps it.
+    public func attach(_ live: LiveOverlay) {
+        guard overlaySlot.load() == nil else { return }
+        _ = overlaySlot.storeIfNil(live.bind(snapshot))
+    }
 
     private static let liveCount = Atomic<Int>(0)
     private static let liveBytes = Atomic<Int>(0)

@@ -122,6 +122,8 @@ public struct SnapshotStatus: Sendable, Equatable {
     public var bytesMappedTotal = 0
     /// Versions kept beyond the active and rollback target.
     public var retain = 0
+    /// The live overlay (item updates, deleted users) on top of the active snapshot.
+    public var overlay = OverlayStatus()
 
     public init() {}
 }

@@ -2,6 +2,7 @@ import CoreMetrics
 import Dispatch
 import Foundation
 public import GRPCServer
+public import LiveState
 public import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -17,14 +18,16 @@ public import SnapshotLifecycle
 public enum SnapshotAdminService {
     public static let serviceName = "ranking.v1.SnapshotAdmin"
 
-    /// Registers the four methods on `router`.
+    /// Registers the methods on `router`: Publish, Activate, Rollback, Status, and with `live` the live
+    /// updates UpdateItems and DeleteUser (SnapshotAdminService+LiveUpdates.swift).
     ///
     /// - Parameter beforeChunkWrite: a test hook, `nil` in production: runs on a publish's disk
     ///   queue before each chunk is written (tests make the disk slow with it).
     public static func register(
-        in router: inout GRPCRouter, store: SnapshotStore<ServingSnapshot>, auth: BearerTokenAuth, logger: Logger,
-        beforeChunkWrite: (@Sendable () -> Void)? = nil
+        in router: inout GRPCRouter, store: SnapshotStore<ServingSnapshot>, live: LiveOverlay? = nil,
+        auth: BearerTokenAuth, logger: Logger, beforeChunkWrite: (@Sendable () -> Void)? = nil
     ) {
+        if let live { registerLiveUpdates(in: &router, store: store, live: live, auth: auth, logger: logger) }
         router.register(
             service: serviceName, method: "Publish",
             .clientStreaming { context in
@@ -79,7 +82,11 @@ public enum SnapshotAdminService {
                 } catch {
                     return .failure(error)
                 }
-                return offLoop(context) { () throws(SnapshotStoreError) in AdminCodec.encodeStatus(store.status()) }
+                return offLoop(context) { () throws(SnapshotStoreError) in
+                    var status = store.status()
+                    if let live { status.overlay = live.status() }
+                    return AdminCodec.encodeStatus(status)
+                }
             })
     }
 

@@ -35,6 +35,9 @@ public final class SnapshotStore<Serving: ServableSnapshot>: Sendable {
     public let options: SnapshotStoreOptions
     /// Called after every swap with the new active version (health, logs).
     private let onActivation: @Sendable (ActivationResult, String) -> Void
+    /// Called with a loaded, checked snapshot just before it becomes active (after `.active` is
+    /// written): the last moment to attach what must be there for its first request (the live overlay).
+    private let beforeSwap: @Sendable (Serving) -> Void
 
     private let state = Mutex(State())
     /// Serialises mutations; held across a load (seconds for a large snapshot) on admin threads only.
@@ -74,15 +77,19 @@ public final class SnapshotStore<Serving: ServableSnapshot>: Sendable {
     ///
     /// - Throws: ``SnapshotStoreError`` when the root cannot be created or cleaned, or `.active`
     ///   is unreadable.
-    /// - Parameter onActivation: called after every swap with the result and how it was triggered.
+    /// - Parameters:
+    ///   - beforeSwap: called with each snapshot about to become active, before any request can read it.
+    ///   - onActivation: called after every swap with the result and how it was triggered.
     public init(
         root: String, registry: SnapshotRegistry<Serving>, options: SnapshotStoreOptions = .init(),
+        beforeSwap: @escaping @Sendable (Serving) -> Void = { _ in },
         onActivation: @escaping @Sendable (ActivationResult, String) -> Void = { _, _ in }
     ) throws(SnapshotStoreError) {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.registry = registry
         self.options = options
         self.onActivation = onActivation
+        self.beforeSwap = beforeSwap
         try storage { () throws(MappedStorageError) in
             try FileSystemOps.makeDirectory(self.root)
             try FileSystemOps.removeTree(self.stagingDirectory)
@@ -229,6 +236,7 @@ public final class SnapshotStore<Serving: ServableSnapshot>: Sendable {
         // comes back on the version we were about to serve.
         try writeRecord(record)
         state.withLock { $0.record = record }
+        beforeSwap(serving)
         if let replaced = registry.activate(serving) {
             SnapshotRegistry<Serving>.releaseWhenIdle(replaced)
         }

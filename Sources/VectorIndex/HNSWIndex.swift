@@ -75,6 +75,9 @@ public struct HNSWIndex: @unchecked Sendable {
         if filter is AcceptAllRows {
             return try specialisedSearch(query, k, ef, AcceptAllRows(), candidates, scratch, &results)
         }
+        if let excluded = filter as? ExcludedRowSet {
+            return try specialisedSearch(query, k, ef, excluded, candidates, scratch, &results)
+        }
         return try specialisedSearch(query, k, ef, AnyRowFilter(filter), candidates, scratch, &results)
     }
 
@@ -113,10 +116,12 @@ public struct HNSWIndex: @unchecked Sendable {
         }
         let prepared = scratch.prepareQuery(query, normalize: metric.normalizesQuery)
         // An unfiltered walk follows only the inner-product prefix of a hybrid graph's level-0 lists: the angular
-        // rest exists so that filtered walks reach low-norm rows, and only costs an unfiltered walk evaluations.
+        // rest exists so that filtered walks reach low-norm rows, and only costs an unfiltered walk evaluations. A
+        // walk that only skips a few withdrawn rows (`ExcludedRowSet`) is an unfiltered one for this purpose.
+        let navigationOnly = filter is AcceptAllRows || filter is ExcludedRowSet
         var walk = GraphWalk(
             layout: graph.layout, entry: graph.entryPoint, maxLevel: graph.maxLevel, ef: beam,
-            filter: filter, scratch: scratch, navigationOnly: filter is AcceptAllRows, budget: budget)
+            filter: filter, scratch: scratch, navigationOnly: navigationOnly, budget: budget)
         walk.dispatch(metric: metric, matrix: vectors, query: prepared)
         if walk.exhaustedBudget || scratch.results.count < k {
             // The walk cost what the scan would have (the estimate misled the plan), or fewer than k passing rows

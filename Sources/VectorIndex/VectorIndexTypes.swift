@@ -75,6 +75,22 @@ public struct AcceptAllRows: RowFilter, Sendable {
     @inlinable public func accepts(_ row: Int32) -> Bool { true }
 }
 
+/// The filter that rejects only the rows set in a bitset (items withdrawn from a catalogue after its index was
+/// built) and so is nearly unfiltered: ``HNSWIndex`` walks it like an unfiltered search (the inner-product prefix
+/// of each level-0 list, see `navigationOnly`), only skipping the rejected rows as results, and falls back to an
+/// exact scan when fewer than k remain reachable. Two words, so it never boxes when type-erased.
+public struct ExcludedRowSet: RowFilter {
+    /// Bit r set: row r is rejected. Rows beyond the bitset pass.
+    public let bits: UnsafeBufferPointer<UInt64>
+
+    public init(bits: UnsafeBufferPointer<UInt64>) { self.bits = bits }
+
+    @inlinable public func accepts(_ row: Int32) -> Bool {
+        let word = Int(row) >> 6
+        return word >= bits.count || bits[word] & (1 << UInt64(row & 63)) == 0
+    }
+}
+
 /// A caller's filter behind one concrete type, so the search loops are compiled once per kernel in this module.
 /// A filter of at most three words (a class reference, a buffer pointer and count) sits inline in the existential;
 /// a larger struct is boxed, costing one heap allocation per search — keep engine filters small.

@@ -129,6 +129,18 @@ struct AdminEndpoint: Sendable {
         try AdminCodec.decodeActivation(try await unary("Rollback", request: ByteBuffer()))
     }
 
+    /// `UpdateItems(request)`.
+    func updateItems(_ request: UpdateItemsRequest) async throws -> UpdateItemsResult {
+        try AdminCodec.decodeUpdateItemsResponse(
+            try await unary("UpdateItems", request: AdminCodec.encodeUpdateItemsRequest(request)))
+    }
+
+    /// `DeleteUser(userID)`.
+    func deleteUser(_ userID: String) async throws -> DeleteUserResult {
+        try AdminCodec.decodeDeleteUserResponse(
+            try await unary("DeleteUser", request: AdminCodec.encodeDeleteUserRequest(userID: userID)))
+    }
+
     /// `Status`.
     func status() async throws -> SnapshotStatus {
         try AdminCodec.decodeStatus(try await unary("Status", request: ByteBuffer()))

@@ -81,6 +81,11 @@ struct StatusCommand: AsyncParsableCommand {
                     + "\(SnapshotCommandSupport.byteCount(status.bytesMapped)) mapped")
         }
         print("rollback target: \(status.rollbackVersion.isEmpty ? "none" : status.rollbackVersion)")
+        let overlay = status.overlay
+        print(
+            "live overlay: \(overlay.items) items changed (\(overlay.removedItems) removed), "
+                + "\(overlay.deletedUsers) users deleted; log \(SnapshotCommandSupport.byteCount(overlay.logBytes)), "
+                + "sequence \(overlay.sequence)")
         print(
             "mapped snapshots: \(status.mappedSnapshots) (\(SnapshotCommandSupport.byteCount(status.bytesMappedTotal))); "
                 + "retain \(status.retain)")
@@ -151,6 +156,11 @@ struct StatusCommand: AsyncParsableCommand {
             "items": status.items, "users": status.users, "dimension": status.dimension,
             "bytesMapped": status.bytesMapped, "mappedSnapshots": status.mappedSnapshots,
             "bytesMappedTotal": status.bytesMappedTotal, "retain": status.retain,
+            "overlay": [
+                "items": status.overlay.items, "removedItems": status.overlay.removedItems,
+                "deletedUsers": status.overlay.deletedUsers, "logBytes": status.overlay.logBytes,
+                "sequence": status.overlay.sequence,
+            ] as [String: Any],
             "retained": status.retained.map {
                 [
                     "version": $0.version, "bytes": $0.bytes, "items": $0.items, "users": $0.users,

@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandSupport
 import Foundation
 import GRPCServer
+import LiveState
 import Logging
 import NIOCore
 import NIOPosix
@@ -120,8 +121,9 @@ struct Rankd: AsyncParsableCommand {
         guard rootDirectory != nil || !(watchRoot || file.watchRoot == true) else {
             throw ValidationError("--watch-root needs --snapshot-root")
         }
+        let live = try rootDirectory.map { root in try openLiveOverlay(root: root, logger: logger) }
         let store = try rootDirectory.map { root in
-            try openStore(root: root, file: file, registry: registry, health: health, logger: logger)
+            try openStore(root: root, file: file, registry: registry, live: live, health: health, logger: logger)
         }
         var router = GRPCRouter()
         HealthService.register(in: &router, status: health)
@@ -142,7 +144,7 @@ struct Rankd: AsyncParsableCommand {
                 )
             }
             SnapshotAdminService.register(
-                in: &router, store: store,
+                in: &router, store: store, live: live,
                 auth: BearerTokenAuth(
                     token: adminToken, scope: "admin RPCs", howToConfigure: "--admin-token-file or RANKD_ADMIN_TOKEN",
                     certificateNames: adminIdentities),
@@ -239,8 +241,8 @@ struct Rankd: AsyncParsableCommand {
     /// marks Rank SERVING. Health never leaves SERVING during a reload: the old snapshot serves
     /// until the swap.
     private func openStore(
-        root: String, file: ConfigFile, registry: SnapshotRegistry<ServingSnapshot>, health: HealthStatus,
-        logger: Logger
+        root: String, file: ConfigFile, registry: SnapshotRegistry<ServingSnapshot>, live: LiveOverlay?,
+        health: HealthStatus, logger: Logger
     ) throws -> SnapshotStore<ServingSnapshot> {
         var options = SnapshotStoreOptions()
         if let value = retain ?? file.retain {
@@ -253,7 +255,15 @@ struct Rankd: AsyncParsableCommand {
         }
         options.allowDimensionChange = allowDimensionChange || file.allowDimensionChange == true
         do {
-            return try SnapshotStore(root: root, registry: registry, options: options) { result, how in
+            // Each snapshot gets its live-overlay view before its first request; after each swap the
+            // log drops what the active and rollback snapshots already contain.
+            let opened = StoreReference()
+            let store = try SnapshotStore(
+                root: root, registry: registry, options: options, beforeSwap: { serving in live.map(serving.attach) }
+            ) { result, how in
+                if let live, let store = opened.store {
+                    store.compactLiveOverlay(live, log: { logger.error("\($0)") })
+                }
                 if let serving = registry.current() {
                     logger.info(
                         "snapshot active",
@@ -267,8 +277,34 @@ struct Rankd: AsyncParsableCommand {
                 }
                 health.set(.serving, for: RankerService.serviceName)
             }
+            opened.store = store
+            return store
         } catch {
             throw StartupError("cannot open snapshot root \(root): \(error.message)")
+        }
+    }
+
+    /// Opens the live overlay of the snapshot root (`ROOT/.live`) and replays its log; a torn tail is
+    /// logged and dropped.
+    private func openLiveOverlay(root: String, logger: Logger) throws -> LiveOverlay {
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            let live = try LiveOverlay(directory: root + "/.live")
+            let status = live.status()
+            logger.info(
+                "live overlay replayed",
+                metadata: [
+                    "records": "\(live.recovery.records)", "items": "\(status.items)",
+                    "deleted_users": "\(status.deletedUsers)", "log_bytes": "\(status.logBytes)",
+                ])
+            if live.recovery.droppedBytes > 0 {
+                logger.warning(
+                    "live overlay log had a torn tail (never acknowledged): dropped",
+                    metadata: ["bytes": "\(live.recovery.droppedBytes)", "where": "\(live.recovery.dropReason)"])
+            }
+            return live
+        } catch let error as LiveStateError {
+            throw StartupError("cannot open the live overlay in \(root)/.live: \(error.message)")
         }
     }
 
@@ -319,6 +355,16 @@ struct Rankd: AsyncParsableCommand {
     private static func describe(_ error: any Error) -> String {
         if let error = error as? IOError { return error.description }
         return "\(error)"
+    }
+}
+
+/// The store, for its own activation callback (which is created before the store exists).
+private final class StoreReference: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: SnapshotStore<ServingSnapshot>?
+    var store: SnapshotStore<ServingSnapshot>? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }
 

@@ -13,9 +13,11 @@ import Testing
         var filter = RankRequest.Filter()
         configure(&filter)
         let snapshot = fixture.snapshot
-        return ItemFilter.with(filter, snapshot: snapshot, scratch: RankScratch()) { (item) -> (Int?, Int) in
-            let passing = (0..<snapshot.attributes.count).filter { item.accepts(Int32($0)) }.count
-            return (fixture.serving.filterStatistics.estimate(item).passCount, passing)
+        return fixture.serving.overlay.read { live in
+            ItemFilter.with(filter, snapshot: snapshot, live: live, scratch: RankScratch()) { (item) -> (Int?, Int) in
+                let passing = (0..<snapshot.attributes.count).filter { item.accepts(Int32($0)) }.count
+                return (fixture.serving.filterStatistics.estimate(item).passCount, passing)
+            }
         }
     }
 
@@ -73,8 +75,10 @@ import Testing
         var filter = RankRequest.Filter()
         filter.includeBrands = ["No Such Brand"]
         filter.maxPrice = 1_000
-        let nothing = ItemFilter.with(filter, snapshot: fixture.snapshot, scratch: RankScratch()) {
-            fixture.serving.filterStatistics.estimate($0).passesNothing
+        let nothing = fixture.serving.overlay.read { live in
+            ItemFilter.with(filter, snapshot: fixture.snapshot, live: live, scratch: RankScratch()) {
+                fixture.serving.filterStatistics.estimate($0).passesNothing
+            }
         }
         #expect(nothing)
     }
@@ -83,8 +87,10 @@ import Testing
     @Test func aSampledPriceCountNeverClaimsNothingPasses() {
         var filter = RankRequest.Filter()
         filter.minPrice = 1_000_000
-        let nothing = ItemFilter.with(filter, snapshot: fixture.snapshot, scratch: RankScratch()) {
-            fixture.serving.filterStatistics.estimate($0).passesNothing
+        let nothing = fixture.serving.overlay.read { live in
+            ItemFilter.with(filter, snapshot: fixture.snapshot, live: live, scratch: RankScratch()) {
+                fixture.serving.filterStatistics.estimate($0).passesNothing
+            }
         }
         #expect(!nothing)
     }

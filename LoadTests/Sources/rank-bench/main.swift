@@ -2,7 +2,10 @@
 //
 //   swift run -c release --scratch-path .build-loadtest rank-bench --snapshot DIR \
 //       [--requests 20000] [--k 20] [--pool 300] [--method mmr] [--session 0.3] [--unknown 0.1] [--seed 1]
-//       [--category NAME]... [--brand NAME]... [--in-stock]
+//       [--category NAME]... [--brand NAME]... [--in-stock] [--live-changes N]
+//
+// `--live-changes N` serves with a live overlay (as a snapshot root does) holding N removed items, N
+// out of stock, N repriced and N with a tag added, so the numbers include reading it.
 //
 // Requests mirror production mixes: users drawn uniformly from the snapshot, a share with session
 // signals, a share of unknown users (cold start). Each request is encoded once up front, then
@@ -12,6 +15,7 @@
 // per call of the engine (resolve → describe, building the response values included).
 
 import Foundation
+import LiveState
 import NIOCore
 import RankingAPI
 import RankingEngine
@@ -32,6 +36,7 @@ struct Options {
     var categories: [String] = []
     var brands: [String] = []
     var inStock = false
+    var liveChanges = 0
 
     init(_ arguments: [String]) {
         var iterator = arguments.makeIterator()
@@ -52,6 +57,7 @@ struct Options {
             case "--category": categories.append(value(argument))
             case "--brand": brands.append(value(argument))
             case "--in-stock": inStock = true
+            case "--live-changes": liveChanges = Int(value(argument)) ?? liveChanges
             default: fail("unknown argument \(argument)")
             }
         }
@@ -76,8 +82,9 @@ func fail(_ message: String) -> Never {
     print(
         "loaded \(serving.version) (\(serving.snapshot.itemIds.count) items, \(serving.snapshot.userIds.count) users, dim \(serving.snapshot.dimension)) in \(ContinuousClock.now - loadStarted)"
     )
-    let engine = RankingEngine(registry: SnapshotRegistry(serving))
     let snapshot = serving.snapshot
+    if options.liveChanges > 0 { attachLiveChanges(options.liveChanges, to: serving) }
+    let engine = RankingEngine(registry: SnapshotRegistry(serving))
 
     var random = SplitMix64(seed: options.seed)
     var encoded: [ByteBuffer] = []
@@ -169,3 +176,37 @@ func fail(_ message: String) -> Never {
 }
 
 run()
+
+/// Attaches a live overlay (in a temporary directory) with `count` removed, out-of-stock, repriced and
+/// re-tagged items each, spread over the catalogue, and waits until they are applied.
+func attachLiveChanges(_ count: Int, to serving: ServingSnapshot) {
+    let snapshot = serving.snapshot
+    let live: LiveOverlay
+    do {
+        live = try LiveOverlay(directory: NSTemporaryDirectory() + "rank-bench-live-" + UUID().uuidString)
+    } catch {
+        fail("\(error)")
+    }
+    serving.attach(live)
+    let items = snapshot.itemIds.count
+    let tag = snapshot.tags.count > 0 ? snapshot.tags.id(at: 0) : nil
+    var updates: [ItemUpdate] = []
+    for index in 0..<count {
+        let id = { (offset: Int) in snapshot.itemIds.id(at: (index * 4 + offset) * 7919 % items) ?? "" }
+        updates.append(ItemUpdate(itemID: id(0), removed: true))
+        updates.append(ItemUpdate(itemID: id(1), inStock: false))
+        updates.append(ItemUpdate(itemID: id(2), price: Double(index % 500)))
+        if let tag { updates.append(ItemUpdate(itemID: id(3), addTags: [tag])) }
+    }
+    let done = DispatchSemaphore(value: 0)
+    for start in stride(from: 0, to: updates.count, by: UpdateItemsRequest.maxItems) {
+        let batch = UpdateItemsRequest(
+            items: Array(updates[start..<min(start + UpdateItemsRequest.maxItems, updates.count)]))
+        live.updateItems(batch, against: snapshot) { result in
+            if case .failure(let error) = result { fail("\(error)") }
+            done.signal()
+        }
+        done.wait()
+    }
+    print("live overlay: \(live.status().items) items changed, \(live.status().removedItems) removed")
+}

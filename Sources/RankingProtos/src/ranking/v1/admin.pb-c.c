@@ -547,6 +547,231 @@ void   ranking__v1__status_response__free_unpacked
   assert(message->base.descriptor == &ranking__v1__status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ranking__v1__item_update__init
+                     (Ranking__V1__ItemUpdate         *message)
+{
+  static const Ranking__V1__ItemUpdate init_value = RANKING__V1__ITEM_UPDATE__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__item_update__get_packed_size
+                     (const Ranking__V1__ItemUpdate *message)
+{
+  assert(message->base.descriptor == &ranking__v1__item_update__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__item_update__pack
+                     (const Ranking__V1__ItemUpdate *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__item_update__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__item_update__pack_to_buffer
+                     (const Ranking__V1__ItemUpdate *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__item_update__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__ItemUpdate *
+       ranking__v1__item_update__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__ItemUpdate *)
+     protobuf_c_message_unpack (&ranking__v1__item_update__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__item_update__free_unpacked
+                     (Ranking__V1__ItemUpdate *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__item_update__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__update_items_request__init
+                     (Ranking__V1__UpdateItemsRequest         *message)
+{
+  static const Ranking__V1__UpdateItemsRequest init_value = RANKING__V1__UPDATE_ITEMS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__update_items_request__get_packed_size
+                     (const Ranking__V1__UpdateItemsRequest *message)
+{
+  assert(message->base.descriptor == &ranking__v1__update_items_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__update_items_request__pack
+                     (const Ranking__V1__UpdateItemsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__update_items_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__update_items_request__pack_to_buffer
+                     (const Ranking__V1__UpdateItemsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__update_items_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__UpdateItemsRequest *
+       ranking__v1__update_items_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__UpdateItemsRequest *)
+     protobuf_c_message_unpack (&ranking__v1__update_items_request__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__update_items_request__free_unpacked
+                     (Ranking__V1__UpdateItemsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__update_items_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__update_items_response__init
+                     (Ranking__V1__UpdateItemsResponse         *message)
+{
+  static const Ranking__V1__UpdateItemsResponse init_value = RANKING__V1__UPDATE_ITEMS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__update_items_response__get_packed_size
+                     (const Ranking__V1__UpdateItemsResponse *message)
+{
+  assert(message->base.descriptor == &ranking__v1__update_items_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__update_items_response__pack
+                     (const Ranking__V1__UpdateItemsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__update_items_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__update_items_response__pack_to_buffer
+                     (const Ranking__V1__UpdateItemsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__update_items_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__UpdateItemsResponse *
+       ranking__v1__update_items_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__UpdateItemsResponse *)
+     protobuf_c_message_unpack (&ranking__v1__update_items_response__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__update_items_response__free_unpacked
+                     (Ranking__V1__UpdateItemsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__update_items_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__delete_user_request__init
+                     (Ranking__V1__DeleteUserRequest         *message)
+{
+  static const Ranking__V1__DeleteUserRequest init_value = RANKING__V1__DELETE_USER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__delete_user_request__get_packed_size
+                     (const Ranking__V1__DeleteUserRequest *message)
+{
+  assert(message->base.descriptor == &ranking__v1__delete_user_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__delete_user_request__pack
+                     (const Ranking__V1__DeleteUserRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__delete_user_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__delete_user_request__pack_to_buffer
+                     (const Ranking__V1__DeleteUserRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__delete_user_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__DeleteUserRequest *
+       ranking__v1__delete_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__DeleteUserRequest *)
+     protobuf_c_message_unpack (&ranking__v1__delete_user_request__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__delete_user_request__free_unpacked
+                     (Ranking__V1__DeleteUserRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__delete_user_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__delete_user_response__init
+                     (Ranking__V1__DeleteUserResponse         *message)
+{
+  static const Ranking__V1__DeleteUserResponse init_value = RANKING__V1__DELETE_USER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__delete_user_response__get_packed_size
+                     (const Ranking__V1__DeleteUserResponse *message)
+{
+  assert(message->base.descriptor == &ranking__v1__delete_user_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__delete_user_response__pack
+                     (const Ranking__V1__DeleteUserResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__delete_user_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__delete_user_response__pack_to_buffer
+                     (const Ranking__V1__DeleteUserResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__delete_user_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__DeleteUserResponse *
+       ranking__v1__delete_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__DeleteUserResponse *)
+     protobuf_c_message_unpack (&ranking__v1__delete_user_response__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__delete_user_response__free_unpacked
+                     (Ranking__V1__DeleteUserResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__delete_user_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor ranking__v1__publish_file__field_descriptors[3] =
 {
   {
@@ -1198,7 +1423,7 @@ const ProtobufCMessageDescriptor ranking__v1__retained_version__descriptor =
   (ProtobufCMessageInit) ranking__v1__retained_version__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__status_response__field_descriptors[12] =
+static const ProtobufCFieldDescriptor ranking__v1__status_response__field_descriptors[17] =
 {
   {
     "active_version",
@@ -1344,6 +1569,66 @@ static const ProtobufCFieldDescriptor ranking__v1__status_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "overlay_items",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, overlay_items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overlay_removed_items",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, overlay_removed_items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overlay_deleted_users",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, overlay_deleted_users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overlay_log_bytes",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, overlay_log_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overlay_sequence",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__StatusResponse, overlay_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__status_response__field_indices_by_name[] = {
   1,   /* field[1] = activated_at_unix_ms */
@@ -1354,6 +1639,11 @@ static const unsigned ranking__v1__status_response__field_indices_by_name[] = {
   7,   /* field[7] = dimension */
   5,   /* field[5] = items */
   9,   /* field[9] = mapped_snapshots */
+  14,   /* field[14] = overlay_deleted_users */
+  12,   /* field[12] = overlay_items */
+  15,   /* field[15] = overlay_log_bytes */
+  13,   /* field[13] = overlay_removed_items */
+  16,   /* field[16] = overlay_sequence */
   11,   /* field[11] = retain */
   3,   /* field[3] = retained */
   4,   /* field[4] = rollback_version */
@@ -1362,7 +1652,7 @@ static const unsigned ranking__v1__status_response__field_indices_by_name[] = {
 static const ProtobufCIntRange ranking__v1__status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 17 }
 };
 const ProtobufCMessageDescriptor ranking__v1__status_response__descriptor =
 {
@@ -1372,25 +1662,379 @@ const ProtobufCMessageDescriptor ranking__v1__status_response__descriptor =
   "Ranking__V1__StatusResponse",
   "ranking.v1",
   sizeof(Ranking__V1__StatusResponse),
-  12,
+  17,
   ranking__v1__status_response__field_descriptors,
   ranking__v1__status_response__field_indices_by_name,
   1,  ranking__v1__status_response__number_ranges,
   (ProtobufCMessageInit) ranking__v1__status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor ranking__v1__snapshot_admin__method_descriptors[4] =
+static const ProtobufCFieldDescriptor ranking__v1__item_update__field_descriptors[6] =
+{
+  {
+    "item_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__ItemUpdate, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stock",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__ItemUpdate, stock),
+    &ranking__v1__stock_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "price",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__ItemUpdate, price),
+    &ranking__v1__double_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "add_tags",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__ItemUpdate, n_add_tags),
+    offsetof(Ranking__V1__ItemUpdate, add_tags),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "remove_tags",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__ItemUpdate, n_remove_tags),
+    offsetof(Ranking__V1__ItemUpdate, remove_tags),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "removed",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__ItemUpdate, removed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__item_update__field_indices_by_name[] = {
+  3,   /* field[3] = add_tags */
+  0,   /* field[0] = item_id */
+  2,   /* field[2] = price */
+  4,   /* field[4] = remove_tags */
+  5,   /* field[5] = removed */
+  1,   /* field[1] = stock */
+};
+static const ProtobufCIntRange ranking__v1__item_update__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor ranking__v1__item_update__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.ItemUpdate",
+  "ItemUpdate",
+  "Ranking__V1__ItemUpdate",
+  "ranking.v1",
+  sizeof(Ranking__V1__ItemUpdate),
+  6,
+  ranking__v1__item_update__field_descriptors,
+  ranking__v1__item_update__field_indices_by_name,
+  1,  ranking__v1__item_update__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__item_update__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__update_items_request__field_descriptors[2] =
+{
+  {
+    "snapshot_version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__UpdateItemsRequest, snapshot_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "items",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__UpdateItemsRequest, n_items),
+    offsetof(Ranking__V1__UpdateItemsRequest, items),
+    &ranking__v1__item_update__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__update_items_request__field_indices_by_name[] = {
+  1,   /* field[1] = items */
+  0,   /* field[0] = snapshot_version */
+};
+static const ProtobufCIntRange ranking__v1__update_items_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__update_items_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.UpdateItemsRequest",
+  "UpdateItemsRequest",
+  "Ranking__V1__UpdateItemsRequest",
+  "ranking.v1",
+  sizeof(Ranking__V1__UpdateItemsRequest),
+  2,
+  ranking__v1__update_items_request__field_descriptors,
+  ranking__v1__update_items_request__field_indices_by_name,
+  1,  ranking__v1__update_items_request__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__update_items_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__update_items_response__field_descriptors[4] =
+{
+  {
+    "applied",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__UpdateItemsResponse, applied),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unknown_item_ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__UpdateItemsResponse, n_unknown_item_ids),
+    offsetof(Ranking__V1__UpdateItemsResponse, unknown_item_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sequence",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__UpdateItemsResponse, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "snapshot_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__UpdateItemsResponse, snapshot_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__update_items_response__field_indices_by_name[] = {
+  0,   /* field[0] = applied */
+  2,   /* field[2] = sequence */
+  3,   /* field[3] = snapshot_version */
+  1,   /* field[1] = unknown_item_ids */
+};
+static const ProtobufCIntRange ranking__v1__update_items_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor ranking__v1__update_items_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.UpdateItemsResponse",
+  "UpdateItemsResponse",
+  "Ranking__V1__UpdateItemsResponse",
+  "ranking.v1",
+  sizeof(Ranking__V1__UpdateItemsResponse),
+  4,
+  ranking__v1__update_items_response__field_descriptors,
+  ranking__v1__update_items_response__field_indices_by_name,
+  1,  ranking__v1__update_items_response__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__update_items_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__delete_user_request__field_descriptors[1] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DeleteUserRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__delete_user_request__field_indices_by_name[] = {
+  0,   /* field[0] = user_id */
+};
+static const ProtobufCIntRange ranking__v1__delete_user_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ranking__v1__delete_user_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.DeleteUserRequest",
+  "DeleteUserRequest",
+  "Ranking__V1__DeleteUserRequest",
+  "ranking.v1",
+  sizeof(Ranking__V1__DeleteUserRequest),
+  1,
+  ranking__v1__delete_user_request__field_descriptors,
+  ranking__v1__delete_user_request__field_indices_by_name,
+  1,  ranking__v1__delete_user_request__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__delete_user_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__delete_user_response__field_descriptors[2] =
+{
+  {
+    "known_user",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DeleteUserResponse, known_user),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sequence",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DeleteUserResponse, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__delete_user_response__field_indices_by_name[] = {
+  0,   /* field[0] = known_user */
+  1,   /* field[1] = sequence */
+};
+static const ProtobufCIntRange ranking__v1__delete_user_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__delete_user_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.DeleteUserResponse",
+  "DeleteUserResponse",
+  "Ranking__V1__DeleteUserResponse",
+  "ranking.v1",
+  sizeof(Ranking__V1__DeleteUserResponse),
+  2,
+  ranking__v1__delete_user_response__field_descriptors,
+  ranking__v1__delete_user_response__field_indices_by_name,
+  1,  ranking__v1__delete_user_response__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__delete_user_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue ranking__v1__stock_change__enum_values_by_number[3] =
+{
+  { "STOCK_UNCHANGED", "RANKING__V1__STOCK_CHANGE__STOCK_UNCHANGED", 0 },
+  { "STOCK_IN", "RANKING__V1__STOCK_CHANGE__STOCK_IN", 1 },
+  { "STOCK_OUT", "RANKING__V1__STOCK_CHANGE__STOCK_OUT", 2 },
+};
+static const ProtobufCIntRange ranking__v1__stock_change__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex ranking__v1__stock_change__enum_values_by_name[3] =
+{
+  { "STOCK_IN", 1 },
+  { "STOCK_OUT", 2 },
+  { "STOCK_UNCHANGED", 0 },
+};
+const ProtobufCEnumDescriptor ranking__v1__stock_change__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ranking.v1.StockChange",
+  "StockChange",
+  "Ranking__V1__StockChange",
+  "ranking.v1",
+  3,
+  ranking__v1__stock_change__enum_values_by_number,
+  3,
+  ranking__v1__stock_change__enum_values_by_name,
+  1,
+  ranking__v1__stock_change__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor ranking__v1__snapshot_admin__method_descriptors[6] =
 {
   { "Publish", &ranking__v1__publish_request__descriptor, &ranking__v1__publish_response__descriptor },
   { "Activate", &ranking__v1__activate_request__descriptor, &ranking__v1__activate_response__descriptor },
   { "Rollback", &ranking__v1__rollback_request__descriptor, &ranking__v1__rollback_response__descriptor },
   { "Status", &ranking__v1__status_request__descriptor, &ranking__v1__status_response__descriptor },
+  { "UpdateItems", &ranking__v1__update_items_request__descriptor, &ranking__v1__update_items_response__descriptor },
+  { "DeleteUser", &ranking__v1__delete_user_request__descriptor, &ranking__v1__delete_user_response__descriptor },
 };
 const unsigned ranking__v1__snapshot_admin__method_indices_by_name[] = {
   1,        /* Activate */
+  5,        /* DeleteUser */
   0,        /* Publish */
   2,        /* Rollback */
-  3         /* Status */
+  3,        /* Status */
+  4         /* UpdateItems */
 };
 const ProtobufCServiceDescriptor ranking__v1__snapshot_admin__descriptor =
 {
@@ -1399,7 +2043,7 @@ const ProtobufCServiceDescriptor ranking__v1__snapshot_admin__descriptor =
   "SnapshotAdmin",
   "Ranking__V1__SnapshotAdmin",
   "ranking.v1",
-  4,
+  6,
   ranking__v1__snapshot_admin__method_descriptors,
   ranking__v1__snapshot_admin__method_indices_by_name
 };
@@ -1434,6 +2078,22 @@ void ranking__v1__snapshot_admin__status(ProtobufCService *service,
 {
   assert(service->descriptor == &ranking__v1__snapshot_admin__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ranking__v1__snapshot_admin__update_items(ProtobufCService *service,
+                                               const Ranking__V1__UpdateItemsRequest *input,
+                                               Ranking__V1__UpdateItemsResponse_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &ranking__v1__snapshot_admin__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ranking__v1__snapshot_admin__delete_user(ProtobufCService *service,
+                                              const Ranking__V1__DeleteUserRequest *input,
+                                              Ranking__V1__DeleteUserResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &ranking__v1__snapshot_admin__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ranking__v1__snapshot_admin__init (Ranking__V1__SnapshotAdmin_Service *service,
                                         Ranking__V1__SnapshotAdmin_ServiceDestroy destroy)
