@@ -34,6 +34,9 @@
 //   GRPCServer, GRPCClient, RankingAPI
 //     └─ GRPCCore ─ status, message framing, timeouts, percent-encoding, header blocks, the
 //                   nghttp2 session; server and client each build on it, never on each other
+//   GRPCServer, GRPCClient
+//     └─ GRPCTLS ─ TLS credentials from PEM files (swift-nio-ssl): the server's reloadable
+//                  context, the client's; each side puts NIOSSL in its own pipeline
 //
 import PackageDescription
 
@@ -51,6 +54,7 @@ let package = Package(
         .library(name: "GRPCCore", targets: ["GRPCCore"]),
         .library(name: "GRPCServer", targets: ["GRPCServer"]),
         .library(name: "GRPCClient", targets: ["GRPCClient"]),
+        .library(name: "GRPCTLS", targets: ["GRPCTLS"]),
         .library(name: "RankingAPI", targets: ["RankingAPI"]),
         .library(name: "RankingModel", targets: ["RankingModel"]),
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
@@ -72,6 +76,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // MARK: C libraries (system) and generated protobuf-c code
@@ -168,13 +173,26 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // TLS credentials for both sides (swift-nio-ssl, BoringSSL): PEM loading with errors that
+        // name the file, the server's reloadable context, the client's context. No pipeline code:
+        // the server and the client each put NIOSSL in front of their nghttp2 session.
+        .target(
+            name: "GRPCTLS",
+            dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "GRPCServer",
             dependencies: [
-                "CNGHTTP2", "GRPCCore",
+                "CNGHTTP2", "GRPCCore", "GRPCTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -183,9 +201,11 @@ let package = Package(
         .target(
             name: "GRPCClient",
             dependencies: [
-                "CNGHTTP2", "GRPCCore",
+                "CNGHTTP2", "GRPCCore", "GRPCTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),

@@ -36,11 +36,14 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     var idleTask: Scheduled<Void>?
     private var resetLimiter: StreamResetLimiter
     var remoteAddress: SocketAddress?
+    /// The verified client certificate's names (mutual TLS), handed to every call.
+    let tlsPeer: TLSPeerIdentity?
 
     init(
         router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
-        metrics: GRPCServerMetrics? = nil
+        metrics: GRPCServerMetrics? = nil, tlsPeer: TLSPeerIdentity? = nil
     ) {
+        self.tlsPeer = tlsPeer
         self.router = router
         self.metrics = metrics
         self.configuration = configuration

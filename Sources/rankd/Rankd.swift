@@ -85,6 +85,9 @@ struct Rankd: AsyncParsableCommand {
     @OptionGroup(title: "Operations")
     var observabilityOptions: ObservabilityOptions
 
+    @OptionGroup(title: "TLS")
+    var tls: TLSOptions
+
     func run() async throws {
         let file = try config.map(ConfigFile.load) ?? ConfigFile()
         let levelName = logLevel ?? file.logLevel ?? "info"
@@ -100,6 +103,8 @@ struct Rankd: AsyncParsableCommand {
         try apply(file, to: &serverConfiguration)
         let threadCount = threads ?? file.threads ?? System.coreCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
+        serverConfiguration.tls = try tls.credentials(file: file)
+        let adminIdentities = try tls.adminIdentities(file: file)
 
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
         let registry = SnapshotRegistry<ServingSnapshot>()
@@ -134,13 +139,16 @@ struct Rankd: AsyncParsableCommand {
             let adminToken = try readToken(
                 file: adminTokenFile ?? file.adminTokenFile, environment: "RANKD_ADMIN_TOKEN",
                 flag: "--admin-token-file")
-            if adminToken == nil {
-                logger.warning("no admin token (--admin-token-file or RANKD_ADMIN_TOKEN): admin RPCs are refused")
+            if adminToken == nil && adminIdentities.isEmpty {
+                logger.warning(
+                    "no admin token (--admin-token-file or RANKD_ADMIN_TOKEN) and no --tls-admin-identity: admin RPCs are refused"
+                )
             }
             SnapshotAdminService.register(
                 in: &router, store: store, live: live,
                 auth: BearerTokenAuth(
-                    token: adminToken, scope: "admin RPCs", howToConfigure: "--admin-token-file or RANKD_ADMIN_TOKEN"),
+                    token: adminToken, scope: "admin RPCs", howToConfigure: "--admin-token-file or RANKD_ADMIN_TOKEN",
+                    certificateNames: adminIdentities),
                 logger: logger)
         }
         if enableTestServices || file.enableTestServices == true {
@@ -169,9 +177,17 @@ struct Rankd: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             throw error
         }
+        let security = serverConfiguration.tls.map { $0.files.clientCA == nil ? "tls" : "mutual-tls" } ?? "plaintext"
         logger.info(
             "listening",
-            metadata: ["address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)"])
+            metadata: [
+                "address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)",
+                "transport": "\(security)",
+            ])
+        if let credentials = serverConfiguration.tls {
+            logger.info("TLS certificate loaded", metadata: TLSOptions.metadata(credentials.summary))
+            tls.startReloading(credentials, file: file, logger: logger)
+        }
 
         // Listen first (health says NOT_SERVING), then load: probes see the server come up.
         if let store {
@@ -331,6 +347,9 @@ struct Rankd: AsyncParsableCommand {
         }
         if let value = try positive(file.streamResetRefillPerSecond, "streamResetRefillPerSecond") {
             configuration.streamResetRefillPerSecond = value
+        }
+        if let value = try positive(file.tlsHandshakeTimeoutSeconds, "tlsHandshakeTimeoutSeconds") {
+            configuration.tlsHandshakeTimeout = .seconds(Int64(value))
         }
     }
 
