@@ -5,7 +5,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT        ?= swift
-APT_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client pkg-config
+# openssl: scripts/test-pki.sh makes the TLS tests' certificates with it.
+APT_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client pkg-config openssl
 EXTRA_APT_PACKAGES ?=
 LISTEN       ?= 127.0.0.1:50051
 DEMO_DIR     ?= var/demo
@@ -243,3 +244,16 @@ test-asan: deps ## swift test under AddressSanitizer
 	ASAN_OPTIONS=detect_leaks=0 RANKD_TEST_TIMING_SCALE=4 \
 	  $(SWIFT) test --scratch-path .build-asan --skip-build --sanitize=address
 # ---- hardening -- end -------------------------------------------------------------------------------------
+
+# ---- TLS benchmark (issue 19; docs/BENCHMARKS.md "TLS") ----------------------------------------
+# The demo snapshot's Rank call over TLS and over cleartext, same run: h2load -c8 -m16 and -c1 -m1,
+# the load harness with --tls, and connection set-up (TCP vs TLS vs mutual TLS). About 3 minutes.
+.PHONY: bench-tls
+bench-tls: loadtest-build venv ## Rank over TLS vs cleartext (throughput, p99, handshake cost), ~3 min
+	@bin=$(LOADTEST_ROOT_SCRATCH)/release; \
+	if [ ! -f $(DEMO_DIR)/snapshot/manifest.json ]; then \
+	  rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR) && \
+	  $$bin/rankctl synth --out $(DEMO_DIR)/input --snapshot $(DEMO_DIR)/snapshot || exit 1; \
+	fi; \
+	$(VENV)/bin/python scripts/bench-tls.py --rankd $$bin/rankd --snapshot $(DEMO_DIR)/snapshot \
+	  --loadtest LoadTests/.build-loadtest/release/loadtest

@@ -37,6 +37,9 @@
 //   GRPCServer, GRPCClient, RankingAPI
 //     └─ GRPCCore ─ status, message framing, timeouts, percent-encoding, header blocks, the
 //                   nghttp2 session; server and client each build on it, never on each other
+//   GRPCServer, GRPCClient
+//     └─ GRPCTLS ─ TLS credentials from PEM files (swift-nio-ssl): the server's reloadable
+//                  context, the client's; each side puts NIOSSL in its own pipeline
 //
 import PackageDescription
 
@@ -54,6 +57,7 @@ let package = Package(
         .library(name: "GRPCCore", targets: ["GRPCCore"]),
         .library(name: "GRPCServer", targets: ["GRPCServer"]),
         .library(name: "GRPCClient", targets: ["GRPCClient"]),
+        .library(name: "GRPCTLS", targets: ["GRPCTLS"]),
         .library(name: "RankingAPI", targets: ["RankingAPI"]),
         .library(name: "RankingModel", targets: ["RankingModel"]),
         .library(name: "RankingEngine", targets: ["RankingEngine"]),
@@ -76,6 +80,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // MARK: C libraries (system) and generated protobuf-c code
@@ -146,7 +151,9 @@ let package = Package(
         // snapshot root and the per-snapshot view Rank reads lock-free. No networking.
         .target(
             name: "LiveState",
-            dependencies: ["RankingModel", "Snapshot", "MappedStorage"],
+            dependencies: [
+                "RankingModel", "Snapshot", "MappedStorage", .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSwift
         ),
         .target(
@@ -170,13 +177,26 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // TLS credentials for both sides (swift-nio-ssl, BoringSSL): PEM loading with errors that
+        // name the file, the server's reloadable context, the client's context. No pipeline code:
+        // the server and the client each put NIOSSL in front of their nghttp2 session.
+        .target(
+            name: "GRPCTLS",
+            dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "GRPCServer",
             dependencies: [
-                "CNGHTTP2", "GRPCCore",
+                "CNGHTTP2", "GRPCCore", "GRPCTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -185,9 +205,11 @@ let package = Package(
         .target(
             name: "GRPCClient",
             dependencies: [
-                "CNGHTTP2", "GRPCCore",
+                "CNGHTTP2", "GRPCCore", "GRPCTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),
@@ -345,7 +367,8 @@ let package = Package(
         .testTarget(
             name: "RankingAPITests",
             dependencies: [
-                "RankingAPI", "RankingModel", "GRPCCore", .product(name: "NIOCore", package: "swift-nio"),
+                "RankingAPI", "RankingModel", "GRPCCore", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),
@@ -366,6 +389,21 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "RankingModelTests",
+            dependencies: ["RankingModel", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "GRPCClientTests",
+            dependencies: ["GRPCClient", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SeededRandomTests",
+            dependencies: ["SeededRandom"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -1,8 +1,10 @@
 internal import CNGHTTP2
 public import GRPCCore
+public import GRPCTLS
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The outcome of a call: the response messages and the final status.
 public struct GRPCCallResult: Sendable {
@@ -41,26 +43,50 @@ public final class GRPCClientConnection: Sendable {
         self.handler = handler
     }
 
-    /// Connects to `host:port` and completes the HTTP/2 preface.
+    /// Connects to `host:port` and starts the HTTP/2 session (its preface goes out with the first
+    /// write). With `tls`, returns once the handshake is done and the server's first HTTP/2 bytes
+    /// arrived, so a refused client certificate fails here, not on the first call.
     ///
-    /// - Throws: the connect error (refused, unreachable, unknown host).
+    /// - Parameters:
+    ///   - connectTimeout: bounds the TCP connect and, with TLS, the handshake as well.
+    ///   - tls: `nil` for cleartext HTTP/2 (h2c); see ``ClientTLSCredentials`` for what is checked.
+    /// - Throws: the connect error (refused, unreachable, unknown host) or a ``ClientTLSError``.
     public static func connect(
-        host: String, port: Int, group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(5)
+        host: String, port: Int, group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(5),
+        tls: ClientTLSCredentials? = nil
     ) async throws -> GRPCClientConnection {
         let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let created = NIOLockedValueBox<NIOLoopBound<GRPCClientConnectionHandler>?>(nil)
+        let handshake = NIOLockedValueBox<EventLoopFuture<Void>?>(nil)
+        // SNI carries DNS names only; an IP address is checked against the certificate's IP SANs.
+        let serverHostname = tls?.serverName ?? ((try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil)
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        let promise = channel.eventLoop.makePromise(of: Void.self)
+                        handshake.withLockedValue { $0 = promise.futureResult }
+                        try sync.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: serverHostname))
+                        try sync.addHandler(ClientTLSHandshakeHandler(ready: promise, timeout: connectTimeout))
+                    }
                     let handler = GRPCClientConnectionHandler(authority: authority)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    try sync.addHandler(handler)
                     created.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                 }
             }
             .connect(host: host, port: port)
             .get()
+        if let handshake = handshake.withLockedValue({ $0 }) {
+            do {
+                try await handshake.get()
+            } catch {
+                try? await channel.close()
+                throw error
+            }
+        }
         return GRPCClientConnection(channel: channel, handler: created.withLockedValue { $0! })
     }
 

@@ -2,12 +2,16 @@ public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A gRPC server: SwiftNIO accepts connections and moves bytes, one nghttp2 session per
 /// connection speaks HTTP/2, and calls are dispatched to a ``GRPCRouter``'s handlers on the
 /// event loop that received them.
 ///
 /// Generic: it knows nothing about what its methods do.
+///
+/// With ``GRPCServerConfiguration/tls`` set, every connection speaks TLS (ALPN `h2`, TLS 1.2+,
+/// mutual TLS when the credentials name client CAs); otherwise HTTP/2 in cleartext (h2c).
 ///
 /// ```swift
 /// let server = try await GRPCServer.start(host: "127.0.0.1", port: 50051, router: router, group: group)
@@ -60,10 +64,23 @@ public final class GRPCServer: Sendable {
                     _ = connections.withLockedValue { $0.removeValue(forKey: id) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        GRPCServerConnectionHandler(
-                            router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                            metrics: metrics))
+                    guard let tls = configuration.tls else {
+                        // Plaintext (h2c): the gRPC handler is the whole pipeline.
+                        try channel.pipeline.syncOperations.addHandler(
+                            GRPCServerConnectionHandler(
+                                router: router, configuration: configuration, logger: logger, connectionGate: gate,
+                                metrics: metrics))
+                        return
+                    }
+                    // The context current at accept: a certificate reload affects later connections only.
+                    try channel.pipeline.syncOperations.addHandlers([
+                        NIOSSLServerHandler(context: tls.context),
+                        TLSHandshakeHandler(timeout: configuration.tlsHandshakeTimeout, logger: logger) { peer in
+                            GRPCServerConnectionHandler(
+                                router: router, configuration: configuration, logger: logger, connectionGate: gate,
+                                metrics: metrics, tlsPeer: peer)
+                        },
+                    ])
                 }
             }
             .bind(host: host, port: port)

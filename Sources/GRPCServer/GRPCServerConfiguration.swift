@@ -1,3 +1,4 @@
+public import GRPCTLS
 public import NIOCore
 
 /// Limits and timeouts of a ``GRPCServer``. Every field has a production-sane default.
@@ -47,6 +48,11 @@ public struct GRPCServerConfiguration: Sendable {
     public var deferredConsumptionLimit: Int = 4 * 1024 * 1024
     /// How long a graceful shutdown waits for in-flight calls before closing connections.
     public var drainTimeout: TimeAmount = .seconds(10)
+    /// TLS for every connection, or `nil` for cleartext HTTP/2 (h2c). Reloading the credentials
+    /// changes what connections accepted afterwards get; open ones keep theirs.
+    public var tls: ServerTLSCredentials? = nil
+    /// A TLS client that has not finished its handshake by then is disconnected.
+    public var tlsHandshakeTimeout: TimeAmount = .seconds(10)
 
     /// Record calls, connections and refusals through swift-metrics (docs/OPERATIONS.md,
     /// "Metrics"). Bootstrap a backend (`MetricsSystem.bootstrap`) before starting the server.

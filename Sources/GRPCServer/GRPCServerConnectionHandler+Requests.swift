@@ -134,7 +134,7 @@ extension GRPCServerConnectionHandler {
         stream.handler = handler
         let callContext = ServerCallContext(
             path: stream.pathString, deadline: deadline, metadata: stream.metadata, eventLoop: context.eventLoop,
-            remoteAddress: remoteAddress)
+            remoteAddress: remoteAddress, tlsPeer: tlsPeer)
         stream.context = callContext
         stream.deframer = GRPCMessageDeframer(
             maxMessageSize: configuration.maxReceiveMessageSize, allocator: context.channel.allocator)

@@ -37,6 +37,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     private var resetLimiter: FrameRateLimiter
     private var controlFrameLimiter: FrameRateLimiter
     var remoteAddress: SocketAddress?
+    /// The verified client certificate's names (mutual TLS), handed to every call.
+    let tlsPeer: TLSPeerIdentity?
 
     // Progress, for the watchdog (GRPCServerConnectionHandler+Watchdog.swift). Times are on the
     // event loop's clock (virtual under EmbeddedEventLoop, so tests and the fuzz target step
@@ -58,8 +60,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     init(
         router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
-        metrics: GRPCServerMetrics? = nil
+        metrics: GRPCServerMetrics? = nil, tlsPeer: TLSPeerIdentity? = nil
     ) {
+        self.tlsPeer = tlsPeer
         self.router = router
         self.metrics = metrics
         self.configuration = configuration

@@ -15,17 +15,20 @@ public struct ServerCallContext: Sendable {
     public let eventLoop: any EventLoop
     /// The peer's address, for logs.
     public let remoteAddress: SocketAddress?
+    /// The names in the client's verified certificate under mutual TLS; `nil` otherwise.
+    public let tlsPeer: TLSPeerIdentity?
 
     /// Creates a context (the server does this; public for handler unit tests).
     public init(
         path: String, deadline: NIODeadline?, metadata: [(name: String, value: String)], eventLoop: any EventLoop,
-        remoteAddress: SocketAddress? = nil
+        remoteAddress: SocketAddress? = nil, tlsPeer: TLSPeerIdentity? = nil
     ) {
         self.path = path
         self.deadline = deadline
         self.metadata = metadata
         self.eventLoop = eventLoop
         self.remoteAddress = remoteAddress
+        self.tlsPeer = tlsPeer
     }
 
     /// The first value of a metadata entry, by lower-case name.

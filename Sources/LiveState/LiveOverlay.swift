@@ -26,6 +26,7 @@ public final class LiveOverlay: Sendable {
     private let clock: @Sendable () -> Int64
     private let state: Mutex<State>
     private let queue = JobQueue()
+    private let metrics = LiveStateMetrics()
     /// The log, touched only by the writer thread (and by `init` before it starts).
     private let writer: WriterOwned
 
@@ -200,12 +201,15 @@ public final class LiveOverlay: Sendable {
                             completion(.success(result))
                             continue
                         }
+                        let metrics = self.metrics
                         group.append(
                             (
                                 record,
                                 { sequence in
                                     var result = result
                                     result.sequence = sequence
+                                    metrics.itemsApplied.increment(by: result.applied)
+                                    metrics.itemsUnknown.increment(by: result.unknownItemIDs.count)
                                     completion(.success(result))
                                 }
                             ))
@@ -220,7 +224,8 @@ public final class LiveOverlay: Sendable {
                     group.append(
                         (
                             .userDeletions([UserDeletion(userID: userID, at: 0)]),
-                            { sequence in
+                            { [metrics] sequence in
+                                metrics.usersDeleted.increment()
                                 var result = DeleteUserResult()
                                 result.knownUser = known
                                 result.sequence = sequence
@@ -235,10 +240,16 @@ public final class LiveOverlay: Sendable {
                 }
             }
             if !group.isEmpty {
+                let started = ContinuousClock.now
                 do throws(LiveStateError) {
                     let first = try commit(group.map(\.record))
+                    let elapsed = (ContinuousClock.now - started).components
+                    metrics.commitSeconds.recordNanoseconds(
+                        elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+                    metrics.commits.increment()
                     for (index, entry) in group.enumerated() { entry.done(first + UInt64(index)) }
                 } catch {
+                    metrics.failedCommits.increment()
                     for fail in failures { fail(error) }
                 }
             }

@@ -91,9 +91,15 @@ struct FilteredRetrieval {
                 }
                 try search(query, AcceptAllRows(), .all(estimatedPassCount: nil))
             } else if filter.onlyExcludesRemoved {
-                // Only live removals: a two-word filter walked like an unfiltered search (no boxing, no
-                // filtered-walk overhead), with the beam widened for the removed share.
+                // Only live removals: a two-word filter (no boxing), in the partitions like an unfiltered call, or
+                // walked like an unfiltered search with the beam widened for the removed share.
                 let passing = max(statistics.rows - filter.removedCount, 0)
+                if let partitions = serving.partitions,
+                    Double(passing) >= Self.minPartitionShare * Double(max(statistics.rows, 1))
+                {
+                    try searchPartitions(partitions, query, filter.removedRowSet)
+                    return .partitions
+                }
                 try search(query, filter.removedRowSet, .all(estimatedPassCount: passing))
             } else {
                 if let partitions = serving.partitions, let passing = estimate.passCount,

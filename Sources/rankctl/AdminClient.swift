@@ -24,19 +24,26 @@ struct AdminConnectionOptions: ParsableArguments {
     @Option(help: "Deadline in seconds.")
     var timeout = 600
 
-    /// The token from `--token-file` or `RANKD_ADMIN_TOKEN`, read as rankd reads its own
-    /// (``BearerTokenSource``: trimmed, a blank variable counts as unset).
-    func token() throws -> String {
+    @OptionGroup(title: "TLS")
+    var tls: TLSClientFlags
+
+    /// The `authorization` metadata: the token from `--token-file` or `RANKD_ADMIN_TOKEN`, read as
+    /// rankd reads its own (``BearerTokenSource``: trimmed, a blank variable counts as unset).
+    /// None with a client certificate (`--cert`) and no token: rankd may map the certificate to
+    /// the admin role (`rankd --tls-admin-identity`).
+    func authorization() throws -> [(String, String)] {
         let token: String?
         do throws(BearerTokenSource.ReadError) {
             token = try BearerTokenSource.read(file: tokenFile, environment: "RANKD_ADMIN_TOKEN", flag: "--token-file")
         } catch {
             throw ValidationError(error.description)
         }
-        guard let token else {
-            throw ValidationError("no admin token: pass --token-file PATH or set RANKD_ADMIN_TOKEN")
+        if let token { return [("authorization", "Bearer \(token)")] }
+        guard tls.cert != nil else {
+            throw ValidationError(
+                "no admin token: pass --token-file PATH or set RANKD_ADMIN_TOKEN (or a client certificate with --cert)")
         }
-        return token
+        return []
     }
 
     /// `--servers` split into addresses, each checked; nil when it was not given.
@@ -53,15 +60,20 @@ struct AdminConnectionOptions: ParsableArguments {
         return addresses
     }
 
-    /// The endpoint for `address` (default `--server`) with this token and deadline.
-    func endpoint(_ address: String? = nil) throws -> AdminEndpoint {
-        AdminEndpoint(
-            address: address ?? server, metadata: [("authorization", "Bearer \(try token())")], timeout: timeout)
+    /// The endpoint for `--server` with this token, deadline and TLS.
+    func endpoint() throws -> AdminEndpoint {
+        try endpoint(server, tls: tls.credentials())
     }
 
-    /// Endpoints for `--servers`, or nil when it was not given.
+    /// Endpoints for `--servers` (sharing one TLS context), or nil when it was not given.
     func fleet() throws -> [AdminEndpoint]? {
-        try fleetAddresses()?.map { try endpoint($0) }
+        guard let addresses = try fleetAddresses() else { return nil }
+        let credentials = try tls.credentials()
+        return try addresses.map { try endpoint($0, tls: credentials) }
+    }
+
+    private func endpoint(_ address: String, tls credentials: ClientTLSCredentials?) throws -> AdminEndpoint {
+        AdminEndpoint(address: address, metadata: try authorization(), timeout: timeout, tls: credentials)
     }
 
     /// One unary admin call on `--server`.
@@ -77,13 +89,15 @@ struct AdminEndpoint: Sendable {
     let metadata: [(String, String)]
     /// Deadline of each call, in seconds.
     let timeout: Int
+    /// `nil` for cleartext.
+    let tls: ClientTLSCredentials?
 
     /// Connects to `address`.
     func connect() async throws -> GRPCClientConnection {
         let (host, port) = try parseAddress(address)
         do {
             return try await GRPCClientConnection.connect(
-                host: host, port: port, group: MultiThreadedEventLoopGroup.singleton)
+                host: host, port: port, group: MultiThreadedEventLoopGroup.singleton, tls: tls)
         } catch {
             throw CommandFailure("cannot connect to \(address): \(error)")
         }

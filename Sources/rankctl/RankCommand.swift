@@ -99,13 +99,17 @@ struct RankCommand: AsyncParsableCommand {
     @Flag(help: "Print the response as JSON.")
     var json = false
 
+    @OptionGroup(title: "TLS")
+    var tls: TLSClientFlags
+
     func run() async throws {
         let request = try makeRequest()
         let (host, port) = try parseAddress(server)
+        let credentials = try tls.credentials()
         let group = MultiThreadedEventLoopGroup.singleton
         let connection: GRPCClientConnection
         do {
-            connection = try await GRPCClientConnection.connect(host: host, port: port, group: group)
+            connection = try await GRPCClientConnection.connect(host: host, port: port, group: group, tls: credentials)
         } catch {
             throw CommandFailure("cannot connect to \(server): \(error)")
         }

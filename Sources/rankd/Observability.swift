@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandSupport
 import CoreMetrics
 import Foundation
+import LiveState
 import Logging
 import MetricsExporter
 import RankingEngine
@@ -74,6 +75,23 @@ final class Observability {
         MetricsSystem.bootstrap(backend)
         self.backend = backend
         backend.addCollector(SnapshotGauges(registry: registry).collect)
+    }
+
+    /// Exports the live overlay's size (items changed, removed, users deleted, log bytes) as gauges read when
+    /// Prometheus scrapes.
+    func watch(_ live: LiveOverlay) {
+        guard let backend else { return }
+        let gauges = (
+            items: Gauge(label: "rankd_live_overlay_items"), removed: Gauge(label: "rankd_live_overlay_removed_items"),
+            users: Gauge(label: "rankd_live_overlay_deleted_users"), bytes: Gauge(label: "rankd_live_log_bytes")
+        )
+        backend.addCollector {
+            let status = live.status()
+            gauges.items.record(status.items)
+            gauges.removed.record(status.removedItems)
+            gauges.users.record(status.deletedUsers)
+            gauges.bytes.record(status.logBytes)
+        }
     }
 
     private var address: HostPort?

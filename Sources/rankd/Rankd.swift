@@ -91,6 +91,9 @@ struct Rankd: AsyncParsableCommand {
     @OptionGroup(title: "Operations")
     var observabilityOptions: ObservabilityOptions
 
+    @OptionGroup(title: "TLS")
+    var tls: TLSOptions
+
     func run() async throws {
         let file = try config.map(ConfigFile.load) ?? ConfigFile()
         let levelName = logLevel ?? file.logLevel ?? "info"
@@ -106,6 +109,8 @@ struct Rankd: AsyncParsableCommand {
         try apply(file, to: &serverConfiguration)
         let threadCount = threads ?? file.threads ?? System.coreCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
+        serverConfiguration.tls = try tls.credentials(file: file)
+        let adminIdentities = try tls.adminIdentities(file: file)
 
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
         let registry = SnapshotRegistry<ServingSnapshot>()
@@ -123,6 +128,7 @@ struct Rankd: AsyncParsableCommand {
             throw ValidationError("--watch-root needs --snapshot-root")
         }
         let live = try rootDirectory.map { root in try openLiveOverlay(root: root, logger: logger) }
+        if let live { observability.watch(live) }
         let store = try rootDirectory.map { root in
             try openStore(root: root, file: file, registry: registry, live: live, health: health, logger: logger)
         }
@@ -139,13 +145,16 @@ struct Rankd: AsyncParsableCommand {
             let adminToken = try readToken(
                 file: adminTokenFile ?? file.adminTokenFile, environment: "RANKD_ADMIN_TOKEN",
                 flag: "--admin-token-file")
-            if adminToken == nil {
-                logger.warning("no admin token (--admin-token-file or RANKD_ADMIN_TOKEN): admin RPCs are refused")
+            if adminToken == nil && adminIdentities.isEmpty {
+                logger.warning(
+                    "no admin token (--admin-token-file or RANKD_ADMIN_TOKEN) and no --tls-admin-identity: admin RPCs are refused"
+                )
             }
             SnapshotAdminService.register(
                 in: &router, store: store, live: live,
                 auth: BearerTokenAuth(
-                    token: adminToken, scope: "admin RPCs", howToConfigure: "--admin-token-file or RANKD_ADMIN_TOKEN"),
+                    token: adminToken, scope: "admin RPCs", howToConfigure: "--admin-token-file or RANKD_ADMIN_TOKEN",
+                    certificateNames: adminIdentities),
                 logger: logger)
         }
         if enableTestServices || file.enableTestServices == true {
@@ -174,9 +183,17 @@ struct Rankd: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             throw error
         }
+        let security = serverConfiguration.tls.map { $0.files.clientCA == nil ? "tls" : "mutual-tls" } ?? "plaintext"
         logger.info(
             "listening",
-            metadata: ["address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)"])
+            metadata: [
+                "address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)",
+                "transport": "\(security)",
+            ])
+        if let credentials = serverConfiguration.tls {
+            logger.info("TLS certificate loaded", metadata: TLSOptions.metadata(credentials.summary))
+            tls.startReloading(credentials, file: file, logger: logger)
+        }
 
         // Listen first (health says NOT_SERVING), then load: probes see the server come up.
         if let store {
@@ -348,6 +365,9 @@ struct Rankd: AsyncParsableCommand {
         }
         if let value = try positive(file.streamResetRefillPerSecond, "streamResetRefillPerSecond") {
             configuration.streamResetRefillPerSecond = value
+        }
+        if let value = try positive(file.tlsHandshakeTimeoutSeconds, "tlsHandshakeTimeoutSeconds") {
+            configuration.tlsHandshakeTimeout = .seconds(Int64(value))
         }
     }
 

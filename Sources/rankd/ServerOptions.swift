@@ -19,6 +19,14 @@ import NIOCore
 /// { "snapshotRoot": "/var/lib/rankd/snapshots", "adminTokenFile": "/etc/rankd/admin-token", "retain": 3,
 ///   "maxPublishBytes": 68719476736, "allowDimensionChange": false, "watchRoot": false, "watchIntervalSeconds": 2 }
 /// ```
+///
+/// TLS (docs/OPERATIONS.md, "TLS and mutual TLS"):
+///
+/// ```json
+/// { "tlsCert": "/etc/rankd/tls/tls.crt", "tlsKey": "/etc/rankd/tls/tls.key", "tlsClientCA": "/etc/rankd/tls/ca.crt",
+///   "tlsAdminIdentities": ["uri:spiffe://prod/snapshot-publisher"], "tlsWatchIntervalSeconds": 5,
+///   "tlsHandshakeTimeoutSeconds": 10 }
+/// ```
 struct ConfigFile: Decodable {
     var listen: String?
     var snapshot: String?
@@ -49,6 +57,12 @@ struct ConfigFile: Decodable {
     var accessLogEvery: Int?
     var otlpEndpoint: String?
     var traceSampleRatio: Double?
+    var tlsCert: String?
+    var tlsKey: String?
+    var tlsClientCA: String?
+    var tlsAdminIdentities: [String]?
+    var tlsWatchIntervalSeconds: Double?
+    var tlsHandshakeTimeoutSeconds: Int?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data

@@ -42,8 +42,8 @@ def root_with_snapshot(built, tmp_path):
     return root
 
 
-def start(built, root):
-    server = RankdProcess("--snapshot-root", str(root), "--admin-token-file", str(built["token"])).start()
+def start(built, root, *extra):
+    server = RankdProcess("--snapshot-root", str(root), "--admin-token-file", str(built["token"]), *extra).start()
     channel = grpc.insecure_channel(server.address)
     ranker = rpc.RankerStub(channel)
     # rankd listens first and then loads the snapshot: wait until Rank serves.
@@ -274,3 +274,30 @@ def test_rankctl_sends_updates_and_deletions_to_every_replica(built, tmp_path):
 
 def admin_status(replica):
     return replica[2].Status(apb.StatusRequest(), metadata=AUTH, timeout=10)
+
+
+def test_live_updates_are_counted_in_the_metrics(built, tmp_path):
+    from conftest import free_port
+    from test_operations import scrape, value
+
+    metrics_port = free_port()
+    server, channel, admin, _ = start(
+        built, root_with_snapshot(built, tmp_path), "--metrics-listen", f"127.0.0.1:{metrics_port}")
+    try:
+        admin.UpdateItems(apb.UpdateItemsRequest(
+            items=[update("sku-1", removed=True), update("sku-2", stock=apb.STOCK_OUT), update("nope", removed=True)]),
+            metadata=AUTH, timeout=10)
+        admin.DeleteUser(apb.DeleteUserRequest(user_id="u_3"), metadata=AUTH, timeout=10)
+        samples, types = scrape(metrics_port)
+        assert value(samples, "rankd_live_item_updates_total", result="applied") == 2
+        assert value(samples, "rankd_live_item_updates_total", result="unknown_item") == 1
+        assert value(samples, "rankd_live_user_deletions_total") == 1
+        assert value(samples, "rankd_live_commits_total", result="ok") == 2
+        assert value(samples, "rankd_live_overlay_removed_items") == 1
+        assert value(samples, "rankd_live_overlay_deleted_users") == 1
+        assert value(samples, "rankd_live_overlay_items") == 2
+        assert value(samples, "rankd_live_log_bytes") > 0
+        assert types.get("rankd_live_commit_seconds") == "histogram"
+    finally:
+        channel.close()
+        server.stop()

@@ -15,17 +15,19 @@ public struct ProgressSample: Sendable {
 
 /// One complete run: connections, the load, optional reloads, progress sampling and the report.
 public enum LoadSession {
-    /// Opens `count` connections to `target` (each its own HTTP/2 session).
+    /// Opens `count` connections to `target` (each its own HTTP/2 session; each its own TLS
+    /// handshake when `tls` is given).
     ///
     /// - Throws: ``LoadTestError`` naming the target when it cannot be reached.
     public static func connect(
-        to target: TargetAddress, count: Int, group: any EventLoopGroup
+        to target: TargetAddress, count: Int, group: any EventLoopGroup, tls: ClientTLSCredentials? = nil
     ) async throws(LoadTestError) -> [GRPCClientConnection] {
         var connections: [GRPCClientConnection] = []
         for _ in 0..<count {
             do {
                 connections.append(
-                    try await GRPCClientConnection.connect(host: target.host, port: target.port, group: group))
+                    try await GRPCClientConnection.connect(
+                        host: target.host, port: target.port, group: group, tls: tls))
             } catch {
                 for connection in connections { await connection.close() }
                 throw LoadTestError("cannot connect to \(target): \(error)")

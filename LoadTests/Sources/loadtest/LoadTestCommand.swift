@@ -96,6 +96,21 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Flag(help: "No progress line.")
     var quiet = false
 
+    @Flag(help: "Connect with TLS (implied by --ca, --cert and --key).")
+    var tls = false
+
+    @Option(help: "TLS: CA certificates (PEM) to verify the server with (default: the system's).")
+    var ca: String?
+
+    @Option(help: "Mutual TLS: the client certificate (PEM), with --key.")
+    var cert: String?
+
+    @Option(help: "Mutual TLS: the client certificate's private key (PEM).")
+    var key: String?
+
+    @Option(help: "TLS: the name the server's certificate must carry when it is not the target host.")
+    var serverName: String?
+
     func validate() throws {
         guard (rate != nil) != (concurrency != nil) || (findCapacity && rate == nil && concurrency == nil) else {
             throw ValidationError(
@@ -153,7 +168,8 @@ struct LoadTestCommand: AsyncParsableCommand {
         target: TargetAddress, scenario: Scenario, pool: RequestPool, base: LoadConfiguration,
         group: MultiThreadedEventLoopGroup
     ) async throws {
-        let connections = try await LoadSession.connect(to: target, count: connections, group: group)
+        let credentials = try tlsCredentials()
+        let connections = try await LoadSession.connect(to: target, count: connections, group: group, tls: credentials)
         var report: RunReport
         if findCapacity {
             report = try await searchCapacity(
@@ -162,7 +178,7 @@ struct LoadTestCommand: AsyncParsableCommand {
             var configuration = base
             configuration.mode =
                 rate.map { .open(rate: $0, arrivals: arrivalProcess) } ?? .closed(concurrency: concurrency!)
-            let reloads = try await makeReloads(target: target, group: group)
+            let reloads = try await makeReloads(target: target, group: group, tls: credentials)
             report = await LoadSession.run(
                 target: target, connections: connections, pool: pool, scenarioName: scenario.name,
                 configuration: configuration, reloads: reloads, progress: quiet ? nil : Progress.printer())
@@ -216,7 +232,20 @@ struct LoadTestCommand: AsyncParsableCommand {
 
     private var arrivalProcess: ArrivalProcess { ArrivalProcess(rawValue: arrivals) ?? .constant }
 
-    private func makeReloads(target: TargetAddress, group: any EventLoopGroup) async throws -> ReloadScheduler? {
+    /// `--tls --ca --cert --key --server-name` as credentials, or `nil` for cleartext.
+    private func tlsCredentials() throws -> ClientTLSCredentials? {
+        do throws(TLSFileError) {
+            let options = ClientTLSOptions(
+                trustRoots: ca, certificateChain: cert, privateKey: key, serverName: serverName)
+            return try ClientTLSCredentials.forFlags(tls: tls, options)
+        } catch {
+            throw LoadTestError(error.description)
+        }
+    }
+
+    private func makeReloads(
+        target: TargetAddress, group: any EventLoopGroup, tls: ClientTLSCredentials?
+    ) async throws -> ReloadScheduler? {
         guard let reloadEvery, let snapshots else { return nil }
         let versions = snapshots.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
             !$0.isEmpty
@@ -234,7 +263,7 @@ struct LoadTestCommand: AsyncParsableCommand {
             }
         }
         // Its own connection, so admin calls never queue behind the load's streams.
-        let admin = try await LoadSession.connect(to: target, count: 1, group: group)[0]
+        let admin = try await LoadSession.connect(to: target, count: 1, group: group, tls: tls)[0]
         return ReloadScheduler(
             activator: AdminRPCActivator(connection: admin, token: token), versions: versions, intervalNanos: interval)
     }
