@@ -73,7 +73,8 @@ check-protos: deps ## Fail if the committed protoc-c output is stale
 	echo "protos: up to date"
 
 lint: ## swift format lint over every Swift file (fails on any finding; `swift format -i FILE` fixes most)
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift LoadTests/Sources LoadTests/Tests LoadTests/Benchmarks LoadTests/Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift LoadTests/Sources LoadTests/Tests LoadTests/Benchmarks LoadTests/Package.swift \
+	  Fuzz/Harness Fuzz/Sources Fuzz/Package.swift
 
 venv: $(VENV)/.ok
 $(VENV)/.ok: Tests/Interop/requirements.txt Tests/Deploy/requirements.txt
@@ -106,7 +107,7 @@ deploy-test: deps venv ## Check deploy/k8s/: schemas, flags, and the publisher s
 	$(SWIFT) build $(BUILD_FLAGS)
 	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Deploy
 
-test: check-protos lint unit-test interop-test fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet and deploy tests
+test: check-protos lint unit-test interop-test attack-quick fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet, deploy and quick protocol-attack tests
 
 clean:
 	rm -rf .build $(VENV) var
@@ -164,6 +165,85 @@ loadtest-test: deps ## LoadTests unit tests and a short end-to-end run against a
 	$(SWIFT) build --scratch-path $(LOADTEST_ROOT_SCRATCH) -c release $(RELEASE_CPU) --product rankd
 	cd LoadTests && $(SWIFT) build --scratch-path .build-loadtest --product LoadTestsPackageTests && \
 	  RANKD_BIN=$(CURDIR)/$(LOADTEST_ROOT_SCRATCH)/release/rankd $(SWIFT) test --scratch-path .build-loadtest --skip-build
+
+# ---- hardening: fuzzing, protocol attacks, crash soak, sanitizers (issue 21; docs/SECURITY.md) -- begin ----
+# Fuzz/ is its own package: rankd-fuzz is libFuzzer's driver around FuzzHarness (Fuzz/Harness), one binary
+# for every target (RANKD_FUZZ_TARGET picks one). Committed corpora: Fuzz/Corpus/<target>/ (seed-* from
+# `make fuzz-seeds`, regression-* = inputs that once crashed; the test suite replays both). What a run
+# discovers goes to var/fuzz/corpus/<target>/, crashes to var/fuzz/artifacts/.
+FUZZ_TARGETS   := rank-request admin-request deframer server-connection snapshot ranking-config build-npy build-jsonl
+FUZZ_SECONDS   ?= 60
+FUZZ_SCRATCH   := Fuzz/.build-fuzz
+FUZZ_BIN       := $(FUZZ_SCRATCH)/debug/rankd-fuzz
+# Leak checking is off: the targets' shared fixture (a snapshot and an engine) lives for the process. The
+# Swift backtracer is off so that libFuzzer's handler reports traps. Scratch files go to tmpfs when there is
+# one (the publish and snapshot targets write a directory per input).
+FUZZ_ENV       := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+                  TMPDIR=$$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )
+SOAK_KILLS     ?= 200
+ATTACK_ARGS    ?=
+
+.PHONY: fuzz-build fuzz fuzz-smoke fuzz-seeds attack-test attack-quick crash-soak test-tsan test-asan
+
+fuzz-build: deps ## Build the libFuzzer binary (Fuzz/, -sanitize=fuzzer,address)
+	cd Fuzz && $(SWIFT) build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address \
+	  -Xswiftc -parse-as-library --product rankd-fuzz
+
+fuzz: fuzz-build ## Fuzz every target for FUZZ_SECONDS each (default 60); fails on any crash
+	@mkdir -p var/fuzz/artifacts; : > var/fuzz/summary.txt; failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p var/fuzz/corpus/$$t; \
+	  $(FUZZ_ENV) RANKD_FUZZ_TARGET=$$t $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
+	    -print_final_stats=1 -artifact_prefix=var/fuzz/artifacts/$$t- var/fuzz/corpus/$$t Fuzz/Corpus/$$t \
+	    > var/fuzz/$$t.log 2>&1 || failed="$$failed $$t"; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' var/fuzz/$$t.log); \
+	  cov=$$(grep -oE 'cov: [0-9]+ ft: [0-9]+' var/fuzz/$$t.log | tail -1); \
+	  printf '%-18s %10s execs  %s\n' $$t "$${execs:-?}" "$$cov" | tee -a var/fuzz/summary.txt; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (var/fuzz/<target>.log, var/fuzz/artifacts/)"; exit 1; fi
+
+fuzz-smoke: ## Every fuzz target for 5 s (the CI smoke; FUZZ_SECONDS=N to change)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(if $(filter command line,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),5)
+
+fuzz-seeds: fuzz-build ## Regenerate the seed corpora Fuzz/Corpus/<target>/seed-* from the harness
+	rm -f Fuzz/Corpus/*/seed-*
+	$(FUZZ_ENV) RANKD_FUZZ_WRITE_SEEDS=Fuzz/Corpus $(FUZZ_BIN)
+
+# Protocol attacks against a running rankd (LoadTests/Attacks, Python with h2): each attacker is cut off,
+# rankd's memory stays bounded and a bystander's Rank p99 stays within 2x of quiet. The quick subset (short
+# runs, 1000 idle connections, no p99 bound) is part of `make test`.
+attack-test: deps venv ## Protocol attacks, full: 8 s each, 10k idle connections, bystander p99 <= 2x quiet (~3 min)
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product rankd
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product rankctl
+	@bin=$$($(SWIFT) build -c release $(RELEASE_FLAGS) --show-bin-path); mkdir -p var; \
+	cd LoadTests/Attacks && ../../$(VENV)/bin/python attacks.py --rankd $$bin/rankd --rankctl $$bin/rankctl \
+	  --json ../../var/attacks.json $(ATTACK_ARGS)
+
+attack-quick: deps venv
+	$(SWIFT) build $(BUILD_FLAGS)
+	@bin=$$($(SWIFT) build --show-bin-path); \
+	cd LoadTests/Attacks && ../../$(VENV)/bin/python attacks.py --rankd $$bin/rankd --rankctl $$bin/rankctl --quick
+
+# Crash soak (LoadTests/Attacks/crash_soak.py): SIGKILL rankd at random moments while publishes, activations
+# and Rank traffic run, SOAK_KILLS times; after every restart the active snapshot must be a complete, validated
+# version and every acknowledged publish must be present.
+crash-soak: deps venv ## SIGKILL rankd SOAK_KILLS times (default 200) under publish/activate/Rank traffic
+	$(SWIFT) build $(BUILD_FLAGS)
+	@bin=$$($(SWIFT) build --show-bin-path); \
+	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --rankd $$bin/rankd --rankctl $$bin/rankctl --kills $(SOAK_KILLS)
+
+# The Swift test suite under ThreadSanitizer / AddressSanitizer, each in its own build folder (a first build
+# takes 4-12 min on 2 cores). RANKD_TEST_TIMING_SCALE stretches the few wall-clock latency bounds only.
+test-tsan: deps ## swift test under ThreadSanitizer
+	$(SWIFT) build --scratch-path .build-tsan --build-tests --sanitize=thread $(SWIFT_CHECKS)
+	TSAN_OPTIONS=halt_on_error=1 RANKD_TEST_TIMING_SCALE=10 \
+	  $(SWIFT) test --scratch-path .build-tsan --skip-build --sanitize=thread
+
+test-asan: deps ## swift test under AddressSanitizer
+	$(SWIFT) build --scratch-path .build-asan --build-tests --sanitize=address $(SWIFT_CHECKS)
+	ASAN_OPTIONS=detect_leaks=0 RANKD_TEST_TIMING_SCALE=4 \
+	  $(SWIFT) test --scratch-path .build-asan --skip-build --sanitize=address
+# ---- hardening -- end -------------------------------------------------------------------------------------
 
 # ---- TLS benchmark (issue 19; docs/BENCHMARKS.md "TLS") ----------------------------------------
 # The demo snapshot's Rank call over TLS and over cleartext, same run: h2load -c8 -m16 and -c1 -m1,

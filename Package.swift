@@ -30,6 +30,9 @@
 //   MetricsExporter ─ swift-metrics backend (Prometheus text, lock-free histograms, GET /metrics)
 //   TraceExporter ─ swift-distributed-tracing backend (W3C traceparent, OTLP/HTTP JSON export)
 //     (both wired by rankd only; libraries record through the CoreMetrics and Tracing facades)
+//   FuzzHarness (Fuzz/Harness) ─ the fuzz targets as plain functions over bytes: the libFuzzer
+//                 entry (Fuzz/, own package) and the corpus replay tests both call them; nothing
+//                 in the server imports it
 //
 //   GRPCServer, GRPCClient, RankingAPI
 //     └─ GRPCCore ─ status, message framing, timeouts, percent-encoding, header blocks, the
@@ -67,6 +70,7 @@ let package = Package(
         .library(name: "SeededRandom", targets: ["SeededRandom"]),
         .library(name: "MetricsExporter", targets: ["MetricsExporter"]),
         .library(name: "RankingService", targets: ["RankingService"]),
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -292,6 +296,23 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // MARK: Fuzzing
+
+        // The fuzz targets (docs/SECURITY.md): run under libFuzzer by the Fuzz/ package (`make fuzz`)
+        // and replayed over the committed corpora by FuzzHarnessTests.
+        .target(
+            name: "FuzzHarness",
+            dependencies: [
+                "GRPCCore", "GRPCServer", "RankingAPI", "RankingModel", "RankingEngine", "RankingService",
+                "Snapshot", "SnapshotLifecycle", "MappedStorage", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/Harness",
+            swiftSettings: strictSwift
+        ),
+
         // MARK: Tests
 
         .target(
@@ -313,6 +334,7 @@ let package = Package(
             dependencies: [
                 "GRPCCore", "GRPCServer", "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -402,6 +424,11 @@ let package = Package(
         .testTarget(
             name: "SnapshotTests",
             dependencies: ["Snapshot", "VectorIndex", "MappedStorage", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "FuzzHarnessTests",
+            dependencies: ["FuzzHarness"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -20,6 +20,21 @@ public struct GRPCServerConfiguration: Sendable {
     public var streamResetBurst: Int = 200
     /// Sustained stream resets per second a client may cause per connection.
     public var streamResetRefillPerSecond: Int = 50
+    /// PING and SETTINGS frames a client may send per connection (burst), refilled at
+    /// `controlFrameRefillPerSecond`. Past it the connection gets GOAWAY(ENHANCE_YOUR_CALM): each
+    /// costs us an ACK, and a client that reads its ACKs is not stopped by nghttp2's limit on
+    /// queued ACKs (which catches one that does not read).
+    public var controlFrameBurst: Int = 1000
+    /// Sustained PING and SETTINGS frames per second a client may send per connection.
+    public var controlFrameRefillPerSecond: Int = 100
+    /// Time a new connection has to send the client preface and its SETTINGS, and each request
+    /// has to send its whole header block. Past it: GOAWAY(ENHANCE_YOUR_CALM) and close (slowloris).
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Time a connection's open streams may make no progress: response bytes waiting on a window
+    /// the client never reopens (a zero-window reader), request bytes the client never sends, or a
+    /// socket the client never reads. Past it: GOAWAY(ENHANCE_YOUR_CALM) and close. A call whose
+    /// upload the server itself throttles (``deferredConsumptionLimit``) is not counted as stalled.
+    public var stallTimeout: TimeAmount = .seconds(30)
     /// Per-stream flow-control window advertised to clients (bytes).
     public var initialStreamWindowSize: Int = 1024 * 1024
     /// Connection-level flow-control window (bytes).

@@ -10,6 +10,7 @@ extension GRPCServerConnectionHandler {
     func beginStream(id: Int32) {
         guard let session, let context else { return }
         let stream = ServerStream(id: id, allocator: context.channel.allocator)
+        stream.began = context.eventLoop.now
         nghttp2_session_set_stream_user_data(session.raw, id, Unmanaged.passRetained(stream).toOpaque())
         stream.next = liveStreams
         liveStreams?.previous = stream
@@ -73,6 +74,7 @@ extension GRPCServerConnectionHandler {
 
     /// The request headers are complete: validate them and route the call.
     func headersComplete(_ stream: ServerStream, endStream: Bool) {
+        stream.headersReceived = true
         guard let context else { return }
         let route = stream.path.withUnsafeBytes { router.route(forPath: $0) }
         if let metrics {

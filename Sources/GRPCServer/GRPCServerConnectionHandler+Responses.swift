@@ -75,6 +75,7 @@ extension GRPCServerConnectionHandler {
     ) -> Int {
         let count = min(length, stream.outbound.readableBytes)
         if count > 0 {
+            lastDataSent = now
             stream.outbound.withUnsafeReadableBytes { source in
                 UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: count)
             }

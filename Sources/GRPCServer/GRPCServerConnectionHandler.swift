@@ -34,10 +34,29 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Inside `nghttp2_session_mem_recv`, whose callbacks must not make the session send.
     var inSessionReceive = false
     var idleTask: Scheduled<Void>?
-    private var resetLimiter: StreamResetLimiter
+    private var resetLimiter: FrameRateLimiter
+    private var controlFrameLimiter: FrameRateLimiter
     var remoteAddress: SocketAddress?
     /// The verified client certificate's names (mutual TLS), handed to every call.
     let tlsPeer: TLSPeerIdentity?
+
+    // Progress, for the watchdog (GRPCServerConnectionHandler+Watchdog.swift). Times are on the
+    // event loop's clock (virtual under EmbeddedEventLoop, so tests and the fuzz target step
+    // through the timeouts deterministically).
+    var watchdog: Scheduled<Void>?
+    var startedAt = NIODeadline.now()
+    /// The client's preface and first SETTINGS frame arrived.
+    var handshakeDone = false
+    /// Last time bytes arrived from the client.
+    var lastReceived = NIODeadline.now()
+    /// Last time nghttp2 took response DATA bytes of any stream.
+    var lastDataSent = NIODeadline.now()
+    /// Since when the channel has been unwritable (the client is not reading its socket).
+    var unwritableSince: NIODeadline?
+    /// Set once the connection is cut off for abuse, so that happens (and is logged) once.
+    private var abuseLimitHit = false
+    /// The connection's event loop clock.
+    var now: NIODeadline { context?.eventLoop.now ?? .now() }
 
     init(
         router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
@@ -50,8 +69,10 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         self.logger = logger
         self.connectionGate = connectionGate
         self.outputBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
-        self.resetLimiter = StreamResetLimiter(
+        self.resetLimiter = FrameRateLimiter(
             burst: configuration.streamResetBurst, refillPerSecond: configuration.streamResetRefillPerSecond)
+        self.controlFrameLimiter = FrameRateLimiter(
+            burst: configuration.controlFrameBurst, refillPerSecond: configuration.controlFrameRefillPerSecond)
     }
 
     // MARK: Channel lifecycle
@@ -79,6 +100,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         admitted = true
+        startedAt = context.eventLoop.now
+        lastReceived = startedAt
+        lastDataSent = startedAt
         metrics?.connectionAccepted(open: connectionGate.current)
         // We return flow-control credit ourselves (`dataReceived`, `released`): at once for most
         // calls, once the data is really consumed for calls that defer it.
@@ -93,6 +117,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         ])
         session.setConnectionWindow(configuration.connectionWindowSize)
         armIdleTimer()
+        armWatchdog()
         flushOutput()
     }
 
@@ -109,6 +134,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     private func tearDown() {
         idleTask?.cancel()
         idleTask = nil
+        watchdog?.cancel()
+        watchdog = nil
         // nghttp2_session_del does not call on_stream_close: release our streams ourselves.
         while let stream = liveStreams {
             closeStream(stream, cancelled: true)
@@ -126,6 +153,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         guard let session, !closing else { return }
+        lastReceived = context.eventLoop.now
         inSessionReceive = true
         let error = bytes.withUnsafeReadableBytes { session.receive($0) }
         inSessionReceive = false
@@ -158,6 +186,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        unwritableSince = context.channel.isWritable ? nil : (unwritableSince ?? context.eventLoop.now)
         if context.channel.isWritable, readPending {
             readPending = false
             context.read()
@@ -242,13 +271,28 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Called for every RST_STREAM the client sends: past the limiter's budget (HTTP/2 rapid
     /// reset, CVE-2023-44487) the connection is closed with ENHANCE_YOUR_CALM.
     func clientResetStream() {
-        guard resetLimiter.recordReset(at: .now()), let session, !closing else { return }
-        metrics?.rapidResetGoAway()
+        if resetLimiter.record(at: now) {
+            metrics?.rapidResetGoAway()
+            cutOff("too many stream resets (rapid reset)")
+        }
+    }
+
+    /// Called for every PING and SETTINGS frame (not ACKs) the client sends.
+    func clientControlFrame(settings: Bool) {
+        if settings { handshakeDone = true }
+        if controlFrameLimiter.record(at: now) { cutOff("too many PING/SETTINGS frames", .controlFrames) }
+    }
+
+    /// Ends a connection whose client abuses it: GOAWAY(ENHANCE_YOUR_CALM), then close once it is
+    /// out. Inside nghttp2's frame callbacks this only queues the GOAWAY: when mem_recv returns,
+    /// the session no longer wants to read and channelRead closes after sending it.
+    func cutOff(_ reason: String, _ metric: AbuseReason? = nil) {
+        guard let session, !closing, !abuseLimitHit else { return }
+        abuseLimitHit = true
+        if let metric { metrics?.abuseGoAway(metric) }
         logger.warning(
-            "closing connection: too many stream resets (rapid reset)",
-            metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
-        // We are inside nghttp2's frame callback: only queue the GOAWAY here. When mem_recv
-        // returns, the session no longer wants to read and channelRead closes after sending it.
+            "closing connection: \(reason)", metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
         session.terminate(errorCode: HTTP2ErrorCode.enhanceYourCalm)
+        if !inSessionReceive { flushOutput() }
     }
 }

@@ -17,6 +17,8 @@ final class GRPCServerMetrics: Sendable {
     private let connectionsRefused: Counter
     private let streams: Counter
     private let rapidResetGoAways: Counter
+    /// Connections cut off by the other abuse limits, by reason (docs/SECURITY.md).
+    private let abuseGoAways: [AbuseReason: Counter]
     private let tooLarge: Counter
 
     /// The route index of calls to paths the router does not know.
@@ -48,6 +50,10 @@ final class GRPCServerMetrics: Sendable {
         connectionsRefused = Counter(label: "rankd_grpc_connections_refused_total")
         streams = Counter(label: "rankd_grpc_streams_total")
         rapidResetGoAways = Counter(label: "rankd_grpc_rapid_reset_goaways_total")
+        abuseGoAways = Dictionary(
+            uniqueKeysWithValues: AbuseReason.allCases.map {
+                ($0, Counter(label: "rankd_grpc_abuse_goaways_total", dimensions: [("reason", $0.rawValue)]))
+            })
         tooLarge = Counter(label: "rankd_grpc_rejected_too_large_total")
     }
 
@@ -66,6 +72,17 @@ final class GRPCServerMetrics: Sendable {
     func connectionRefused() { connectionsRefused.increment() }
     func streamOpened() { streams.increment() }
     func rapidResetGoAway() { rapidResetGoAways.increment() }
+    func abuseGoAway(_ reason: AbuseReason) { abuseGoAways[reason]?.increment() }
     /// A request message or header list over its limit (`RESOURCE_EXHAUSTED`).
     func rejectedTooLarge() { tooLarge.increment() }
+}
+
+/// Why a connection was cut off (the `reason` of `rankd_grpc_abuse_goaways_total`).
+enum AbuseReason: String, CaseIterable, Sendable {
+    /// Over the PING/SETTINGS budget.
+    case controlFrames = "control_frames"
+    /// No preface and SETTINGS, or a request header block, within the handshake timeout.
+    case handshake
+    /// Open calls made no progress for the stall timeout.
+    case stall
 }

@@ -50,6 +50,10 @@ func serverCallbacks(_ callbacks: OpaquePointer) {
             }
         case NGHTTP2_RST_STREAM.rawValue:
             connection.clientResetStream()
+        case NGHTTP2_PING.rawValue, NGHTTP2_SETTINGS.rawValue:
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+                connection.clientControlFrame(settings: UInt32(header.type) == NGHTTP2_SETTINGS.rawValue)
+            }
         default:
             break
         }

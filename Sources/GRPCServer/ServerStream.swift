@@ -19,6 +19,11 @@ final class ServerStream {
     var unsupportedEncoding: String?
     var metadata: [(name: String, value: String)] = []
     var headerListSize = 0
+    /// When the request's first HEADERS frame arrived; its header block must be complete within
+    /// ``GRPCServerConfiguration/handshakeTimeout``.
+    var began = NIODeadline.now()
+    /// Whether the request's header block is complete.
+    var headersReceived = false
 
     enum Method { case post, other }
     enum TimeoutHeader { case none, nanoseconds(Int64), malformed(String) }

@@ -50,6 +50,17 @@ struct ItemFilter: RowFilter {
     var removedRowSet: ExcludedRowSet { ExcludedRowSet(bits: removedRows) }
 
     @inline(__always)
+    /// A price bound in cents, saturated to Int64: validation allows any finite price ≥ 0, and a
+    /// bound past Int64.max cents (found by the rank-request fuzz target) must mean "no limit",
+    /// not trap the server.
+    static func cents(_ value: Double, _ rule: FloatingPointRoundingRule) -> Int64 {
+        let rounded = value.rounded(rule)
+        // 2^63 is exactly representable; every Double below it converts.
+        guard rounded < 9_223_372_036_854_775_808.0 else { return .max }
+        guard rounded >= -9_223_372_036_854_775_808.0 else { return .min }
+        return Int64(rounded)
+    }
+
     private static func contains(_ bits: UnsafeBufferPointer<UInt64>, _ id: UInt32) -> Bool {
         let word = Int(id >> 6)
         return word < bits.count && bits[word] & (1 << UInt64(id & 63)) != 0
@@ -160,8 +171,8 @@ extension ItemFilter {
             tagBits = bits
         }
         // Cents, rounded outwards so a bound of 9.99 keeps an item priced 9.99.
-        let minCents = filter.minPrice.map { Int64(($0 * 100).rounded(.down)) }
-        let maxCents = filter.maxPrice.map { Int64(($0 * 100).rounded(.up)) }
+        let minCents = filter.minPrice.map { Self.cents($0 * 100, .down) }
+        let maxCents = filter.maxPrice.map { Self.cents($0 * 100, .up) }
         return try scratch.includeCategoryBits.withUnsafeBufferPointer {
             (includeCategories) throws(Failure) -> Result in
             try scratch.excludeCategoryBits.withUnsafeBufferPointer { (excludeCategories) throws(Failure) -> Result in

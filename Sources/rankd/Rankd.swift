@@ -73,6 +73,12 @@ struct Rankd: AsyncParsableCommand {
     @Option(help: "Seconds a connection may sit with no call before it is closed (default 300).")
     var idleTimeout: Int?
 
+    @Option(help: "Seconds for a new connection's preface and SETTINGS, and for a request's headers (default 10).")
+    var handshakeTimeout: Int?
+
+    @Option(help: "Seconds a connection's calls may make no progress: unread responses, missing bytes (default 30).")
+    var stallTimeout: Int?
+
     @Option(help: "Seconds a graceful shutdown waits for in-flight calls (default 10).")
     var drainTimeout: Int?
 
@@ -338,6 +344,18 @@ struct Rankd: AsyncParsableCommand {
         }
         if let value = try positive(idleTimeout ?? file.idleTimeoutSeconds, "--idle-timeout") {
             configuration.idleTimeout = .seconds(Int64(value))
+        }
+        if let value = try positive(handshakeTimeout ?? file.handshakeTimeoutSeconds, "--handshake-timeout") {
+            configuration.handshakeTimeout = .seconds(Int64(value))
+        }
+        if let value = try positive(stallTimeout ?? file.stallTimeoutSeconds, "--stall-timeout") {
+            configuration.stallTimeout = .seconds(Int64(value))
+        }
+        if let value = try positive(file.controlFrameBurst, "controlFrameBurst") {
+            configuration.controlFrameBurst = value
+        }
+        if let value = try positive(file.controlFrameRefillPerSecond, "controlFrameRefillPerSecond") {
+            configuration.controlFrameRefillPerSecond = value
         }
         if let value = try positive(drainTimeout ?? file.drainTimeoutSeconds, "--drain-timeout") {
             configuration.drainTimeout = .seconds(Int64(value))

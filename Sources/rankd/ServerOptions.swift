@@ -9,7 +9,8 @@ import NIOCore
 /// ```json
 /// { "listen": "127.0.0.1:50051", "snapshot": "/var/lib/rankd/demo", "threads": 2, "maxReceiveMessageSize": 4194304,
 ///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
-///   "idleTimeoutSeconds": 300, "drainTimeoutSeconds": 10, "logLevel": "info" }
+///   "idleTimeoutSeconds": 300, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
+///   "drainTimeoutSeconds": 10, "logLevel": "info" }
 /// ```
 ///
 /// With a snapshot root instead of `snapshot` (docs/OPERATIONS.md, "Publishing and hot reload"):
@@ -46,6 +47,10 @@ struct ConfigFile: Decodable {
     var drainTimeoutSeconds: Int?
     var streamResetBurst: Int?
     var streamResetRefillPerSecond: Int?
+    var controlFrameBurst: Int?
+    var controlFrameRefillPerSecond: Int?
+    var handshakeTimeoutSeconds: Int?
+    var stallTimeoutSeconds: Int?
     var logLevel: String?
     var enableTestServices: Bool?
     var metricsListen: String?

@@ -98,6 +98,23 @@ func request(_ configure: (inout RankRequest) -> Void) -> RankRequest {
         #expect(response.experiment == "exp" && response.experimentArm == "control")
     }
 
+    /// Found by the rank-request fuzz target: a finite price bound past Int64.max cents trapped
+    /// converting to cents (one request could stop the server).
+    @Test func hugePriceBoundsMeanNoLimitInsteadOfTrapping() throws {
+        let response = try engine.rank(
+            request {
+                $0.userID = "nobody"; $0.k = 5
+                $0.filter.minPrice = 0; $0.filter.maxPrice = 1e300
+            })
+        #expect(response.items.count == 5)
+        let none = try engine.rank(
+            request {
+                $0.userID = "nobody"; $0.k = 5
+                $0.filter.minPrice = 1e300; $0.filter.maxPrice = .greatestFiniteMagnitude
+            })
+        #expect(none.items.isEmpty)
+    }
+
     @Test func defaultKComesFromTheSnapshotConfig() throws {
         #expect(try engine.rank(request { $0.userID = "u_1" }).items.count == 10)
     }

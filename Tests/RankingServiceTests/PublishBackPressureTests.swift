@@ -32,7 +32,9 @@ private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogH
             in: &router, store: store,
             auth: BearerTokenAuth(token: "secret", scope: "admin", howToConfigure: "test"), logger: quietLogger,
             beforeChunkWrite: {
-                Thread.sleep(forTimeInterval: 0.05)
+                // A slow disk; slower under sanitizers, so the probes below (slowed too) still run
+                // while the upload is throttled.
+                Thread.sleep(forTimeInterval: 0.05 * Double(TimingScale.factor))
                 chunksWritten.withLockedValue { $0 += 1 }
             })
         EchoService.register(in: &router)
@@ -76,7 +78,9 @@ private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogH
         try await serverGroup.shutdownGracefully()
         try await clientGroup.shutdownGracefully()
 
-        #expect(slowest < .milliseconds(200), "an Echo call on another connection took \(slowest) during the upload")
+        #expect(
+            slowest < TimingScale.scaled(.milliseconds(200)),
+            "an Echo call on another connection took \(slowest) during the upload")
         #expect(writtenDuringProbes < chunks.count, "the probes must run while the upload is still throttled")
         let published = try AdminCodec.decodePublishResponse(try result.unaryResponse())
         #expect(published.version == "v1" && !published.alreadyPresent)

@@ -8,14 +8,33 @@ import Testing
     static let fixture = try! IndexFixture(
         rows: rows, metric: .ip, parameters: HNSWParameters(m: 6, efConstruction: 30))
 
+    /// A graph over its own copy of the payload. The graph reads the bytes in place, so the copy lives
+    /// as long as this object: keep it alive while the graph is used (AddressSanitizer found the
+    /// copy freed before use when `open` returned the bare graph).
+    final class OpenedGraph {
+        let graph: HNSWGraph
+        private let buffer: UnsafeMutableRawBufferPointer
+
+        init(_ bytes: [UInt8], rowCount: Int) throws {
+            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+            buffer.copyBytes(from: bytes)
+            do {
+                graph = try HNSWGraph(
+                    bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), rowCount: rowCount)
+            } catch {
+                buffer.deallocate()
+                throw error
+            }
+        }
+
+        deinit { buffer.deallocate() }
+    }
+
     /// Opens a mutated copy of the payload.
-    static func open(_ mutate: (inout [UInt8]) -> Void, rowCount: Int = rows.count) throws -> HNSWGraph {
+    static func open(_ mutate: (inout [UInt8]) -> Void, rowCount: Int = rows.count) throws -> OpenedGraph {
         var bytes = fixture.payload
         mutate(&bytes)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
-        defer { buffer.deallocate() }
-        buffer.copyBytes(from: bytes)
-        return try HNSWGraph(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), rowCount: rowCount)
+        return try OpenedGraph(bytes, rowCount: rowCount)
     }
 
     static func store<T: FixedWidthInteger>(_ value: T, at offset: Int, in bytes: inout [UInt8]) {
@@ -31,14 +50,18 @@ import Testing
         #expect(Array(Self.fixture.payload.prefix(8)) == Array("RKHNSW".utf8) + [0, 0])
         for offset in [64, 72, 80, 88, 104] { #expect(Self.field(offset, as: UInt64.self) % 64 == 0) }
         #expect(Self.field(104, as: UInt64.self) == UInt64(Self.fixture.payload.count))
-        let graph = try Self.open { _ in }
+        let opened = try Self.open { _ in }
+        defer { withExtendedLifetime(opened) {} }
+        let graph = opened.graph
         #expect(graph.rowCount == Self.rows.count && graph.m == 6 && graph.metric == .ip)
         #expect(graph.innerProductSpace == .hybrid)
         #expect(graph.level(of: Int(graph.entryPoint)) == graph.maxLevel)
     }
 
     @Test func builtGraphRespectsDegreeBoundsAndHasNoSelfLoops() throws {
-        let graph = try Self.open { _ in }
+        let opened = try Self.open { _ in }
+        defer { withExtendedLifetime(opened) {} }
+        let graph = opened.graph
         for row in 0..<graph.rowCount {
             for level in 0...graph.level(of: row) {
                 let neighbors = graph.neighbors(of: row, level: level)
@@ -92,7 +115,9 @@ import Testing
     }
 
     @Test func hybridLevel0ListsLeadWithTheirInnerProductPrefix() throws {
-        let graph = try Self.open { _ in }
+        let opened = try Self.open { _ in }
+        defer { withExtendedLifetime(opened) {} }
+        let graph = opened.graph
         #expect(Self.field(20, as: UInt32.self) & HNSWGraphLayout.flagNavigationPrefix != 0)
         var angularFilled = 0
         for row in 0..<graph.rowCount {
@@ -138,7 +163,9 @@ import Testing
         for _ in 0..<300 {
             let offset = Int(rng.next() % UInt64(Self.fixture.payload.count))
             let bit = UInt8(1) << UInt8(rng.next() % 8)
-            guard let graph = try? Self.open({ $0[offset] ^= bit }) else { continue }
+            guard let opened = try? Self.open({ $0[offset] ^= bit }) else { continue }
+            defer { withExtendedLifetime(opened) {} }
+            let graph = opened.graph
             for row in 0..<graph.rowCount {
                 for level in 0...graph.level(of: row) {
                     #expect(graph.neighbors(of: row, level: level).allSatisfy { $0 >= 0 && $0 < 300 })

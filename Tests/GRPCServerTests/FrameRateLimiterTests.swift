@@ -3,10 +3,10 @@ import Testing
 
 @testable import GRPCServer
 
-@Suite struct StreamResetLimiterTests {
-    /// `limiter.recordReset(at:)` outside the `#expect` macro (which cannot take a mutating call).
-    private func reset(_ limiter: inout StreamResetLimiter, at milliseconds: Int64) -> Bool {
-        limiter.recordReset(at: at(milliseconds))
+@Suite struct FrameRateLimiterTests {
+    /// `limiter.record(at:)` outside the `#expect` macro (which cannot take a mutating call).
+    private func reset(_ limiter: inout FrameRateLimiter, at milliseconds: Int64) -> Bool {
+        limiter.record(at: at(milliseconds))
     }
 
     private func at(_ milliseconds: Int64) -> NIODeadline {
@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func aBurstWithinTheBudgetPassesAndTheNextResetTripsOnce() {
-        var limiter = StreamResetLimiter(burst: 5, refillPerSecond: 10)
+        var limiter = FrameRateLimiter(burst: 5, refillPerSecond: 10)
         for _ in 0..<5 { #expect(!reset(&limiter, at: 0)) }
         #expect(reset(&limiter, at: 0))
         // Tripped once: later resets do not report again (the connection is already closing).
@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func tokensRefillOverTimeUpToTheBurst() {
-        var limiter = StreamResetLimiter(burst: 5, refillPerSecond: 10)
+        var limiter = FrameRateLimiter(burst: 5, refillPerSecond: 10)
         for _ in 0..<5 { #expect(!reset(&limiter, at: 0)) }
         // 10 resets per second: one every 100 ms forever is within budget.
         for step in 1...100 { #expect(!reset(&limiter, at: Int64(step) * 100)) }
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func aSustainedRateAboveTheRefillTripsEvenWithGaps() {
-        var limiter = StreamResetLimiter(burst: 5, refillPerSecond: 10)
+        var limiter = FrameRateLimiter(burst: 5, refillPerSecond: 10)
         var tripped: Int?
         // 20 resets per second: 4 tokens after the first, then net −0.5 per reset: the tenth trips.
         for step in 0..<100 where tripped == nil {
@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func aClockThatDoesNotAdvanceOrGoesBackNeverRefills() {
-        var limiter = StreamResetLimiter(burst: 2, refillPerSecond: 1000)
+        var limiter = FrameRateLimiter(burst: 2, refillPerSecond: 1000)
         #expect(!reset(&limiter, at: 500))
         #expect(!reset(&limiter, at: 400))
         #expect(reset(&limiter, at: 400))

@@ -1,0 +1,492 @@
+"""Protocol attacks against a running rankd (loopback, bounded, self-stopping).
+
+Each attack runs for a fixed time while a well-behaved client (bystander.py, its own process and
+connection) sends Rank calls at a steady rate. For each attack the table gives how the attacker
+was cut off (GOAWAY / RST_STREAM / gRPC status / close) and after how long, rankd's peak RSS while
+it ran, and the bystander's p99 against a quiet run of the same length.
+
+  python attacks.py --rankd BIN --rankctl BIN [--quick] [--only a,b] [--seconds S] [--json FILE]
+
+--quick (what `make test` runs) uses short runs and fewer idle connections and checks cut-off and
+memory only: a wall-clock p99 bound does not gate CI on a shared machine. The full run
+(`make attack-test`) also requires the bystander's p99 within 2x of quiet. See docs/SECURITY.md.
+"""
+
+import argparse
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import h2raw
+from h2raw import (CONTINUATION, END_HEADERS, END_STREAM, HEADERS, PING, RST_STREAM, SETTINGS, Connection, frame,
+                   grpc_message, rank_request, request_headers)
+
+HERE = Path(__file__).resolve().parent
+# rankd runs with short limits so the timed attacks end within seconds (defaults: 300, 10, 30 s).
+IDLE_TIMEOUT = 2  # --idle-timeout: a connection with no open stream
+HANDSHAKE_TIMEOUT = 2  # --handshake-timeout: the preface and SETTINGS, and each request's header block
+STALL_TIMEOUT = 2  # --stall-timeout: open streams that make no progress
+# Attacks cut off by a timeout run at least this long (the watchdog checks every timeout / 2).
+TIMED_ATTACK_SECONDS = 2 * max(IDLE_TIMEOUT, HANDSHAKE_TIMEOUT, STALL_TIMEOUT) + 2
+TIMED_ATTACKS = {"zero-window", "slowloris", "idle-connections"}
+# The quick run stops an attack once this many connections were cut off, and gives the timed
+# attacks up to QUICK_TIMED_LIMIT seconds: on a busy machine a cut-off can come late, and the quick
+# run checks that it comes, not how fast.
+STOP_AFTER = None
+QUICK_TIMED_LIMIT = 30
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RSSSampler(threading.Thread):
+    """Samples rankd's resident set every 20 ms; `peak` is the largest seen since `reset()`."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0, True
+
+    def rss(self):
+        try:
+            with open(f"/proc/{self.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return 0
+        return 0
+
+    def reset(self):
+        self.peak = self.rss()
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, self.rss())
+            time.sleep(0.02)
+
+
+BYSTANDER_RATE = 50
+
+
+def bystander(port, seconds):
+    return subprocess.Popen([sys.executable, str(HERE / "bystander.py"), "--target", f"127.0.0.1:{port}",
+                             "--seconds", str(seconds), "--rate", str(BYSTANDER_RATE)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def bystander_result(proc):
+    out, _ = proc.communicate(timeout=120)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ---- attacks: each runs until `until` (time.monotonic()) and returns a dict with
+# cut_off_s (seconds from the start of an attacking connection to the server ending it, median
+# over the connections, None if never), outcome (what the server sent) and ok.
+
+def per_connection(port, until, attack, expect):
+    """Runs `attack(conn) -> outcome` on fresh connections until time is up (or, with STOP_AFTER
+    set, once that many connections were cut off)."""
+    cut_offs, outcomes = [], {}
+    while time.monotonic() < until and not (STOP_AFTER and len(cut_offs) >= STOP_AFTER):
+        started = time.monotonic()
+        try:
+            conn = Connection(port)
+        except OSError as error:
+            outcomes[f"connect failed: {error.__class__.__name__}"] = outcomes.get("connect failed", 0) + 1
+            time.sleep(0.05)
+            continue
+        try:
+            outcome = attack(conn, until)
+        except OSError:  # the server stopped reading or closed: see what it sent
+            conn.read_until(lambda c: c.closed, 2)
+            outcome = describe(conn)
+        if outcome is not None:
+            cut_offs.append(time.monotonic() - started)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        conn.close()
+    cut_offs.sort()
+    median = cut_offs[len(cut_offs) // 2] if cut_offs else None
+    ok = bool(outcomes) and all(expect(o) for o in outcomes)
+    return {"cut_off_s": median, "connections": len(cut_offs), "outcome": outcomes, "ok": ok}
+
+
+def describe(conn):
+    if conn.goaway:
+        return f"GOAWAY {conn.goaway[1]}"
+    if conn.statuses:
+        codes = sorted({s for s, _ in conn.statuses.values()})
+        return "grpc-status " + ",".join(map(str, codes))
+    if conn.resets:
+        return "RST_STREAM " + ",".join(sorted(set(conn.resets.values())))
+    return "closed" if conn.closed else None
+
+
+def rapid_reset(port, until):
+    def attack(conn, until):
+        stream = 1
+        while time.monotonic() < until:
+            batch = b""
+            for _ in range(50):
+                batch += conn.headers(stream, request_headers()) + frame(RST_STREAM, 0, stream, struct.pack(">I", 8))
+                stream += 2
+            conn.send(batch)
+            conn.read(timeout=0)
+            if conn.goaway or conn.closed:
+                conn.read_until(lambda c: c.closed, 1)
+                return describe(conn)
+        return None
+    return per_connection(port, until, attack, lambda o: o == "GOAWAY ENHANCE_YOUR_CALM")
+
+
+def continuation_flood(port, until):
+    def attack(conn, until):
+        conn.send(conn.headers(1, request_headers(), end_headers=False))
+        literal = b"\x00\x06x-junk" + bytes([0x7F]) + hpack_length(4000 - 127) + b"a" * 4000
+        payload = literal * 4
+        while time.monotonic() < until:
+            conn.send(frame(CONTINUATION, 0, 1, payload) * 8)
+            conn.read(timeout=0)
+            if conn.goaway or conn.closed:
+                conn.read_until(lambda c: c.closed, 1)
+                return describe(conn)
+        return None
+    return per_connection(port, until, attack, lambda o: o.startswith("GOAWAY") or o == "closed")
+
+
+def hpack_length(rest):
+    """The continuation bytes of an HPACK integer whose 7-bit prefix is full (RFC 7541 §5.1)."""
+    out = b""
+    while rest >= 128:
+        out += bytes([(rest & 0x7F) | 0x80])
+        rest >>= 7
+    return out + bytes([rest])
+
+
+def hpack_bomb(port, until):
+    """One 4 KB header inserted into the dynamic table, then referenced 4000 times by a one-byte
+    index in each request: 16 MB of decoded header list per ~4 KB on the wire."""
+    def attack(conn, until):
+        stream = 1
+        plain = conn.encoder.encode(request_headers())
+        insert = b"\x40\x06x-bomb" + bytes([0x7F]) + hpack_length(4000 - 127) + b"b" * 4000
+        block = plain + insert + bytes([0x80 | 62]) * 4000
+        while time.monotonic() < until:
+            conn.send(frame(HEADERS, END_HEADERS | END_STREAM, stream, block))
+            conn.read(timeout=0.05)
+            if conn.goaway or conn.closed or conn.statuses or conn.resets:
+                conn.read_until(lambda c: c.closed, 0.5)
+                return describe(conn)
+            stream += 2
+            # After the first block the entry is indexed: later blocks re-insert nothing new.
+            block = plain + bytes([0x80 | 62]) * 4000
+        return None
+    return per_connection(port, until, attack,
+                          lambda o: o in ("grpc-status 8", "GOAWAY COMPRESSION_ERROR", "GOAWAY ENHANCE_YOUR_CALM"))
+
+
+def oversized_headers(port, until):
+    """A 1 MB header value in a HEADERS frame and 64 CONTINUATION frames."""
+    def attack(conn, until):
+        block = conn.encoder.encode(request_headers()) + b"\x00\x07x-large" + bytes([0x7F]) + hpack_length(
+            (1 << 20) - 127) + b"c" * (1 << 20)
+        pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+        data = frame(HEADERS, END_STREAM, 1, pieces[0])
+        for index, piece in enumerate(pieces[1:]):
+            data += frame(CONTINUATION, END_HEADERS if index == len(pieces) - 2 else 0, 1, piece)
+        conn.send(data)
+        conn.read_until(lambda c: c.goaway or c.closed or c.statuses or c.resets, 5)
+        return describe(conn)
+    return per_connection(port, until, attack, lambda o: o.startswith("GOAWAY") or o in ("grpc-status 8", "closed"))
+
+
+def control_flood(kind):
+    def run(port, until):
+        def attack(conn, until):
+            unit = (frame(PING, 0, 0, b"12345678") if kind == "ping"
+                    else frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535)))
+            batch = unit * 500
+            # The attacker never reads: the server's ACKs pile up on its side.
+            while time.monotonic() < until:
+                conn.send(batch)
+            return None
+        return per_connection(port, until, attack, lambda o: o == "GOAWAY ENHANCE_YOUR_CALM" or o == "closed")
+    return run
+
+
+def control_flood_reading(kind):
+    """The same flood from a client that does read its ACKs: rate-limited, not queue-limited."""
+    def run(port, until):
+        def attack(conn, until):
+            unit = (frame(PING, 0, 0, b"12345678") if kind == "ping"
+                    else frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535)))
+            batch = unit * 100
+            while time.monotonic() < until:
+                conn.send(batch)
+                conn.read(timeout=0)
+                if conn.goaway or conn.closed:
+                    conn.read_until(lambda c: c.closed, 1)
+                    return describe(conn)
+            return None
+        return per_connection(port, until, attack, lambda o: o == "GOAWAY ENHANCE_YOUR_CALM")
+    return run
+
+
+def zero_window(port, until):
+    """Opens a zero stream window, asks for 100 Rank responses, and never reads a byte."""
+    def attack(conn, until):
+        conn.sock.close()
+        conn.sock = socket.create_connection(("127.0.0.1", port))
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        data = h2raw.PREFACE + h2raw.settings([(4, 0)])
+        for i in range(100):
+            stream = 1 + 2 * i
+            data += conn.headers(stream, request_headers()) + frame(0, END_STREAM, stream, grpc_message(rank_request()))
+        conn.send(data)
+        started = time.monotonic()
+        # Not reading: only notice when the server closes (a send fails or a peek sees EOF).
+        while time.monotonic() < until:
+            time.sleep(0.1)
+            try:
+                conn.sock.setblocking(False)
+                peek = conn.sock.recv(1, socket.MSG_PEEK)
+                conn.sock.setblocking(True)
+                if peek == b"":
+                    return "closed"
+            except BlockingIOError:
+                conn.sock.setblocking(True)
+            except (ConnectionResetError, OSError):
+                return "closed"
+            # Once data is waiting, read everything to see whether a GOAWAY/close ended it.
+            if time.monotonic() - started > STALL_TIMEOUT + 1:
+                conn.read_until(lambda c: c.closed or c.goaway, 0.5)
+                if conn.goaway or conn.closed:
+                    conn.read_until(lambda c: c.closed, 1)
+                    return describe(conn)
+        return None
+    return per_connection(port, until, attack, lambda o: o.startswith("GOAWAY") or o == "closed")
+
+
+def slowloris(count, byte_interval):
+    """`count` connections each sending its first request's HEADERS one byte at a time."""
+    def run(port, until):
+        conns = []
+        for _ in range(count):
+            try:
+                conn = Connection(port)
+                conn.pending = conn.headers(1, request_headers())
+                conn.started = time.monotonic()
+                conns.append(conn)
+            except OSError:
+                break
+        cut = {}
+        while time.monotonic() < until and len(cut) < len(conns):
+            for conn in conns:
+                if conn in cut:
+                    continue
+                try:
+                    if conn.pending:
+                        conn.send(conn.pending[:1])
+                        conn.pending = conn.pending[1:]
+                    conn.read(timeout=0)
+                except OSError:
+                    conn.closed = True
+                if conn.closed or conn.goaway:
+                    cut[conn] = (time.monotonic() - conn.started, describe(conn))
+            time.sleep(byte_interval)
+        for conn in conns:
+            conn.close()
+        times = sorted(t for t, _ in cut.values())
+        outcomes = {}
+        for _, outcome in cut.values():
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if len(cut) < len(conns):
+            outcomes["still open at the end"] = len(conns) - len(cut)
+        return {"cut_off_s": times[len(times) // 2] if times else None, "connections": len(conns),
+                "outcome": outcomes, "ok": len(conns) > 0 and len(cut) == len(conns)}
+    return run
+
+
+def idle_connections(count):
+    """`count` connections that send the preface and SETTINGS, then nothing."""
+    def run(port, until):
+        conns, refused = [], 0
+        started = time.monotonic()
+        for _ in range(count):
+            try:
+                conns.append(Connection(port, timeout=10))
+            except OSError:
+                refused += 1
+        opened = time.monotonic() - started
+        cut = {}
+        # Opening thousands of connections can take longer than the attack's time: every one of
+        # them still gets the whole idle timeout (and the watchdog's period) to be closed.
+        until = max(until, time.monotonic() + 2 * IDLE_TIMEOUT + 3)
+        while time.monotonic() < until and len(cut) < len(conns):
+            for conn in conns:
+                if conn not in cut:
+                    conn.read(timeout=0)
+                    if conn.closed:
+                        cut[conn] = time.monotonic() - started
+            time.sleep(0.2)
+        goaways = sum(1 for c in conns if c.goaway and c.goaway[1] == "NO_ERROR")
+        for conn in conns:
+            conn.close()
+        times = sorted(cut.values())
+        outcome = {f"GOAWAY NO_ERROR then closed (idle timeout {IDLE_TIMEOUT} s)": goaways}
+        if len(cut) < len(conns):
+            outcome["still open at the end"] = len(conns) - len(cut)
+        if refused:
+            outcome["connect refused"] = refused
+        return {"cut_off_s": times[len(times) // 2] if times else None, "connections": len(conns),
+                "open_seconds": round(opened, 1), "outcome": outcome,
+                "ok": len(conns) >= count * 0.99 and goaways == len(conns) and len(cut) == len(conns)}
+    return run
+
+
+def message_abuse(port, until):
+    """Alternates a message whose prefix announces 100 MB and one cut off before its end."""
+    def attack(conn, until):
+        stream, seen = 1, set()
+        while time.monotonic() < until and len(seen) < 2:
+            conn.send(conn.headers(stream, request_headers())
+                      + frame(0, END_STREAM, stream, grpc_message(b"x" * 16000, declared=100 << 20)))
+            conn.send(conn.headers(stream + 2, request_headers())
+                      + frame(0, END_STREAM, stream + 2, grpc_message(rank_request(), declared=500)))
+            if not conn.read_until(lambda c: stream in c.statuses and stream + 2 in c.statuses, 10):
+                return describe(conn) if conn.closed or conn.goaway else None  # slow, not refused
+            seen = {conn.statuses[stream][0], conn.statuses[stream + 2][0]}
+            stream += 4
+        return "grpc-status " + ",".join(str(s) for s in sorted(seen))
+    return per_connection(port, until, attack, lambda o: o == "grpc-status 3,8")
+
+
+ATTACKS = {
+    "rapid-reset": rapid_reset,
+    "continuation-flood": continuation_flood,
+    "hpack-bomb": hpack_bomb,
+    "oversized-headers": oversized_headers,
+    "settings-flood": control_flood("settings"),
+    "ping-flood": control_flood("ping"),
+    "settings-flood-reading": control_flood_reading("settings"),
+    "ping-flood-reading": control_flood_reading("ping"),
+    "zero-window": zero_window,
+    "slowloris": None,  # sized by --quick
+    "idle-connections": None,
+    "oversized-truncated-messages": message_abuse,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rankd", required=True)
+    parser.add_argument("--rankctl", required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default="")
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--idle", type=int, default=None, help="idle connections (default 10000, quick 1000)")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--bystander-rate", type=float, default=50.0,
+                        help="the bystander's Rank calls per second (open schedule; keep it well within what "
+                             "one Python process can send on a busy machine)")
+    args = parser.parse_args()
+    global STOP_AFTER, BYSTANDER_RATE
+    BYSTANDER_RATE = args.bystander_rate
+    seconds = args.seconds or (3.0 if args.quick else 8.0)
+    STOP_AFTER = 3 if args.quick else None
+    idle = args.idle or (1000 if args.quick else 10000)
+    ATTACKS["slowloris"] = slowloris(50 if args.quick else 500, 0.05)
+    ATTACKS["idle-connections"] = idle_connections(idle)
+    names = [n for n in ATTACKS if not args.only or n in args.only.split(",")]
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    work = Path(tempfile.mkdtemp(prefix="rankd-attacks-"))
+    subprocess.run([args.rankctl, "synth", "--out", str(work / "in"), "--snapshot", str(work / "snap"),
+                    "--users", "500", "--items", "3000", "--dim", "32", "--categories", "10", "--quiet"],
+                   check=True, capture_output=True, timeout=600)
+    port = free_port()
+    log = open(work / "rankd.log", "wb")
+    server = subprocess.Popen([args.rankd, "--listen", f"127.0.0.1:{port}", "--snapshot", str(work / "snap"),
+                               "--idle-timeout", str(IDLE_TIMEOUT), "--handshake-timeout", str(HANDSHAKE_TIMEOUT),
+                               "--stall-timeout", str(STALL_TIMEOUT), "--log-level", "error"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    results, failures = {}, []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"rankd did not start: {(work / 'rankd.log').read_text()}")
+                time.sleep(0.1)
+        sampler = RSSSampler(server.pid)
+        sampler.start()
+        sampler.reset()
+        quiet = bystander_result(bystander(port, seconds))
+        quiet["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
+        results["quiet"] = quiet
+        print(f"quiet: p50 {quiet['p50_ms']:.2f} ms, p99 {quiet['p99_ms']:.2f} ms, "
+              f"{quiet['calls']} calls, RSS {quiet['peak_rss_mb']} MB", flush=True)
+        for name in names:
+            sampler.reset()
+            length = max(seconds, TIMED_ATTACK_SECONDS) if name in TIMED_ATTACKS else seconds
+            limit = QUICK_TIMED_LIMIT if args.quick and name in TIMED_ATTACKS else length
+            proc = bystander(port, length + 1)
+            time.sleep(0.5)  # the bystander connects and warms up first
+            result = ATTACKS[name](port, time.monotonic() + limit)
+            side = bystander_result(proc)
+            result["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
+            result["bystander_p99_ms"] = side["p99_ms"]
+            result["bystander_errors"] = side["errors"]
+            result["p99_ratio"] = round(side["p99_ms"] / quiet["p99_ms"], 2) if side["p99_ms"] else None
+            if server.poll() is not None:
+                result["ok"] = False
+                result["outcome"]["rankd exited"] = server.returncode
+            if result["peak_rss_mb"] > quiet["peak_rss_mb"] + 512:
+                result["ok"] = False
+                result["memory"] = "unbounded"
+            if side["errors"]:
+                result["ok"] = False
+            if not args.quick and (result["p99_ratio"] or 0) > 2.0:
+                result["ok"] = False
+            results[name] = result
+            cut = f"{result['cut_off_s']:.3f} s" if result["cut_off_s"] is not None else "never"
+            print(f"{'ok  ' if result['ok'] else 'FAIL'} {name:30s} cut off {cut:>9s}  {result['outcome']}  "
+                  f"RSS {result['peak_rss_mb']} MB  bystander p99 {side['p99_ms']:.2f} ms "
+                  f"({result['p99_ratio']}x quiet){'  errors ' + str(side['errors']) if side['errors'] else ''}",
+                  flush=True)
+            if not result["ok"]:
+                failures.append(name)
+            time.sleep(0.5)
+        sampler.running = False
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    if failures:
+        print(f"FAILED: {', '.join(failures)} (rankd log: {work / 'rankd.log'})")
+        raise SystemExit(1)
+    print(f"all {len(names)} attacks cut off, rankd bounded")
+
+
+if __name__ == "__main__":
+    main()
