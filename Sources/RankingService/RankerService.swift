@@ -39,6 +39,40 @@ public enum RankerService {
                     return .failure(status(for: error))
                 }
             })
+        router.register(
+            service: serviceName, method: "Related",
+            .unary { context, buffer in
+                if let auth, let refused = auth.check(context) { return .failure(refused) }
+                do throws(GRPCStatus) {
+                    let request = try RelatedCodec.decodeRelatedRequest(buffer)
+                    do throws(RankError) {
+                        let response = try engine.related(
+                            request, remainingNanoseconds: context.remainingTime()?.nanoseconds)
+                        return .response(RankCodec.encodeResponse(response))
+                    } catch {
+                        return .failure(status(for: error))
+                    }
+                } catch {
+                    return .failure(error)
+                }
+            })
+        router.register(
+            service: serviceName, method: "RankBatch",
+            .serverStreaming { context, buffer, writer in
+                if let auth, let refused = auth.check(context) { return writer.finish(refused) }
+                do throws(GRPCStatus) {
+                    let (users, rules) = try RelatedCodec.decodeBatchRequest(buffer)
+                    guard rules.userID.isEmpty else {
+                        throw GRPCStatus(.invalidArgument, "rules.user_id: must be empty (the users are user_ids)")
+                    }
+                    guard rules.seedItemIDs.isEmpty else {
+                        throw GRPCStatus(.invalidArgument, "rules: seed items are not allowed in RankBatch")
+                    }
+                    RankBatchJob(users: users, rules: rules, engine: engine, context: context, writer: writer).next()
+                } catch {
+                    writer.finish(error)
+                }
+            })
     }
 
     static func logDebug(_ logger: Logger, _ request: RankRequest, _ response: RankResponse) {
