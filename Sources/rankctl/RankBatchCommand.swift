@@ -69,6 +69,7 @@ struct RankBatchCommand: ParsableCommand {
         let next = Mutex(0)
         let failure = Mutex<String?>(nil)
         progress.start()
+        let rankingStarted = ContinuousClock.now
         DispatchQueue.concurrentPerform(iterations: min(threads, max(chunks.count, 1))) { _ in
             while true {
                 let index = next.withLock { (value: inout Int) -> Int in
@@ -96,10 +97,16 @@ struct RankBatchCommand: ParsableCommand {
             }
         }
         progress.finish()
+        let elapsed = ContinuousClock.now - rankingStarted
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         if let message = failure.withLock({ $0 }) { throw CommandFailure(message) }
         if !quiet {
             FileHandle.standardError.write(
-                Data("ranked \(pending.count) users (\(all.count - pending.count) already in \(out))\n".utf8))
+                Data(
+                    String(
+                        format: "ranked %d users in %.1f s (%.0f users/s; %d already in %@)\n", pending.count, seconds,
+                        seconds > 0 ? Double(pending.count) / seconds : 0, all.count - pending.count, out
+                    ).utf8))
         }
     }
 
