@@ -288,7 +288,8 @@ let package = Package(
         .executableTarget(
             name: "rankctl",
             dependencies: [
-                "CommandSupport", "GRPCClient", "GRPCCore", "RankingAPI", "RankingEngine", "SnapshotLifecycle", "Snapshot",
+                "CommandSupport", "GRPCClient", "GRPCCore", "RankingAPI", "RankingEngine", "SnapshotLifecycle",
+                "Snapshot",
                 "VectorIndex", "MappedStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

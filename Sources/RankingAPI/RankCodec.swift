@@ -220,8 +220,7 @@ public enum RankCodec {
 
     // MARK: Response
 
-    static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankResponse>, from r: RankResponse, arena: CArena)
-    {
+    static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankResponse>, from r: RankResponse, arena: CArena) {
         if !r.items.isEmpty {
             let items = arena.allocate(UnsafeMutablePointer<Ranking__V1__RankedItem>?.self, count: r.items.count)
             for (index, item) in r.items.enumerated() {

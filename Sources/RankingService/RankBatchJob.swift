@@ -41,7 +41,8 @@ final class RankBatchJob: @unchecked Sendable {
         guard index < users.count else { return writer.finish(.ok) }
         let remaining = context.remainingTime()?.nanoseconds
         if let remaining, remaining <= 0 {
-            return writer.finish(GRPCStatus(.deadlineExceeded, "deadline exceeded after \(index) of \(users.count) users"))
+            return writer.finish(
+                GRPCStatus(.deadlineExceeded, "deadline exceeded after \(index) of \(users.count) users"))
         }
         let user = users[index]
         index += 1

@@ -51,8 +51,11 @@ struct RankBatchCommand: ParsableCommand {
 
     func run() throws {
         guard threads > 0, chunk > 0 else { throw ValidationError("--threads and --chunk must be at least 1") }
-        let template = try rules.map { try RulesJSON.parse(try Data(contentsOf: URL(fileURLWithPath: $0))) } ?? RankRequest()
-        guard template.userID.isEmpty else { throw ValidationError("rules.user_id: must be empty (--users names them)") }
+        let template =
+            try rules.map { try RulesJSON.parse(try Data(contentsOf: URL(fileURLWithPath: $0))) } ?? RankRequest()
+        guard template.userID.isEmpty else {
+            throw ValidationError("rules.user_id: must be empty (--users names them)")
+        }
         let all = try Self.readUsers(users)
         let done = try BatchOutput.resume(out)
         let pending = all.filter { !done.contains($0) }
@@ -154,7 +157,9 @@ final class BatchOutput: @unchecked Sendable {
         defer { lock.unlock() }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let written = bytes.withUnsafeMutableBytes {
+                Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset)
+            }
             if written < 0 {
                 if errno == EINTR { continue }
                 throw CommandFailure(String(cString: strerror(errno)))
@@ -264,7 +269,8 @@ final class Progress: @unchecked Sendable {
     private func draw() {
         let ranked = done.withLock { $0 }
         let complete = alreadyDone + ranked
-        let seconds = Double((ContinuousClock.now - started).components.seconds)
+        let seconds =
+            Double((ContinuousClock.now - started).components.seconds)
             + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
         let rate = seconds > 0 ? Double(ranked) / seconds : 0
         let fraction = total > 0 ? Double(complete) / Double(total) : 1

@@ -116,7 +116,9 @@ enum RulesJSON {
             default: throw Failure(description: "\(name): unknown field")
             }
         }
-        guard let target else { throw Failure(description: "\(field): needs one of category, brand, tag, item_id, fresh_within_days") }
+        guard let target else {
+            throw Failure(description: "\(field): needs one of category, brand, tag, item_id, fresh_within_days")
+        }
         return .init(target: target, multiply: multiply, add: add)
     }
 

@@ -17,7 +17,9 @@ import Testing
             r.seedItemIDs = seeds
             return try served.engine.related(r, now: 0)
         }
-        let before = try related { $0.k = 10; $0.explain = true }
+        let before = try related {
+            $0.k = 10; $0.explain = true
+        }
         #expect(before.strategy == .related)
         #expect(before.items.count == 10)
         #expect(Set(before.items.map(\.itemID)).isDisjoint(with: seeds))
@@ -40,7 +42,9 @@ import Testing
     @Test func consentNoneIgnoresTheUserAndFullBlendsIt() throws {
         let served = try LiveOverlayRankTests.Served(fixture.directory + "/indexed")
         func ids(_ user: String, _ consent: RankRequest.Consent) throws -> [String] {
-            var r = request { $0.k = 20; $0.userID = user; $0.consent = consent }
+            var r = request {
+                $0.k = 20; $0.userID = user; $0.consent = consent
+            }
             r.seedItemIDs = ["sku-5"]
             return try served.engine.related(r, now: 0).items.map(\.itemID)
         }
