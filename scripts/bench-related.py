@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Related vs Rank latency on one snapshot (issue 22): starts a release rankd on --snapshot, then
 calls Ranker/Rank and Ranker/Related alternately, one at a time on one grpcio channel, and prints
-p50/p99 of each. Latency is client-observed over loopback (grpcio's own overhead included: an
-upper bound on the server-side time); the Rank column, measured in the same run, is the yardstick.
+p50/p99 of each twice: client-observed over loopback (grpcio's overhead included), and server-side
+from rankd's access log (`--access-log-every 1`: `us` is decode → engine → encode, per call).
 
     .venv/bin/python scripts/bench-related.py --rankd .build/release/rankd --snapshot /work/big/snap
 """
@@ -39,8 +39,10 @@ def main():
     parser.add_argument("--k", type=int, default=20)
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([args.rankd, "--listen", f"127.0.0.1:{port}", "--snapshot", args.snapshot],
-                              stderr=subprocess.DEVNULL)
+    log_path = Path(f"/tmp/bench-related-{port}.log")
+    log = open(log_path, "w")
+    server = subprocess.Popen([args.rankd, "--listen", f"127.0.0.1:{port}", "--snapshot", args.snapshot,
+                               "--access-log-every", "1"], stderr=log, stdout=log)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -75,9 +77,17 @@ def main():
                 call()
                 times[name].append((time.perf_counter() - started) * 1e6)
         for name, values in times.items():
-            print(f"{name:8} calls {len(values)}  p50 {percentile(values, 50):8.0f} µs  "
+            print(f"{name:8} client-observed  calls {len(values)}  p50 {percentile(values, 50):8.0f} µs  "
                   f"p99 {percentile(values, 99):8.0f} µs")
         channel.close()
+        log.flush()
+        lines = log_path.read_text().splitlines()
+        for name in times:
+            # The measured calls are the last `calls` of each method in the log (after the warm-up).
+            server_side = [int(line.split(" us=")[1].split()[0]) for line in lines
+                           if f"method=/ranking.v1.Ranker/{name} " in line and " us=" in line][-args.calls:]
+            print(f"{name:8} server-side      calls {len(server_side)}  p50 {percentile(server_side, 50):8.0f} µs  "
+                  f"p99 {percentile(server_side, 99):8.0f} µs")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -90,10 +90,18 @@ public final class RankingEngine: Sendable {
     public func related(
         _ request: RankRequest, remainingNanoseconds: Int64? = nil, now: Int64? = nil
     ) throws(RankError) -> RankResponse {
+        try relatedMeasured(request, remainingNanoseconds: remainingNanoseconds, now: now, measure: false).0
+    }
+
+    /// ``related(_:remainingNanoseconds:now:)`` that also reports where the time went.
+    public func relatedMeasured(
+        _ request: RankRequest, remainingNanoseconds: Int64? = nil, now: Int64? = nil, measure: Bool = true
+    ) throws(RankError) -> (RankResponse, RankStageTimings) {
         guard !request.seedItemIDs.isEmpty else {
             throw .invalidArgument("seed_item_ids: at least one seed item is required")
         }
-        return try run(request, remainingNanoseconds: remainingNanoseconds, now: now, measure: false).response
+        let measured = try run(request, remainingNanoseconds: remainingNanoseconds, now: now, measure: measure)
+        return (measured.response, measured.timings)
     }
 
     /// The one Rank pipeline behind both entry points: read the active snapshot once, borrow

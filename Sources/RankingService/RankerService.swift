@@ -43,6 +43,9 @@ public enum RankerService {
             service: serviceName, method: "Related",
             .unary { context, buffer in
                 if let auth, let refused = auth.check(context) { return .failure(refused) }
+                if let observed {
+                    return observed.rank(context, buffer, engine: engine, logger: logger, related: true)
+                }
                 do throws(GRPCStatus) {
                     let request = try RelatedCodec.decodeRelatedRequest(buffer)
                     do throws(RankError) {
@@ -112,14 +115,18 @@ private final class ObservedRank: Sendable {
         tracer = observability.tracer
     }
 
-    func rank(_ context: ServerCallContext, _ buffer: ByteBuffer, engine: RankingEngine, logger: Logger) -> UnaryResult
-    {
+    /// One observed Rank call, or Related (`related`: its own decoder and engine entry; access log
+    /// and spans as Rank's, named by the method; the Rank metrics are Rank's alone).
+    func rank(
+        _ context: ServerCallContext, _ buffer: ByteBuffer, engine: RankingEngine, logger: Logger,
+        related: Bool = false
+    ) -> UnaryResult {
         let wallStart = tracer == nil ? 0 : DefaultTracerClock.now.nanosecondsSinceEpoch
         let started = NIODeadline.now()
         var timing = RankCallTiming()
         let request: RankRequest
         do throws(GRPCStatus) {
-            request = try RankCodec.decodeRequest(buffer)
+            request = try related ? RelatedCodec.decodeRelatedRequest(buffer) : RankCodec.decodeRequest(buffer)
         } catch {
             log(context, status: error.code, started: started, response: nil)
             trace(context, wallStart: wallStart, started: started, timing: nil, status: error, response: nil)
@@ -129,8 +136,11 @@ private final class ObservedRank: Sendable {
         timing.decode = (decoded - started).nanoseconds
         let response: RankResponse
         do throws(RankError) {
-            (response, timing.engine) = try engine.rankMeasured(
-                request, remainingNanoseconds: context.remainingTime(now: decoded)?.nanoseconds)
+            let remaining = context.remainingTime(now: decoded)?.nanoseconds
+            (response, timing.engine) =
+                try related
+                ? engine.relatedMeasured(request, remainingNanoseconds: remaining)
+                : engine.rankMeasured(request, remainingNanoseconds: remaining)
         } catch {
             let status = RankerService.status(for: error)
             log(context, status: status.code, started: started, response: nil)
@@ -144,7 +154,7 @@ private final class ObservedRank: Sendable {
         timing.encodeStart = (encodeStarted - started).nanoseconds
         timing.encode = (finished - encodeStarted).nanoseconds
         timing.total = (finished - started).nanoseconds
-        metrics?.record(timing, response: response)
+        if !related { metrics?.record(timing, response: response) }
         log(context, status: .ok, started: started, response: response, finished: finished)
         trace(context, wallStart: wallStart, started: started, timing: timing, status: .ok, response: response)
         return .response(encoded)
@@ -165,7 +175,7 @@ private final class ObservedRank: Sendable {
         let root = tracer.startSpan(String(context.path.dropFirst()), context: parent, ofKind: .server, at: at(0))
         root.attributes["rpc.system"] = "grpc"
         root.attributes["rpc.service"] = RankerService.serviceName
-        root.attributes["rpc.method"] = "Rank"
+        root.attributes["rpc.method"] = String(context.path.split(separator: "/").last ?? "")
         root.attributes["rpc.grpc.status_code"] = Int64(status.code.rawValue)
         if status.code != .ok {
             root.setStatus(SpanStatus(code: .error, message: status.message))
