@@ -288,7 +288,9 @@ let package = Package(
         .executableTarget(
             name: "rankctl",
             dependencies: [
-                "CommandSupport", "GRPCClient", "GRPCCore", "RankingAPI", "Snapshot", "VectorIndex", "MappedStorage",
+                "CommandSupport", "GRPCClient", "GRPCCore", "RankingAPI", "RankingEngine", "SnapshotLifecycle",
+                "Snapshot",
+                "VectorIndex", "MappedStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -52,7 +52,7 @@ public enum RankCodec {
 
     // MARK: Request
 
-    private static func request(from m: Ranking__V1__RankRequest) throws(GRPCStatus) -> RankRequest {
+    static func request(from m: Ranking__V1__RankRequest) throws(GRPCStatus) -> RankRequest {
         var r = RankRequest()
         r.userID = ProtobufCodec.string(m.user_id)
         r.k = Int(m.k)
@@ -119,7 +119,7 @@ public enum RankCodec {
         return r
     }
 
-    private static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankRequest>, from r: RankRequest, arena: CArena) {
+    static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankRequest>, from r: RankRequest, arena: CArena) {
         m.pointee.user_id = arena.cString(r.userID)
         m.pointee.k = UInt32(clamping: r.k)
         (m.pointee.n_recent_item_ids, m.pointee.recent_item_ids) = (
@@ -220,8 +220,7 @@ public enum RankCodec {
 
     // MARK: Response
 
-    private static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankResponse>, from r: RankResponse, arena: CArena)
-    {
+    static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankResponse>, from r: RankResponse, arena: CArena) {
         if !r.items.isEmpty {
             let items = arena.allocate(UnsafeMutablePointer<Ranking__V1__RankedItem>?.self, count: r.items.count)
             for (index, item) in r.items.enumerated() {
@@ -246,6 +245,7 @@ public enum RankCodec {
                         e.constraints.count, arena.cStrings(e.constraints)
                     )
                     x.pointee.reason = arena.cString(e.reason)
+                    x.pointee.similar_to_item_id = arena.cString(e.similarToItemID)
                     i.pointee.explanation = x
                 }
                 items[index] = i
@@ -276,7 +276,7 @@ public enum RankCodec {
         m.pointee.candidates_considered = UInt32(clamping: r.candidatesConsidered)
     }
 
-    private static func response(from m: Ranking__V1__RankResponse) -> RankResponse {
+    static func response(from m: Ranking__V1__RankResponse) -> RankResponse {
         var r = RankResponse()
         for index in 0..<m.n_items {
             guard let i = m.items[index]?.pointee else { continue }
@@ -293,6 +293,7 @@ public enum RankCodec {
                 e.rule = ProtobufCodec.string(x.rule)
                 e.constraints = ProtobufCodec.strings(x.constraints, x.n_constraints)
                 e.reason = ProtobufCodec.string(x.reason)
+                e.similarToItemID = ProtobufCodec.string(x.similar_to_item_id)
                 item.explanation = e
             }
             r.items.append(item)
@@ -327,6 +328,7 @@ public enum RankCodec {
         case .session: RANKING__V1__STRATEGY__STRATEGY_SESSION.rawValue
         case .popular: RANKING__V1__STRATEGY__STRATEGY_POPULAR.rawValue
         case .nonPersonalized: RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED.rawValue
+        case .related: RANKING__V1__STRATEGY__STRATEGY_RELATED.rawValue
         }
     }
 

@@ -116,7 +116,7 @@ extension RankCall {
     func explanationContext() -> ExplanationContext {
         let origin: QueryOrigin =
             switch response.strategy {
-            case .session, .blended: .recentlyViewed
+            case .session, .blended, .related: .recentlyViewed
             case .personalized: .userProfile
             default: .popularity
             }

@@ -26,6 +26,7 @@ extension RankCall {
                     itemID: id, position: original?.position ?? dropped.pin.position, reason: describe(dropped.reason)))
         }
         response.fewerThanK = response.items.count < plan.k
+        explainNearestSeeds()
     }
 
     func name(_ table: IdTable, _ id: UInt32) -> String {

@@ -4,7 +4,9 @@ import Snapshot
 
 /// One call's state, so the steps can share it without long parameter lists.
 struct RankCall {
-    let request: RankRequest
+    /// The request as given, except that a Related call's seeds are appended to its excluded items
+    /// once it has been validated (seeds are never returned).
+    private(set) var request: RankRequest
     let serving: ServingSnapshot
     /// The live overlay's columns for this call (valid until it returns).
     let live: OverlayColumns
@@ -14,6 +16,8 @@ struct RankCall {
     let now: Int64
     var snapshot: Snapshot { serving.snapshot }
     var response = RankResponse()
+    /// Related: the seed items' rows, in request order (empty for Rank).
+    var seedRows: [Int32] = []
     var measure = false
     var timings = RankStageTimings()
     private var lap = ContinuousClock.Instant.now
@@ -72,12 +76,19 @@ struct RankCall {
         response.experiment = parameters.experiment
         response.experimentArm = parameters.arm
 
+        // Related: seeds are the query (an unknown or removed seed is an error: the page asked about
+        // an item we cannot describe), and never part of the answer.
+        let related = !request.seedItemIDs.isEmpty
+        if related {
+            seedRows = try resolveSeeds()
+            request.filter.excludeItemIDs.append(contentsOf: request.seedItemIDs)
+        }
         // A deleted user is an unknown user; a removed item is an unknown item (live overlay).
         let userRow =
             personalised && !request.userID.isEmpty
             ? snapshot.userIds.row(for: request.userID).flatMap { live.isUserDeleted($0) ? nil : $0 } : nil
-        var sessionRows: [Int32] = []
-        if personalised {
+        var sessionRows: [Int32] = seedRows
+        if personalised && !related {
             for id in request.recentItemIDs {
                 if let row = snapshot.itemIds.row(for: id), !live.isRemoved(row) {
                     sessionRows.append(Int32(row))
@@ -87,7 +98,7 @@ struct RankCall {
             }
         }
         let strategy: RankResponse.Strategy =
-            if !personalised { .nonPersonalized } else if parameters.holdout {
+            if related { .related } else if !personalised { .nonPersonalized } else if parameters.holdout {
                 .popular
             } else if userRow != nil && !sessionRows.isEmpty { .blended } else if userRow != nil {
                 .personalized

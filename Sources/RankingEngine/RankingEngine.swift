@@ -81,6 +81,29 @@ public final class RankingEngine: Sendable {
         return (measured.response, measured.timings)
     }
 
+    /// Items similar to `request.seedItemIDs` under the rest of `request` (Related): the same
+    /// pipeline as Rank with the seeds as the query, excluded from the answer and named in
+    /// explanations.
+    ///
+    /// - Throws: as ``rank(_:remainingNanoseconds:now:)``; no seed, or an unknown or removed seed,
+    ///   is `invalidArgument` naming `seed_item_ids`.
+    public func related(
+        _ request: RankRequest, remainingNanoseconds: Int64? = nil, now: Int64? = nil
+    ) throws(RankError) -> RankResponse {
+        try relatedMeasured(request, remainingNanoseconds: remainingNanoseconds, now: now, measure: false).0
+    }
+
+    /// ``related(_:remainingNanoseconds:now:)`` that also reports where the time went.
+    public func relatedMeasured(
+        _ request: RankRequest, remainingNanoseconds: Int64? = nil, now: Int64? = nil, measure: Bool = true
+    ) throws(RankError) -> (RankResponse, RankStageTimings) {
+        guard !request.seedItemIDs.isEmpty else {
+            throw .invalidArgument("seed_item_ids: at least one seed item is required")
+        }
+        let measured = try run(request, remainingNanoseconds: remainingNanoseconds, now: now, measure: measure)
+        return (measured.response, measured.timings)
+    }
+
     /// The one Rank pipeline behind both entry points: read the active snapshot once, borrow
     /// scratch, run the call.
     private func run(

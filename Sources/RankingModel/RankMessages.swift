@@ -17,6 +17,10 @@ public struct RankRequest: Sendable, Equatable {
     /// QA override of the experiment arm; `nil` for the hash assignment.
     public var experimentArm: String?
     public var context: [String: String] = [:]
+    /// Related only (`ranking.v1.RelatedRequest.seed_item_ids`): the items to find similar items
+    /// to. Empty for Rank. Seeds form the query, are excluded from the result, and name the nearest
+    /// seed in explanations.
+    public var seedItemIDs: [String] = []
 
     public init() {}
 
@@ -107,7 +111,7 @@ public struct RankResponse: Sendable, Equatable {
     public init() {}
 
     public enum Strategy: String, Sendable, Equatable, CaseIterable {
-        case unspecified, personalized, blended, session, popular, nonPersonalized
+        case unspecified, personalized, blended, session, popular, nonPersonalized, related
     }
 
     public struct RankedItem: Sendable, Equatable {
@@ -140,6 +144,8 @@ public struct RankResponse: Sendable, Equatable {
         public var rule = ""
         public var constraints: [String] = []
         public var reason = ""
+        /// Related: the seed this item is most similar to.
+        public var similarToItemID = ""
 
         public init() {}
     }

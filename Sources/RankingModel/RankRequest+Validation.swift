@@ -7,6 +7,8 @@ public struct RankLimits: Sendable, Equatable {
     public var maxIDBytes = 256
     public var maxListEntries = 1000
     public var maxContextEntries = 32
+    /// Related: seed items per request.
+    public var maxSeedItems = 100
 
     public init() {}
 }
@@ -53,6 +55,18 @@ extension RankRequest {
             throw invalid("recent_item_ids: at most \(limits.maxRecentItems) entries, got \(recentItemIDs.count)")
         }
         try checkIDs(recentItemIDs, "recent_item_ids")
+        guard seedItemIDs.count <= limits.maxSeedItems else {
+            throw invalid("seed_item_ids: at most \(limits.maxSeedItems) entries, got \(seedItemIDs.count)")
+        }
+        try checkIDs(seedItemIDs, "seed_item_ids")
+        if !seedItemIDs.isEmpty {
+            if Set(seedItemIDs).count != seedItemIDs.count {
+                throw invalid("seed_item_ids: duplicate ids")
+            }
+            if !recentItemIDs.isEmpty {
+                throw invalid("rules.recent_item_ids: must be empty for Related (the seeds are the session)")
+            }
+        }
 
         try checkIDs(filter.includeCategories, "filter.include_categories")
         try checkIDs(filter.excludeCategories, "filter.exclude_categories")

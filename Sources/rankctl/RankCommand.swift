@@ -103,7 +103,11 @@ struct RankCommand: AsyncParsableCommand {
     var tls: TLSClientFlags
 
     func run() async throws {
-        let request = try makeRequest()
+        try await call(path: "/ranking.v1.Ranker/Rank", message: RankCodec.encodeRequest(try makeRequest()))
+    }
+
+    /// Sends one unary call whose answer is a `RankResponse` (Rank, Related) and prints it.
+    func call(path: String, message: ByteBuffer) async throws {
         let (host, port) = try parseAddress(server)
         let credentials = try tls.credentials()
         let group = MultiThreadedEventLoopGroup.singleton
@@ -115,7 +119,7 @@ struct RankCommand: AsyncParsableCommand {
         }
         let started = ContinuousClock.now
         let result = try await connection.unary(
-            path: "/ranking.v1.Ranker/Rank", request: RankCodec.encodeRequest(request),
+            path: path, request: message,
             timeout: .milliseconds(Int64(timeoutMs))
         ).get()
         let elapsed = ContinuousClock.now - started
@@ -133,7 +137,7 @@ struct RankCommand: AsyncParsableCommand {
         }
     }
 
-    private func makeRequest() throws -> RankRequest {
+    func makeRequest() throws -> RankRequest {
         var request = RankRequest()
         request.userID = user
         request.k = k
@@ -259,6 +263,7 @@ struct RankCommand: AsyncParsableCommand {
                         "base_relevance": Double(e.baseRelevance), "boosted_relevance": Double(e.boostedRelevance),
                         "applied_boosts": e.appliedBoosts, "diversity_penalty": Double(e.diversityPenalty),
                         "dpp_gain": Double(e.dppGain), "rule": e.rule, "constraints": e.constraints, "reason": e.reason,
+                        "similar_to_item_id": e.similarToItemID,
                     ] as [String: Any]
             }
             return object

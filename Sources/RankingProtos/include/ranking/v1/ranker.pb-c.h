@@ -27,6 +27,9 @@ typedef struct Ranking__V1__Explanation Ranking__V1__Explanation;
 typedef struct Ranking__V1__RankedItem Ranking__V1__RankedItem;
 typedef struct Ranking__V1__DroppedPin Ranking__V1__DroppedPin;
 typedef struct Ranking__V1__RankResponse Ranking__V1__RankResponse;
+typedef struct Ranking__V1__RelatedRequest Ranking__V1__RelatedRequest;
+typedef struct Ranking__V1__RankBatchRequest Ranking__V1__RankBatchRequest;
+typedef struct Ranking__V1__RankBatchResult Ranking__V1__RankBatchResult;
 
 
 /* --- enums --- */
@@ -86,7 +89,12 @@ typedef enum _Ranking__V1__Strategy {
   /*
    * Consent NONE: popularity, never the user's data.
    */
-  RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED = 5
+  RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED = 5,
+  /*
+   * Related: the seed items' mean vector (blended with the user's embedding when a user is given
+   * and consent allows it).
+   */
+  RANKING__V1__STRATEGY__STRATEGY_RELATED = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__STRATEGY)
 } Ranking__V1__Strategy;
 
@@ -347,10 +355,14 @@ struct  Ranking__V1__Explanation
    * A short human reason ("similar to items you viewed recently", "popular in Running Shoes").
    */
   char *reason;
+  /*
+   * Related: the seed item this item is most similar to (highest cosine).
+   */
+  char *similar_to_item_id;
 };
 #define RANKING__V1__EXPLANATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__explanation__descriptor) \
-    , 0, 0, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
+    , 0, 0, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Ranking__V1__RankedItem
@@ -446,6 +458,62 @@ struct  Ranking__V1__RankResponse
 #define RANKING__V1__RANK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_response__descriptor) \
     , 0,NULL, (char *)protobuf_c_empty_string, RANKING__V1__STRATEGY__STRATEGY_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0 }
+
+
+struct  Ranking__V1__RelatedRequest
+{
+  ProtobufCMessage base;
+  /*
+   * One or more seed item ids (the product on the page, the basket); at most 100, no duplicates.
+   */
+  size_t n_seed_item_ids;
+  char **seed_item_ids;
+  /*
+   * Everything else as for Rank: k, filter, diversity, boosts, pins, explain, consent. With a
+   * user_id and consent FULL the seeds' vector is blended with the user's embedding (the seeds
+   * take the session's weight); recent_item_ids must be empty.
+   */
+  Ranking__V1__RankRequest *rules;
+};
+#define RANKING__V1__RELATED_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__related_request__descriptor) \
+    , 0,NULL, NULL }
+
+
+struct  Ranking__V1__RankBatchRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The users to rank, in order; each gets one RankBatchResult.
+   */
+  size_t n_user_ids;
+  char **user_ids;
+  /*
+   * The rules for every user, exactly as a Rank request; its user_id must be empty.
+   */
+  Ranking__V1__RankRequest *rules;
+};
+#define RANKING__V1__RANK_BATCH_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_batch_request__descriptor) \
+    , 0,NULL, NULL }
+
+
+struct  Ranking__V1__RankBatchResult
+{
+  ProtobufCMessage base;
+  char *user_id;
+  /*
+   * Present when the user was ranked.
+   */
+  Ranking__V1__RankResponse *response;
+  /*
+   * Set instead when this user's call failed (e.g. "INVALID_ARGUMENT: ..."); the batch goes on.
+   */
+  char *error;
+};
+#define RANKING__V1__RANK_BATCH_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_batch_result__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
 
 
 /* Ranking__V1__RankRequest__ContextEntry methods */
@@ -660,6 +728,63 @@ Ranking__V1__RankResponse *
 void   ranking__v1__rank_response__free_unpacked
                      (Ranking__V1__RankResponse *message,
                       ProtobufCAllocator *allocator);
+/* Ranking__V1__RelatedRequest methods */
+void   ranking__v1__related_request__init
+                     (Ranking__V1__RelatedRequest         *message);
+size_t ranking__v1__related_request__get_packed_size
+                     (const Ranking__V1__RelatedRequest   *message);
+size_t ranking__v1__related_request__pack
+                     (const Ranking__V1__RelatedRequest   *message,
+                      uint8_t             *out);
+size_t ranking__v1__related_request__pack_to_buffer
+                     (const Ranking__V1__RelatedRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RelatedRequest *
+       ranking__v1__related_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__related_request__free_unpacked
+                     (Ranking__V1__RelatedRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__RankBatchRequest methods */
+void   ranking__v1__rank_batch_request__init
+                     (Ranking__V1__RankBatchRequest         *message);
+size_t ranking__v1__rank_batch_request__get_packed_size
+                     (const Ranking__V1__RankBatchRequest   *message);
+size_t ranking__v1__rank_batch_request__pack
+                     (const Ranking__V1__RankBatchRequest   *message,
+                      uint8_t             *out);
+size_t ranking__v1__rank_batch_request__pack_to_buffer
+                     (const Ranking__V1__RankBatchRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RankBatchRequest *
+       ranking__v1__rank_batch_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__rank_batch_request__free_unpacked
+                     (Ranking__V1__RankBatchRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__RankBatchResult methods */
+void   ranking__v1__rank_batch_result__init
+                     (Ranking__V1__RankBatchResult         *message);
+size_t ranking__v1__rank_batch_result__get_packed_size
+                     (const Ranking__V1__RankBatchResult   *message);
+size_t ranking__v1__rank_batch_result__pack
+                     (const Ranking__V1__RankBatchResult   *message,
+                      uint8_t             *out);
+size_t ranking__v1__rank_batch_result__pack_to_buffer
+                     (const Ranking__V1__RankBatchResult   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RankBatchResult *
+       ranking__v1__rank_batch_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__rank_batch_result__free_unpacked
+                     (Ranking__V1__RankBatchResult *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Ranking__V1__RankRequest__ContextEntry_Closure)
@@ -698,6 +823,15 @@ typedef void (*Ranking__V1__DroppedPin_Closure)
 typedef void (*Ranking__V1__RankResponse_Closure)
                  (const Ranking__V1__RankResponse *message,
                   void *closure_data);
+typedef void (*Ranking__V1__RelatedRequest_Closure)
+                 (const Ranking__V1__RelatedRequest *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__RankBatchRequest_Closure)
+                 (const Ranking__V1__RankBatchRequest *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__RankBatchResult_Closure)
+                 (const Ranking__V1__RankBatchResult *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -709,6 +843,14 @@ struct Ranking__V1__Ranker_Service
                const Ranking__V1__RankRequest *input,
                Ranking__V1__RankResponse_Closure closure,
                void *closure_data);
+  void (*related)(Ranking__V1__Ranker_Service *service,
+                  const Ranking__V1__RelatedRequest *input,
+                  Ranking__V1__RankResponse_Closure closure,
+                  void *closure_data);
+  void (*rank_batch)(Ranking__V1__Ranker_Service *service,
+                     const Ranking__V1__RankBatchRequest *input,
+                     Ranking__V1__RankBatchResult_Closure closure,
+                     void *closure_data);
 };
 typedef void (*Ranking__V1__Ranker_ServiceDestroy)(Ranking__V1__Ranker_Service *);
 void ranking__v1__ranker__init (Ranking__V1__Ranker_Service *service,
@@ -717,11 +859,21 @@ void ranking__v1__ranker__init (Ranking__V1__Ranker_Service *service,
     { &ranking__v1__ranker__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define RANKING__V1__RANKER__INIT(function_prefix__) \
     { RANKING__V1__RANKER__BASE_INIT,\
-      function_prefix__ ## rank  }
+      function_prefix__ ## rank,\
+      function_prefix__ ## related,\
+      function_prefix__ ## rank_batch  }
 void ranking__v1__ranker__rank(ProtobufCService *service,
                                const Ranking__V1__RankRequest *input,
                                Ranking__V1__RankResponse_Closure closure,
                                void *closure_data);
+void ranking__v1__ranker__related(ProtobufCService *service,
+                                  const Ranking__V1__RelatedRequest *input,
+                                  Ranking__V1__RankResponse_Closure closure,
+                                  void *closure_data);
+void ranking__v1__ranker__rank_batch(ProtobufCService *service,
+                                     const Ranking__V1__RankBatchRequest *input,
+                                     Ranking__V1__RankBatchResult_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -740,6 +892,9 @@ extern const ProtobufCMessageDescriptor ranking__v1__explanation__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__dropped_pin__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__related_request__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__rank_batch_request__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__rank_batch_result__descriptor;
 extern const ProtobufCServiceDescriptor ranking__v1__ranker__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -508,6 +508,141 @@ void   ranking__v1__rank_response__free_unpacked
   assert(message->base.descriptor == &ranking__v1__rank_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ranking__v1__related_request__init
+                     (Ranking__V1__RelatedRequest         *message)
+{
+  static const Ranking__V1__RelatedRequest init_value = RANKING__V1__RELATED_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__related_request__get_packed_size
+                     (const Ranking__V1__RelatedRequest *message)
+{
+  assert(message->base.descriptor == &ranking__v1__related_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__related_request__pack
+                     (const Ranking__V1__RelatedRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__related_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__related_request__pack_to_buffer
+                     (const Ranking__V1__RelatedRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__related_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RelatedRequest *
+       ranking__v1__related_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RelatedRequest *)
+     protobuf_c_message_unpack (&ranking__v1__related_request__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__related_request__free_unpacked
+                     (Ranking__V1__RelatedRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__related_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__rank_batch_request__init
+                     (Ranking__V1__RankBatchRequest         *message)
+{
+  static const Ranking__V1__RankBatchRequest init_value = RANKING__V1__RANK_BATCH_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__rank_batch_request__get_packed_size
+                     (const Ranking__V1__RankBatchRequest *message)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__rank_batch_request__pack
+                     (const Ranking__V1__RankBatchRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__rank_batch_request__pack_to_buffer
+                     (const Ranking__V1__RankBatchRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RankBatchRequest *
+       ranking__v1__rank_batch_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RankBatchRequest *)
+     protobuf_c_message_unpack (&ranking__v1__rank_batch_request__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__rank_batch_request__free_unpacked
+                     (Ranking__V1__RankBatchRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__rank_batch_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__rank_batch_result__init
+                     (Ranking__V1__RankBatchResult         *message)
+{
+  static const Ranking__V1__RankBatchResult init_value = RANKING__V1__RANK_BATCH_RESULT__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__rank_batch_result__get_packed_size
+                     (const Ranking__V1__RankBatchResult *message)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__rank_batch_result__pack
+                     (const Ranking__V1__RankBatchResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__rank_batch_result__pack_to_buffer
+                     (const Ranking__V1__RankBatchResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RankBatchResult *
+       ranking__v1__rank_batch_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RankBatchResult *)
+     protobuf_c_message_unpack (&ranking__v1__rank_batch_result__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__rank_batch_result__free_unpacked
+                     (Ranking__V1__RankBatchResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__rank_batch_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor ranking__v1__rank_request__context_entry__field_descriptors[2] =
 {
   {
@@ -1228,7 +1363,7 @@ const ProtobufCMessageDescriptor ranking__v1__pin__descriptor =
   (ProtobufCMessageInit) ranking__v1__pin__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__explanation__field_descriptors[8] =
+static const ProtobufCFieldDescriptor ranking__v1__explanation__field_descriptors[9] =
 {
   {
     "base_relevance",
@@ -1326,6 +1461,18 @@ static const ProtobufCFieldDescriptor ranking__v1__explanation__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "similar_to_item_id",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, similar_to_item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__explanation__field_indices_by_name[] = {
   2,   /* field[2] = applied_boosts */
@@ -1336,11 +1483,12 @@ static const unsigned ranking__v1__explanation__field_indices_by_name[] = {
   4,   /* field[4] = dpp_gain */
   7,   /* field[7] = reason */
   5,   /* field[5] = rule */
+  8,   /* field[8] = similar_to_item_id */
 };
 static const ProtobufCIntRange ranking__v1__explanation__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor ranking__v1__explanation__descriptor =
 {
@@ -1350,7 +1498,7 @@ const ProtobufCMessageDescriptor ranking__v1__explanation__descriptor =
   "Ranking__V1__Explanation",
   "ranking.v1",
   sizeof(Ranking__V1__Explanation),
-  8,
+  9,
   ranking__v1__explanation__field_descriptors,
   ranking__v1__explanation__field_indices_by_name,
   1,  ranking__v1__explanation__number_ranges,
@@ -1692,6 +1840,172 @@ const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor =
   (ProtobufCMessageInit) ranking__v1__rank_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor ranking__v1__related_request__field_descriptors[2] =
+{
+  {
+    "seed_item_ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__RelatedRequest, n_seed_item_ids),
+    offsetof(Ranking__V1__RelatedRequest, seed_item_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rules",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RelatedRequest, rules),
+    &ranking__v1__rank_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__related_request__field_indices_by_name[] = {
+  1,   /* field[1] = rules */
+  0,   /* field[0] = seed_item_ids */
+};
+static const ProtobufCIntRange ranking__v1__related_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__related_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RelatedRequest",
+  "RelatedRequest",
+  "Ranking__V1__RelatedRequest",
+  "ranking.v1",
+  sizeof(Ranking__V1__RelatedRequest),
+  2,
+  ranking__v1__related_request__field_descriptors,
+  ranking__v1__related_request__field_indices_by_name,
+  1,  ranking__v1__related_request__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__related_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__rank_batch_request__field_descriptors[2] =
+{
+  {
+    "user_ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__RankBatchRequest, n_user_ids),
+    offsetof(Ranking__V1__RankBatchRequest, user_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rules",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankBatchRequest, rules),
+    &ranking__v1__rank_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__rank_batch_request__field_indices_by_name[] = {
+  1,   /* field[1] = rules */
+  0,   /* field[0] = user_ids */
+};
+static const ProtobufCIntRange ranking__v1__rank_batch_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__rank_batch_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RankBatchRequest",
+  "RankBatchRequest",
+  "Ranking__V1__RankBatchRequest",
+  "ranking.v1",
+  sizeof(Ranking__V1__RankBatchRequest),
+  2,
+  ranking__v1__rank_batch_request__field_descriptors,
+  ranking__v1__rank_batch_request__field_indices_by_name,
+  1,  ranking__v1__rank_batch_request__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__rank_batch_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__rank_batch_result__field_descriptors[3] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankBatchResult, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "response",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankBatchResult, response),
+    &ranking__v1__rank_response__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankBatchResult, error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__rank_batch_result__field_indices_by_name[] = {
+  2,   /* field[2] = error */
+  1,   /* field[1] = response */
+  0,   /* field[0] = user_id */
+};
+static const ProtobufCIntRange ranking__v1__rank_batch_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ranking__v1__rank_batch_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RankBatchResult",
+  "RankBatchResult",
+  "Ranking__V1__RankBatchResult",
+  "ranking.v1",
+  sizeof(Ranking__V1__RankBatchResult),
+  3,
+  ranking__v1__rank_batch_result__field_descriptors,
+  ranking__v1__rank_batch_result__field_indices_by_name,
+  1,  ranking__v1__rank_batch_result__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__rank_batch_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue ranking__v1__consent__enum_values_by_number[3] =
 {
   { "CONSENT_UNSPECIFIED", "RANKING__V1__CONSENT__CONSENT_UNSPECIFIED", 0 },
@@ -1754,7 +2068,7 @@ const ProtobufCEnumDescriptor ranking__v1__diversity_method__descriptor =
   ranking__v1__diversity_method__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue ranking__v1__strategy__enum_values_by_number[6] =
+static const ProtobufCEnumValue ranking__v1__strategy__enum_values_by_number[7] =
 {
   { "STRATEGY_UNSPECIFIED", "RANKING__V1__STRATEGY__STRATEGY_UNSPECIFIED", 0 },
   { "STRATEGY_PERSONALIZED", "RANKING__V1__STRATEGY__STRATEGY_PERSONALIZED", 1 },
@@ -1762,16 +2076,18 @@ static const ProtobufCEnumValue ranking__v1__strategy__enum_values_by_number[6] 
   { "STRATEGY_SESSION", "RANKING__V1__STRATEGY__STRATEGY_SESSION", 3 },
   { "STRATEGY_POPULAR", "RANKING__V1__STRATEGY__STRATEGY_POPULAR", 4 },
   { "STRATEGY_NON_PERSONALIZED", "RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED", 5 },
+  { "STRATEGY_RELATED", "RANKING__V1__STRATEGY__STRATEGY_RELATED", 6 },
 };
 static const ProtobufCIntRange ranking__v1__strategy__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex ranking__v1__strategy__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex ranking__v1__strategy__enum_values_by_name[7] =
 {
   { "STRATEGY_BLENDED", 2 },
   { "STRATEGY_NON_PERSONALIZED", 5 },
   { "STRATEGY_PERSONALIZED", 1 },
   { "STRATEGY_POPULAR", 4 },
+  { "STRATEGY_RELATED", 6 },
   { "STRATEGY_SESSION", 3 },
   { "STRATEGY_UNSPECIFIED", 0 },
 };
@@ -1782,20 +2098,24 @@ const ProtobufCEnumDescriptor ranking__v1__strategy__descriptor =
   "Strategy",
   "Ranking__V1__Strategy",
   "ranking.v1",
-  6,
+  7,
   ranking__v1__strategy__enum_values_by_number,
-  6,
+  7,
   ranking__v1__strategy__enum_values_by_name,
   1,
   ranking__v1__strategy__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor ranking__v1__ranker__method_descriptors[1] =
+static const ProtobufCMethodDescriptor ranking__v1__ranker__method_descriptors[3] =
 {
   { "Rank", &ranking__v1__rank_request__descriptor, &ranking__v1__rank_response__descriptor },
+  { "Related", &ranking__v1__related_request__descriptor, &ranking__v1__rank_response__descriptor },
+  { "RankBatch", &ranking__v1__rank_batch_request__descriptor, &ranking__v1__rank_batch_result__descriptor },
 };
 const unsigned ranking__v1__ranker__method_indices_by_name[] = {
-  0         /* Rank */
+  0,        /* Rank */
+  2,        /* RankBatch */
+  1         /* Related */
 };
 const ProtobufCServiceDescriptor ranking__v1__ranker__descriptor =
 {
@@ -1804,7 +2124,7 @@ const ProtobufCServiceDescriptor ranking__v1__ranker__descriptor =
   "Ranker",
   "Ranking__V1__Ranker",
   "ranking.v1",
-  1,
+  3,
   ranking__v1__ranker__method_descriptors,
   ranking__v1__ranker__method_indices_by_name
 };
@@ -1815,6 +2135,22 @@ void ranking__v1__ranker__rank(ProtobufCService *service,
 {
   assert(service->descriptor == &ranking__v1__ranker__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ranking__v1__ranker__related(ProtobufCService *service,
+                                  const Ranking__V1__RelatedRequest *input,
+                                  Ranking__V1__RankResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &ranking__v1__ranker__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ranking__v1__ranker__rank_batch(ProtobufCService *service,
+                                     const Ranking__V1__RankBatchRequest *input,
+                                     Ranking__V1__RankBatchResult_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &ranking__v1__ranker__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ranking__v1__ranker__init (Ranking__V1__Ranker_Service *service,
                                 Ranking__V1__Ranker_ServiceDestroy destroy)
