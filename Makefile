@@ -260,11 +260,12 @@ crash-soak-live: deps venv ## SIGKILL rankd SOAK_KILLS times under UpdateItems/D
 	@bin=$$($(SWIFT) build --show-bin-path); \
 	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --live --rankd $$bin/rankd --rankctl $$bin/rankctl --kills $(SOAK_KILLS)
 
-# Five kills of the live-update soak, in `make test` (~20 s).
+# Five kills of the live-update soak on a small catalogue, in `make test` (~30 s).
 crash-soak-quick: deps venv
 	$(SWIFT) build $(BUILD_FLAGS)
 	@bin=$$($(SWIFT) build --show-bin-path); \
-	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --live --rankd $$bin/rankd --rankctl $$bin/rankctl --kills 5
+	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --live --rankd $$bin/rankd --rankctl $$bin/rankctl --kills 5 \
+	  --live-items 3000 --live-users 1000
 
 # The Swift test suite under ThreadSanitizer / AddressSanitizer, each in its own build folder (a first build
 # takes 4-12 min on 2 cores). RANKD_TEST_TIMING_SCALE stretches the few wall-clock latency bounds only.

@@ -466,7 +466,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--idle", type=int, default=None, help="idle connections (default 10000, quick 1000)")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--bystander-rate", type=float, default=50.0,
+    parser.add_argument("--bystander-rate", type=float, default=200.0,
                         help="the bystander's Rank calls per second (open schedule; keep it well within what "
                              "one Python process can send on a busy machine)")
     parser.add_argument("--attacker-cpu", type=float, default=0.5,
@@ -524,13 +524,22 @@ def main():
         sampler = RSSSampler(server.pid)
         sampler.start()
         sampler.reset()
-        rankd_cpu0, wall0 = process_cpu(server.pid), time.monotonic()
-        quiet = bystander_result(bystander(port, seconds))
-        quiet["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
-        quiet["rankd_cpu_share"] = round((process_cpu(server.pid) - rankd_cpu0) / (time.monotonic() - wall0), 2)
+        def quiet_run(label):
+            rankd_cpu0, wall0 = process_cpu(server.pid), time.monotonic()
+            quiet = bystander_result(bystander(port, seconds))
+            quiet["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
+            quiet["rankd_cpu_share"] = round((process_cpu(server.pid) - rankd_cpu0) / (time.monotonic() - wall0), 2)
+            print(f"{label}: p50 {quiet['p50_ms']:.2f} ms, p99 {quiet['p99_ms']:.2f} ms, "
+                  f"{quiet['calls']} calls, RSS {quiet['peak_rss_mb']} MB, rankd CPU {quiet['rankd_cpu_share']}",
+                  flush=True)
+            return quiet
+
+        # The bystander's p99 on a sub-millisecond call is mostly this machine's scheduling noise: the
+        # baseline is the median of three quiet runs (two now, one after the attacks), and every ratio
+        # is recomputed against it at the end.
+        quiets = [quiet_run("quiet 1"), quiet_run("quiet 2")]
+        quiet = dict(quiets[0], p99_ms=sorted(q["p99_ms"] for q in quiets)[0])
         results["quiet"] = quiet
-        print(f"quiet: p50 {quiet['p50_ms']:.2f} ms, p99 {quiet['p99_ms']:.2f} ms, "
-              f"{quiet['calls']} calls, RSS {quiet['peak_rss_mb']} MB", flush=True)
         for name in names:
             sampler.reset()
             length = max(seconds, TIMED_ATTACK_SECONDS) if name in TIMED_ATTACKS else seconds
@@ -567,8 +576,6 @@ def main():
                 result["memory"] = "unbounded"
             if side["errors"]:
                 result["ok"] = False
-            if not args.quick and (result["p99_ratio"] or 0) > 2.0:
-                result["ok"] = False
             results[name] = result
             cut = f"{result['cut_off_s']:.3f} s" if result["cut_off_s"] is not None else "never"
             print(f"{'ok  ' if result['ok'] else 'FAIL'} {name:30s} cut off {cut:>9s}  {result['outcome']}  "
@@ -576,9 +583,19 @@ def main():
                   f"({result['p99_ratio']}x quiet){'  errors ' + str(side['errors']) if side['errors'] else ''}  "
                   f"CPU: rankd {result['rankd_cpu_share']}, attacker {result.get('attacker_cpu_share')} cores",
                   flush=True)
+            time.sleep(0.5)
+        quiets.append(quiet_run("quiet 3"))
+        baseline = sorted(q["p99_ms"] for q in quiets)[1]
+        results["quiet"] = dict(quiets[0], p99_ms=baseline, runs=quiets)
+        print(f"quiet p99 baseline (median of 3): {baseline:.2f} ms")
+        for name in names:
+            result = results[name]
+            result["p99_ratio"] = round(result["bystander_p99_ms"] / baseline, 2) if result["bystander_p99_ms"] else None
+            if not args.quick and (result["p99_ratio"] or 0) > 2.0:
+                result["ok"] = False
+            print(f"{'ok  ' if result['ok'] else 'FAIL'} {name:30s} bystander p99 {result['p99_ratio']}x quiet")
             if not result["ok"]:
                 failures.append(name)
-            time.sleep(0.5)
         sampler.running = False
     finally:
         server.send_signal(signal.SIGTERM)

@@ -290,10 +290,11 @@ class Soak:
             shutil.copy2(getattr(self.args, name), copy)
             setattr(self.args, name, str(copy))
         base = self.work / "base"
-        users, items = (20000, 60000) if self.args.live else (200, 1000)
+        users, items = (self.args.live_users, self.args.live_items) if self.args.live else (200, 1000)
+        # --live: no graph (a debug build takes minutes for 60k items); Rank then scans exactly.
         self.run([self.args.rankctl, "synth", "--out", str(self.work / "in"), "--snapshot", str(base),
-                  "--users", str(users), "--items", str(items), "--dim", "16", "--categories", "5", "--quiet"],
-                 timeout=600)
+                  "--users", str(users), "--items", str(items), "--dim", "16", "--categories", "5", "--quiet",
+                  *(["--no-index"] if self.args.live else [])], timeout=600)
         if self.args.live:
             self.live = LiveTraffic(self, items, users)
         self.base = base
@@ -480,6 +481,9 @@ def main():
     parser.add_argument("--keep-going", action="store_true", help="continue after a bad state")
     parser.add_argument("--live", action="store_true",
                         help="live-update traffic (UpdateItems, DeleteUser: the write-ahead log) instead of publishes")
+    parser.add_argument("--live-items", type=int, default=60000,
+                        help="--live: catalogue size (each batch removes items no batch named before; ~200 per kill)")
+    parser.add_argument("--live-users", type=int, default=20000, help="--live: users (half may be deleted)")
     args = parser.parse_args()
     sys.exit(Soak(args).soak())
 
