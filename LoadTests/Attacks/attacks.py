@@ -436,6 +436,8 @@ def message_abuse(port, until):
                 return describe(conn) if conn.closed or conn.goaway else None  # slow, not refused
             seen = {conn.statuses[stream][0], conn.statuses[stream + 2][0]}
             stream += 4
+        if not seen:
+            return None  # time ran out before the first pair was answered: not a cut-off
         return "grpc-status " + ",".join(str(s) for s in sorted(seen))
     return per_connection(port, until, attack, lambda o: o == "grpc-status 3,8")
 
