@@ -23,9 +23,10 @@ public struct GRPCServerConfiguration: Sendable {
     public var connectionBurstPerAddress: Int = 100
     /// Extra connection-rate tokens a connection costs its address when it is cut off for abuse
     /// (rapid reset, PING/SETTINGS flood, handshake or header timeout, HTTP/2 protocol error), so a
-    /// client that reconnects after every cut-off is soon refused at accept: at the defaults, one
-    /// abusive connection per second. 0: abuse costs nothing extra.
-    public var abusiveConnectionCost: Int = 50
+    /// client that reconnects after every cut-off is soon refused at accept: at the defaults, about
+    /// four abusive connections per second. Kept small so that a legitimate client sharing the
+    /// address with one buggy connection is not locked out. 0: abuse costs nothing extra.
+    public var abusiveConnectionCost: Int = 10
     /// A connection with no open stream for this long is closed with GOAWAY(NO_ERROR).
     public var idleTimeout: TimeAmount = .minutes(5)
     /// Stream resets a client may cause per connection (burst), refilled at
