@@ -107,7 +107,7 @@ deploy-test: deps venv ## Check deploy/k8s/: schemas, flags, and the publisher s
 	$(SWIFT) build $(BUILD_FLAGS)
 	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Deploy
 
-test: check-protos lint unit-test interop-test attack-quick fleet-test deploy-test fuzz-smoke-ci crash-soak-quick ## Install what is missing, run unit, integration, interop, fleet, deploy, quick protocol-attack, fuzz-smoke and WAL crash tests
+test: check-protos lint unit-test interop-test attack-quick fuzz-smoke-ci crash-soak-quick fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet, deploy, quick protocol-attack, fuzz-smoke and WAL crash tests
 
 clean:
 	rm -rf .build $(VENV) var
