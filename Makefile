@@ -107,7 +107,7 @@ deploy-test: deps venv ## Check deploy/k8s/: schemas, flags, and the publisher s
 	$(SWIFT) build $(BUILD_FLAGS)
 	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Deploy
 
-test: check-protos lint unit-test interop-test attack-quick fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet, deploy and quick protocol-attack tests
+test: check-protos lint unit-test interop-test attack-quick fuzz-smoke-ci crash-soak-quick fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet, deploy, quick protocol-attack, fuzz-smoke and WAL crash tests
 
 clean:
 	rm -rf .build $(VENV) var
@@ -183,7 +183,8 @@ FUZZ_ENV       := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on
 SOAK_KILLS     ?= 200
 ATTACK_ARGS    ?=
 
-.PHONY: fuzz-build fuzz fuzz-smoke fuzz-seeds attack-test attack-quick crash-soak test-tsan test-asan
+.PHONY: fuzz-build fuzz fuzz-smoke fuzz-smoke-ci fuzz-seeds attack-test attack-quick crash-soak crash-soak-live \
+        crash-soak-quick test-tsan test-asan
 
 fuzz-build: deps ## Build the libFuzzer binary (Fuzz/, -sanitize=fuzzer,address)
 	cd Fuzz && $(SWIFT) build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address \
@@ -202,8 +203,28 @@ fuzz: fuzz-build ## Fuzz every target for FUZZ_SECONDS each (default 60); fails 
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (var/fuzz/<target>.log, var/fuzz/artifacts/)"; exit 1; fi
 
-fuzz-smoke: ## Every fuzz target for 5 s (the CI smoke; FUZZ_SECONDS=N to change)
+fuzz-smoke: ## Every fuzz target for 5 s (FUZZ_SECONDS=N to change); `make test` runs the shorter fuzz-smoke-ci
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(if $(filter command line,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),5)
+
+# The CI smoke in `make test`: the one fuzz binary, built incrementally in its own scratch folder (only what
+# changed since the last build recompiles; docs/BENCHMARKS.md, "Hardening", has the clean and incremental
+# costs), then every target for at most FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, from the committed corpus
+# only. New inputs go to a scratch folder, never into Fuzz/Corpus. Fails on any crash; prints execs per target.
+FUZZ_SMOKE_RUNS    ?= 20000
+FUZZ_SMOKE_SECONDS ?= 4
+fuzz-smoke-ci: fuzz-build
+	@mkdir -p var/fuzz/artifacts; : > var/fuzz/smoke-summary.txt; failed=""; scratch=$$(mktemp -d); \
+	trap 'rm -rf $$scratch' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $$scratch/$$t; \
+	  $(FUZZ_ENV) RANKD_FUZZ_TARGET=$$t $(FUZZ_BIN) -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) \
+	    -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=var/fuzz/artifacts/$$t- \
+	    $$scratch/$$t Fuzz/Corpus/$$t > var/fuzz/smoke-$$t.log 2>&1 || failed="$$failed $$t"; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' var/fuzz/smoke-$$t.log); \
+	  cov=$$(grep -oE 'cov: [0-9]+ ft: [0-9]+' var/fuzz/smoke-$$t.log | tail -1); \
+	  printf 'fuzz smoke %-18s %7s execs  %s\n' $$t "$${execs:-?}" "$$cov" | tee -a var/fuzz/smoke-summary.txt; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz smoke: crashes in:$$failed (var/fuzz/smoke-<target>.log, var/fuzz/artifacts/)"; exit 1; fi
 
 fuzz-seeds: fuzz-build ## Regenerate the seed corpora Fuzz/Corpus/<target>/seed-* from the harness
 	rm -f Fuzz/Corpus/*/seed-*
@@ -231,6 +252,20 @@ crash-soak: deps venv ## SIGKILL rankd SOAK_KILLS times (default 200) under publ
 	$(SWIFT) build $(BUILD_FLAGS)
 	@bin=$$($(SWIFT) build --show-bin-path); \
 	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --rankd $$bin/rankd --rankctl $$bin/rankctl --kills $(SOAK_KILLS)
+
+# The same under live updates (UpdateItems, DeleteUser: the write-ahead log): after every restart each
+# acknowledged batch and deletion is in effect and no batch is half-applied (read back through Rank).
+crash-soak-live: deps venv ## SIGKILL rankd SOAK_KILLS times under UpdateItems/DeleteUser traffic (the WAL)
+	$(SWIFT) build $(BUILD_FLAGS)
+	@bin=$$($(SWIFT) build --show-bin-path); \
+	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --live --rankd $$bin/rankd --rankctl $$bin/rankctl --kills $(SOAK_KILLS)
+
+# Five kills of the live-update soak on a small catalogue, in `make test` (~30 s).
+crash-soak-quick: deps venv
+	$(SWIFT) build $(BUILD_FLAGS)
+	@bin=$$($(SWIFT) build --show-bin-path); \
+	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --live --rankd $$bin/rankd --rankctl $$bin/rankctl --kills 5 \
+	  --live-items 3000 --live-users 1000
 
 # The Swift test suite under ThreadSanitizer / AddressSanitizer, each in its own build folder (a first build
 # takes 4-12 min on 2 cores). RANKD_TEST_TIMING_SCALE stretches the few wall-clock latency bounds only.

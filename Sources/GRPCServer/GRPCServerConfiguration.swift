@@ -12,6 +12,21 @@ public struct GRPCServerConfiguration: Sendable {
     public var maxHeaderListSize: Int = 16 * 1024
     /// Connections accepted at once; more are closed right after accept.
     public var maxConnections: Int = 10_000
+    /// Connections one client address (IPv4 address, IPv6 /64) may hold open at once; more are reset
+    /// at accept, before any byte is read. 0: no limit. Behind a proxy every client has the proxy's
+    /// address: raise it (or set 0) there and let the proxy limit its clients.
+    public var maxConnectionsPerAddress: Int = 1000
+    /// New connections per second one client address may open, sustained (a token bucket of
+    /// `connectionBurstPerAddress`); past it connections are reset at accept. 0: no limit.
+    public var connectionRatePerAddress: Int = 50
+    /// New connections one client address may open at once before `connectionRatePerAddress` applies.
+    public var connectionBurstPerAddress: Int = 100
+    /// Extra connection-rate tokens a connection costs its address when it is cut off for abuse
+    /// (rapid reset, PING/SETTINGS flood, handshake or header timeout, HTTP/2 protocol error), so a
+    /// client that reconnects after every cut-off is soon refused at accept: at the defaults, about
+    /// four abusive connections per second. Kept small so that a legitimate client sharing the
+    /// address with one buggy connection is not locked out. 0: abuse costs nothing extra.
+    public var abusiveConnectionCost: Int = 10
     /// A connection with no open stream for this long is closed with GOAWAY(NO_ERROR).
     public var idleTimeout: TimeAmount = .minutes(5)
     /// Stream resets a client may cause per connection (burst), refilled at

@@ -70,6 +70,15 @@ struct Rankd: AsyncParsableCommand {
     @Option(help: "Connections accepted at once (default 10000).")
     var maxConnections: Int?
 
+    @Option(help: "Connections one client address (IPv4, IPv6 /64) may hold open; 0: no limit (default 1000).")
+    var maxConnectionsPerAddress: Int?
+
+    @Option(help: "New connections per second one client address may open, after a burst; 0: no limit (default 50).")
+    var connectionRatePerAddress: Int?
+
+    @Option(help: "New connections one client address may open at once (default 100).")
+    var connectionBurstPerAddress: Int?
+
     @Option(help: "Seconds a connection may sit with no call before it is closed (default 300).")
     var idleTimeout: Int?
 
@@ -341,6 +350,29 @@ struct Rankd: AsyncParsableCommand {
         }
         if let value = try positive(maxConnections ?? file.maxConnections, "--max-connections") {
             configuration.maxConnections = value
+        }
+        func nonNegative(_ value: Int?, _ name: String) throws -> Int? {
+            guard let value else { return nil }
+            guard value >= 0 else { throw ValidationError("\(name) must be 0 (no limit) or more, got \(value)") }
+            return value
+        }
+        if let value = try nonNegative(
+            maxConnectionsPerAddress ?? file.maxConnectionsPerAddress, "--max-connections-per-address")
+        {
+            configuration.maxConnectionsPerAddress = value
+        }
+        if let value = try nonNegative(
+            connectionRatePerAddress ?? file.connectionRatePerAddress, "--connection-rate-per-address")
+        {
+            configuration.connectionRatePerAddress = value
+        }
+        if let value = try positive(
+            connectionBurstPerAddress ?? file.connectionBurstPerAddress, "--connection-burst-per-address")
+        {
+            configuration.connectionBurstPerAddress = value
+        }
+        if let value = try nonNegative(file.abusiveConnectionCost, "abusiveConnectionCost") {
+            configuration.abusiveConnectionCost = value
         }
         if let value = try positive(idleTimeout ?? file.idleTimeoutSeconds, "--idle-timeout") {
             configuration.idleTimeout = .seconds(Int64(value))

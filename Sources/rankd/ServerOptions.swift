@@ -9,6 +9,8 @@ import NIOCore
 /// ```json
 /// { "listen": "127.0.0.1:50051", "snapshot": "/var/lib/rankd/demo", "threads": 2, "maxReceiveMessageSize": 4194304,
 ///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
+///   "maxConnectionsPerAddress": 1000, "connectionRatePerAddress": 50, "connectionBurstPerAddress": 100,
+///   "abusiveConnectionCost": 10,
 ///   "idleTimeoutSeconds": 300, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
 ///   "drainTimeoutSeconds": 10, "logLevel": "info" }
 /// ```
@@ -43,6 +45,10 @@ struct ConfigFile: Decodable {
     var maxConcurrentStreams: Int?
     var maxHeaderListSize: Int?
     var maxConnections: Int?
+    var maxConnectionsPerAddress: Int?
+    var connectionRatePerAddress: Int?
+    var connectionBurstPerAddress: Int?
+    var abusiveConnectionCost: Int?
     var idleTimeoutSeconds: Int?
     var drainTimeoutSeconds: Int?
     var streamResetBurst: Int?
