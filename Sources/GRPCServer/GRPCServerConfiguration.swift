@@ -59,7 +59,9 @@ public struct GRPCServerConfiguration: Sendable {
     /// its way to disk). Past this the stream's window is no longer replenished, so the client can
     /// send at most one more `initialStreamWindowSize`. The bytes such a call holds plus those
     /// being reassembled stay below `deferredConsumptionLimit + maxReceiveMessageSize +
-    /// initialStreamWindowSize` (9 MiB with the defaults; about 6 MiB for 1 MiB upload chunks).
+    /// initialStreamWindowSize` (9 MiB with the defaults; about 6 MiB for 1 MiB upload chunks). A window set
+    /// below HTTP/2's default of 65 535 bytes binds only once the client has the server's SETTINGS; a call it starts
+    /// before that may send up to 65 535 bytes past the limit.
     public var deferredConsumptionLimit: Int = 4 * 1024 * 1024
     /// How long a graceful shutdown waits for in-flight calls before closing connections.
     public var drainTimeout: TimeAmount = .seconds(10)
