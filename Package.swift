@@ -286,7 +286,7 @@ let package = Package(
             name: "rankd",
             dependencies: [
                 "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle", "LiveState",
-                "MetricsExporter", "TraceExporter",
+                "UserEvents", "MetricsExporter", "TraceExporter",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -354,7 +354,8 @@ let package = Package(
         .testTarget(
             name: "RankingEngineTests",
             dependencies: [
-                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "TestSupport",
+                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "UserEvents",
+                "TestSupport",
             ],
             swiftSettings: strictSwift
         ),
@@ -362,6 +363,7 @@ let package = Package(
             name: "RankingServiceTests",
             dependencies: [
                 "RankingService", "RankingEngine", "RankingAPI", "RankingModel", "SnapshotLifecycle", "GRPCServer",
+                "UserEvents",
                 "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import LiveState
 import RankingModel
 import Snapshot
+import UserEvents
 
 /// One call's state, so the steps can share it without long parameter lists.
 struct RankCall {
@@ -8,6 +9,7 @@ struct RankCall {
     let serving: ServingSnapshot
     /// The live overlay's columns for this call (valid until it returns).
     let live: OverlayColumns
+    let events: UserEventStore?
     let options: EngineOptions
     let scratch: RankScratch
     let remainingNanoseconds: Int64?
@@ -28,12 +30,13 @@ struct RankCall {
     }
 
     init(
-        request: RankRequest, serving: ServingSnapshot, live: OverlayColumns, options: EngineOptions,
-        scratch: RankScratch, remainingNanoseconds: Int64?, now: Int64
+        request: RankRequest, serving: ServingSnapshot, live: OverlayColumns, events: UserEventStore?,
+        options: EngineOptions, scratch: RankScratch, remainingNanoseconds: Int64?, now: Int64
     ) {
         self.request = request
         self.serving = serving
         self.live = live
+        self.events = events
         self.options = options
         self.scratch = scratch
         self.remainingNanoseconds = remainingNanoseconds
@@ -76,16 +79,11 @@ struct RankCall {
         let userRow =
             personalised && !request.userID.isEmpty
             ? snapshot.userIds.row(for: request.userID).flatMap { live.isUserDeleted($0) ? nil : $0 } : nil
-        var sessionRows: [Int32] = []
-        if personalised {
-            for id in request.recentItemIDs {
-                if let row = snapshot.itemIds.row(for: id), !live.isRemoved(row) {
-                    sessionRows.append(Int32(row))
-                } else {
-                    response.unknownItemIDs.append(id)
-                }
-            }
-        }
+        // Consent NONE reads no events (readEvents leaves the view empty).
+        readEvents(personalised: personalised)
+        resolveSession(personalised: personalised, historySeconds: serving.config.eventHistorySeconds)
+        applyEventRules()
+        let sessionRows = scratch.sessionRows
         let strategy: RankResponse.Strategy =
             if !personalised { .nonPersonalized } else if parameters.holdout {
                 .popular
@@ -99,7 +97,10 @@ struct RankCall {
         }
 
         record(\.resolve)
-        try ItemFilter.with(request.filter, snapshot: snapshot, live: live, scratch: scratch) {
+        try ItemFilter.with(
+            request.filter, snapshot: snapshot, live: live, scratch: scratch, eventRows: scratch.eventExcludedRows,
+            eventCategories: scratch.eventExcludedCategories
+        ) {
             (filter) throws(RankError) in
             if usesVectors {
                 try retrieve(filter: filter, plan: plan)
@@ -110,6 +111,7 @@ struct RankCall {
             record(\.retrieve)
             try rerank(filter: filter, plan: plan, usesVectors: usesVectors)
         }
+        if request.explain { describeEventExclusions() }
         return response
     }
 }

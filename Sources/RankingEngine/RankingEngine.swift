@@ -1,6 +1,7 @@
 import Foundation
 public import RankingModel
 public import SnapshotLifecycle
+public import UserEvents
 
 /// Why a Rank call failed; the service maps each case to its gRPC status.
 public enum RankError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -52,11 +53,17 @@ public struct EngineOptions: Sendable {
 public final class RankingEngine: Sendable {
     public let registry: SnapshotRegistry<ServingSnapshot>
     public let options: EngineOptions
+    /// Recorded events (RecordEvents): session history, rotation, frequency caps, exclude-purchased.
+    /// `nil`: none are kept, and those rules see no events.
+    public let events: UserEventStore?
     private let scratchPool = RankScratchPool()
 
-    public init(registry: SnapshotRegistry<ServingSnapshot>, options: EngineOptions = .init()) {
+    public init(
+        registry: SnapshotRegistry<ServingSnapshot>, options: EngineOptions = .init(), events: UserEventStore? = nil
+    ) {
         self.registry = registry
         self.options = options
+        self.events = events
     }
 
     /// Ranks items for one request.
@@ -95,7 +102,8 @@ public final class RankingEngine: Sendable {
         return try serving.overlay.read { (live) throws(RankError) in
             try scratchPool.withScratch { (scratch) throws(RankError) in
                 var call = RankCall(
-                    request: request, serving: serving, live: live, options: options, scratch: scratch,
+                    request: request, serving: serving, live: live, events: events, options: options,
+                    scratch: scratch,
                     remainingNanoseconds: remainingNanoseconds, now: now)
                 call.measure = measure
                 let response = try call.run()

@@ -10,7 +10,7 @@ import NIOCore
 /// { "listen": "127.0.0.1:50051", "snapshot": "/var/lib/rankd/demo", "threads": 2, "maxReceiveMessageSize": 4194304,
 ///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
 ///   "idleTimeoutSeconds": 300, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
-///   "drainTimeoutSeconds": 10, "logLevel": "info" }
+///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256 }
 /// ```
 ///
 /// With a snapshot root instead of `snapshot` (docs/OPERATIONS.md, "Publishing and hot reload"):
@@ -63,6 +63,7 @@ struct ConfigFile: Decodable {
     var tlsAdminIdentities: [String]?
     var tlsWatchIntervalSeconds: Double?
     var tlsHandshakeTimeoutSeconds: Int?
+    var eventBudgetMiB: Int?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data
