@@ -80,9 +80,11 @@ struct RankCall {
             personalised && !request.userID.isEmpty
             ? snapshot.userIds.row(for: request.userID).flatMap { live.isUserDeleted($0) ? nil : $0 } : nil
         // Consent NONE reads no events (readEvents leaves the view empty).
+        let eventsStarted = measure ? ContinuousClock.now : lap
         readEvents(personalised: personalised)
         resolveSession(personalised: personalised, historySeconds: serving.config.eventHistorySeconds)
         applyEventRules()
+        if measure { timings.events = ContinuousClock.now - eventsStarted }
         let sessionRows = scratch.sessionRows
         let strategy: RankResponse.Strategy =
             if !personalised { .nonPersonalized } else if parameters.holdout {

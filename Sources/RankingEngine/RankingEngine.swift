@@ -29,6 +29,9 @@ public struct RankStageTimings: Sendable, Equatable {
     public var rerank: Duration = .zero
     /// Building the response values (ids, names, explanations).
     public var describe: Duration = .zero
+    /// Part of `resolve`: reading the user's recorded events and deriving session history, rotation,
+    /// caps and purchases from them.
+    public var events: Duration = .zero
 
     public init() {}
 }
