@@ -4,6 +4,11 @@
 //       [--requests 20000] [--k 20] [--pool 300] [--method mmr] [--session 0.3] [--unknown 0.1] [--seed 1]
 //       [--category NAME]... [--brand NAME]... [--in-stock] [--live-changes N]
 //
+// `--events N` records N events (80% impressions, 20% clicks, over the last hour) for every user the
+// requests name, and asks every request for a frequency cap (3 per item per day) and exclude-purchased
+// (a day), with rotation at the config default: the `events` row is reading the user's state and
+// deriving history, rotation and caps from it (part of `resolve`).
+//
 // `--live-changes N` serves with a live overlay (as a snapshot root does) holding N removed items, N
 // out of stock, N repriced and N with a tag added, so the numbers include reading it.
 //
@@ -22,6 +27,7 @@ import RankingEngine
 import SeededRandom
 import Snapshot
 import SnapshotLifecycle
+import UserEvents
 
 struct Options {
     var snapshot = ""
@@ -37,6 +43,7 @@ struct Options {
     var brands: [String] = []
     var inStock = false
     var liveChanges = 0
+    var events = 0
 
     init(_ arguments: [String]) {
         var iterator = arguments.makeIterator()
@@ -58,6 +65,7 @@ struct Options {
             case "--brand": brands.append(value(argument))
             case "--in-stock": inStock = true
             case "--live-changes": liveChanges = Int(value(argument)) ?? liveChanges
+            case "--events": events = Int(value(argument)) ?? events
             default: fail("unknown argument \(argument)")
             }
         }
@@ -84,7 +92,9 @@ func fail(_ message: String) -> Never {
     )
     let snapshot = serving.snapshot
     if options.liveChanges > 0 { attachLiveChanges(options.liveChanges, to: serving) }
-    let engine = RankingEngine(registry: SnapshotRegistry(serving))
+    let store = options.events > 0 ? UserEventStore(budgetBytes: 256 << 20) : nil
+    let engine = RankingEngine(registry: SnapshotRegistry(serving), events: store)
+    var recordedUsers = Set<String>()
 
     var random = SplitMix64(seed: options.seed)
     var encoded: [ByteBuffer] = []
@@ -101,6 +111,20 @@ func fail(_ message: String) -> Never {
             request.userID = "unknown-\(random.next() % 1_000_000)"
         } else {
             request.userID = snapshot.userIds.id(at: Int(random.next() % UInt64(snapshot.userIds.count))) ?? ""
+        }
+        if let store, recordedUsers.insert(request.userID).inserted {
+            let now = Int64(Date().timeIntervalSince1970)
+            for _ in 0..<options.events {
+                let item = snapshot.itemIds.id(at: Int(random.next() % UInt64(snapshot.itemIds.count))) ?? ""
+                store.record(
+                    userKey: EventKey.user(request.userID), itemKey: EventKey.item(item),
+                    type: random.next() % 5 == 0 ? .click : .impression, time: UInt32(now - Int64(random.next() % 3600))
+                )
+            }
+        }
+        if options.events > 0 {
+            request.frequencyCaps = [.init(maxImpressions: 3, windowSeconds: 86_400)]
+            request.filter.excludePurchasedWithinSeconds = 86_400
         }
         if Double.random(in: 0..<1, using: &random) < options.session {
             request.recentItemIDs = (0..<Int.random(in: 1...5, using: &random)).compactMap { _ in
@@ -141,6 +165,7 @@ func fail(_ message: String) -> Never {
             let t3 = clock.now
             add("decode", t1 - t0)
             add("resolve", timings.resolve)
+            add("events", timings.events)
             add("retrieve", timings.retrieve)
             add("rerank", timings.rerank)
             add("describe", timings.describe)
@@ -156,7 +181,7 @@ func fail(_ message: String) -> Never {
         sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
     }
     print(
-        "\(options.requests) requests (k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown), categories \(options.categories), brands \(options.brands)\(options.inStock ? ", in stock" : "")), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
+        "\(options.requests) requests (events \(options.events) per user, k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown), categories \(options.categories), brands \(options.brands)\(options.inStock ? ", in stock" : "")), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
     )
     if allocations != nil {
         print(
@@ -166,7 +191,7 @@ func fail(_ message: String) -> Never {
     }
     print("| stage | p50 µs | p90 µs | p99 µs | max µs |")
     print("|---|---:|---:|---:|---:|")
-    for name in ["decode", "resolve", "retrieve", "rerank", "describe", "encode", "total"] {
+    for name in ["decode", "resolve", "events", "retrieve", "rerank", "describe", "encode", "total"] {
         let sorted = (stages[name] ?? [0]).sorted()
         print(
             String(
