@@ -11,9 +11,10 @@ import RankingModel
 /// `ranking.v1.Ranker/RecordEvents` (unary batch) and `StreamEvents` (client stream of batches): the
 /// user events the engine's rotation, caps, exclude-purchased and session history read.
 ///
-/// The event loop only checks the token and decodes; validation and recording run on a serial queue at
-/// nice 10 (as live updates do), so Rank calls on the same loop never wait for a batch, and the loops win
-/// the cores when both want them. A stream's next message is read only once the queue has recorded the
+/// The event loop only checks the token; decoding (a batch of 10,000 events is a few milliseconds),
+/// validation and recording run on one serial queue at nice 10 (as live updates do), so Rank calls on
+/// the same loop never wait for a batch, and the loops win the cores when both want them. One queue for
+/// every caller: ingestion uses at most one core however many streams send. A stream's next message is read only once the queue has recorded the
 /// previous one (its flow-control credit is returned then), so a fast producer is throttled by its
 /// HTTP/2 window rather than by memory.
 public enum EventService {
@@ -28,18 +29,11 @@ public enum EventService {
             service: RankerService.serviceName, method: "RecordEvents",
             .unary { context, buffer in
                 if let auth, let refused = auth.check(context) { return .failure(refused) }
-                let request: RecordEventsRequest
-                do throws(GRPCStatus) {
-                    request = try EventCodec.decodeRequest(buffer)
-                } catch {
-                    metrics.rejected.increment()
-                    return .failure(error)
-                }
                 let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
                 queue.async {
                     lowerCurrentThreadPriority()
                     do throws(GRPCStatus) {
-                        let result = try record(request, engine: engine, metrics: metrics, prefix: "")
+                        let result = try record(buffer, engine: engine, metrics: metrics, prefix: "")
                         promise.succeed(EventCodec.encodeResponse(result))
                     } catch {
                         promise.fail(error)
@@ -56,10 +50,17 @@ public enum EventService {
             })
     }
 
-    /// Records one batch; `prefix` names the stream message in errors.
-    static func record(_ request: RecordEventsRequest, engine: RankingEngine, metrics: EventMetrics, prefix: String)
+    /// Decodes and records one batch; `prefix` names the stream message in errors.
+    static func record(_ buffer: ByteBuffer, engine: RankingEngine, metrics: EventMetrics, prefix: String)
         throws(GRPCStatus) -> RecordEventsResult
     {
+        let request: RecordEventsRequest
+        do throws(GRPCStatus) {
+            request = try EventCodec.decodeRequest(buffer)
+        } catch {
+            metrics.rejected.increment()
+            throw GRPCStatus(error.code, prefix + error.message)
+        }
         do throws(RankError) {
             let result = try engine.record(request)
             metrics.record(result)
@@ -86,7 +87,7 @@ struct EventMetrics: Sendable {
     }
 }
 
-/// One `StreamEvents` call: each message is decoded on the loop and recorded on ``EventService/queue``;
+/// One `StreamEvents` call: each message is decoded and recorded on ``EventService/queue``, in order;
 /// the first failure ends the call (the batches before it stay recorded).
 final class EventStreamCall: ClientStreamingCall {
     private let context: ServerCallContext
@@ -109,13 +110,6 @@ final class EventStreamCall: ClientStreamingCall {
         if let failed = state.withLockedValue({ $0.failure }) { throw failed }
         let index = messages
         messages += 1
-        let request: RecordEventsRequest
-        do throws(GRPCStatus) {
-            request = try EventCodec.decodeRequest(message)
-        } catch {
-            metrics.rejected.increment()
-            throw GRPCStatus(error.code, "message \(index): \(error.message)")
-        }
         let (engine, metrics, state) = (self.engine, self.metrics, self.state)
         let consumed = context.eventLoop.makePromise(of: Void.self)
         EventService.queue.async {
@@ -123,7 +117,7 @@ final class EventStreamCall: ClientStreamingCall {
             if state.withLockedValue({ $0.failure }) == nil {
                 do throws(GRPCStatus) {
                     let result = try EventService.record(
-                        request, engine: engine, metrics: metrics, prefix: "message \(index): ")
+                        message, engine: engine, metrics: metrics, prefix: "message \(index): ")
                     state.withLockedValue { $0.total += result }
                 } catch {
                     state.withLockedValue { $0.failure = $0.failure ?? error }
@@ -136,8 +130,8 @@ final class EventStreamCall: ClientStreamingCall {
 
     func finish() -> UnaryResult {
         if let rejected { return .failure(rejected) }
-        // Every message's future has completed before the client's half-close is delivered here only
-        // if the server waits for them; hop through the queue so the totals include the last batch.
+        // Through the serial queue: every message's work was queued before the half-close, so it has
+        // run by then and the totals include the last batch.
         let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
         let state = self.state
         EventService.queue.async {
