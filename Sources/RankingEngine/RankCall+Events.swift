@@ -10,6 +10,14 @@ enum EventExclusionReason: Equatable {
     case purchased(secondsAgo: Int64)
 }
 
+/// One recorded impression of an item the snapshot has, resolved once per call.
+struct ShownItem {
+    var row: Int32
+    var category: UInt32
+    /// Seconds before the call (0 for a timestamp slightly ahead of the server's clock).
+    var age: Int64
+}
+
 /// Rotation of one recently shown item: relevance keeps the share `keep`.
 struct RotationEntry {
     var row: Int32
@@ -74,18 +82,25 @@ extension RankCall {
     /// Rotation entries, frequency-capped rows and categories, and purchased rows, from the events read.
     mutating func applyEventRules() {
         let view = scratch.eventView
+        scratch.shown.removeAll(keepingCapacity: true)
         guard view.found else { return }
+        // Each impression's row and category once (at most 32 lookups), for rotation and every cap.
+        let category = snapshot.attributes.category
+        for i in 0..<view.impressionCount {
+            let shown = view.impression(i)
+            guard let row = serving.itemKeys.row(for: shown.item) else { continue }
+            scratch.shown.append(
+                ShownItem(row: row, category: category[Int(row)], age: max(0, now - Int64(shown.time))))
+        }
         let config = serving.config
         let rate = request.rotation?.rate ?? config.rotationRate
         let requestWindow = request.rotation?.windowSeconds ?? 0
         let window = Int64(requestWindow > 0 ? requestWindow : config.rotationWindowSeconds)
         if rate > 0 {
-            for i in 0..<view.impressionCount {
-                let shown = view.impression(i)
-                let age = max(0, now - Int64(shown.time))
-                guard age < window, let row = serving.itemKeys.row(for: shown.item) else { continue }
+            for shown in scratch.shown where shown.age < window {
+                let row = shown.row
                 // Linear recovery: an impression just now costs `rate`, one a window ago nothing.
-                let keep = 1 - rate * (1 - Float(age) / Float(window))
+                let keep = 1 - rate * (1 - Float(shown.age) / Float(window))
                 if let at = scratch.rotation.firstIndex(where: { $0.row == row }) {
                     scratch.rotation[at].keep *= keep
                     scratch.rotation[at].impressions += 1
@@ -95,7 +110,7 @@ extension RankCall {
             }
             scratch.rotation.sort { $0.row < $1.row }
         }
-        for cap in request.frequencyCaps { applyCap(cap, view) }
+        for cap in request.frequencyCaps { applyCap(cap) }
         let purchasedWindow = Int64(request.filter.excludePurchasedWithinSeconds)
         if purchasedWindow > 0 {
             for i in 0..<view.interactionCount {
@@ -109,24 +124,17 @@ extension RankCall {
         }
     }
 
-    private func applyCap(_ cap: RankRequest.FrequencyCap, _ view: UserEventView) {
+    private func applyCap(_ cap: RankRequest.FrequencyCap) {
         let window = Int64(cap.windowSeconds)
-        let category = snapshot.attributes.category
+        let shownItems = scratch.shown
         // At most 32 impressions: counting by pairs is cheaper than any table.
-        for i in 0..<view.impressionCount {
-            let shown = view.impression(i)
-            guard now - Int64(shown.time) < window, let row = serving.itemKeys.row(for: shown.item) else { continue }
-            let value = category[Int(row)]
+        for shown in shownItems where shown.age < window {
+            let row = shown.row
+            let value = shown.category
             if cap.scope == .category && value == ItemAttributes.none { continue }
             var count = 0
-            for j in 0..<view.impressionCount {
-                let other = view.impression(j)
-                guard now - Int64(other.time) < window else { continue }
-                if cap.scope == .item {
-                    if other.item == shown.item { count += 1 }
-                } else if let otherRow = serving.itemKeys.row(for: other.item), category[Int(otherRow)] == value {
-                    count += 1
-                }
+            for other in shownItems where other.age < window {
+                if cap.scope == .item ? other.row == row : other.category == value { count += 1 }
             }
             guard count >= cap.maxImpressions else { continue }
             let reason = EventExclusionReason.cap(

@@ -31,6 +31,7 @@ public final class RankScratch: @unchecked Sendable {
     var popularRows: [(row: Int32, popularity: Float)] = []
     /// The user's recorded events (a copy of their slot) and what the call derives from them.
     var eventView = UserEventView()
+    var shown: [ShownItem] = []
     var sessionRows: [Int32] = []
     var sessionWeights: [Float] = []
     /// Sorted by row.

@@ -41,11 +41,15 @@ while let name = iterator.next() {
     guard name.hasPrefix("--"), let value = iterator.next() else { fail("expected --name value, got \(name)") }
     options[String(name.dropFirst(2))] = value
 }
-func int(_ name: String, _ fallback: Int) -> Int {
-    options[name].map { Int($0) ?? fail("--\(name) \($0)") } ?? fallback
+@MainActor func int(_ name: String, _ fallback: Int) -> Int {
+    guard let text = options[name] else { return fallback }
+    guard let value = Int(text) else { fail("--\(name) \(text): not an integer") }
+    return value
 }
-func double(_ name: String, _ fallback: Double) -> Double {
-    options[name].map { Double($0) ?? fail("--\(name) \($0)") } ?? fallback
+@MainActor func double(_ name: String, _ fallback: Double) -> Double {
+    guard let text = options[name] else { return fallback }
+    guard let value = Double(text) else { fail("--\(name) \(text): not a number") }
+    return value
 }
 
 func seconds(_ duration: Duration) -> Double {
@@ -59,7 +63,7 @@ func residentBytes() -> Int {
     return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
 }
 
-func memory() {
+@MainActor func memory() {
     let users = int("users", 10_000_000)
     let perUser = int("events-per-user", 4)
     let budget = int("budget-mib", 1024)
@@ -118,8 +122,8 @@ func memory() {
             samples[samples.count / 2], samples[samples.count * 99 / 100], found))
 }
 
-func stream() async throws {
-    let server = options["server"] ?? fail("--server HOST:PORT is required")
+@MainActor func stream() async throws {
+    guard let server = options["server"] else { fail("--server HOST:PORT is required") }
     let parts = server.split(separator: ":")
     guard parts.count == 2, let port = Int(parts[1]) else { fail("--server \(server)") }
     let duration = Duration.seconds(double("seconds", 10))
