@@ -8,7 +8,9 @@
 #
 # Environment: SNAPSHOT (default var/demo/snapshot, as `make run` creates it), RATE (Rank calls/s,
 # default 1000), RUN_SECONDS (10), ROUNDS (3), STREAMS (2), BATCH (1000), EVENT_USERS (50000),
-# EVENT_ITEMS (20000). Wrap in `flock /tmp/rankd-bench.lock` on a shared machine.
+# EVENT_ITEMS (20000), EVENT_RATE (events/s for the streams in all; 0, the default: as fast as rankd
+# takes them), MESSAGES (stream messages per StreamEvents call, 50), EVENT_NICE (nice value of the event
+# client process, 0). Wrap in `flock /tmp/rankd-bench.lock` on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rankd=${RANKD:-.build-loadtest-root/release/rankd}
@@ -47,7 +49,7 @@ for round in $(seq "$rounds"); do
   run_rank "$work/off-$round.json"
   read -r p50 p99 errors < <(percentiles "$work/off-$round.json")
   echo "| $round | off | $p50 | $p99 | | $errors |"
-  "$eventbench" stream --server "127.0.0.1:$port" --seconds $((seconds + 3)) --streams "$streams" --batch "$batch" \
+  nice -n "${EVENT_NICE:-0}" "$eventbench" stream --rate "${EVENT_RATE:-0}" --messages "${MESSAGES:-50}" --server "127.0.0.1:$port" --seconds $((seconds + 3)) --streams "$streams" --batch "$batch" \
     --users "${EVENT_USERS:-50000}" --items "${EVENT_ITEMS:-20000}" --seed "$round" > "$work/events-$round.txt" &
   events=$!
   sleep 0.5
@@ -62,4 +64,4 @@ done
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 off=$(median "$work/p99-off"); on=$(median "$work/p99-on"); ingest=$(median "$work/ingest")
 echo
-echo "medians: Rank p99 off $off µs, on $on µs, ratio $(python3 -c "print(f'{$on/$off:.2f}')"); ingest $ingest events/s (rate $rate Rank calls/s, $streams streams × $batch-event batches)"
+echo "medians: Rank p99 off $off µs, on $on µs, ratio $(python3 -c "print(f'{$on/$off:.2f}')"); ingest $ingest events/s (Rank $rate calls/s; events: $streams streams × $batch-event batches, rate ${EVENT_RATE:-0} (0 = unpaced), client nice ${EVENT_NICE:-0})"

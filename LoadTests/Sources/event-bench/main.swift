@@ -12,12 +12,13 @@
 // Over gRPC against a running rankd (what an edge service would do: client streams of batches):
 //
 //   event-bench stream --server HOST:PORT --seconds 10 [--streams 2] [--batch 1000] [--messages 50]
-//       [--users 50000] [--items 20000] [--impressions 0.8] [--seed 1]
+//       [--users 50000] [--items 20000] [--impressions 0.8] [--rate 0] [--seed 1]
 //
 //   Each of `--streams` connections runs StreamEvents calls of `--messages` batches back to back for
 //   `--seconds` (a call's response before the next starts, so the client never queues more than one
 //   call's messages); events are users u_0… and items sku-0… (the ids `rankctl synth` makes), 80%
-//   impressions. Prints events recorded per second as rankd acknowledged them.
+//   impressions. `--rate N` paces the streams to N events/s in all (0: as fast as rankd takes them).
+//   Prints events recorded per second as rankd acknowledged them.
 
 import Foundation
 import GRPCClient
@@ -133,6 +134,7 @@ func residentBytes() -> Int {
     let users = int("users", 50_000)
     let items = int("items", 20_000)
     let impressions = double("impressions", 0.8)
+    let rate = double("rate", 0)
     var random = SplitMix64(seed: UInt64(int("seed", 1)))
     // 64 distinct pre-encoded batches, cycled: the client spends its CPU on the wire, not on encoding.
     let batches = (0..<64).map { _ in
@@ -154,7 +156,15 @@ func residentBytes() -> Int {
                 var recorded = 0
                 var calls = 0
                 var next = index * 7
+                var sent = 0
                 while ContinuousClock.now - started < duration {
+                    if rate > 0 {
+                        // Open loop per stream: the call for events [sent, sent + messages × batch) is due when a
+                        // stream at rate / streams events/s would have sent `sent`.
+                        let due = started + .seconds(Double(sent) / (rate / Double(streams)))
+                        if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+                    }
+                    sent += messages * batch
                     let call = connection.startCall(path: "/ranking.v1.Ranker/StreamEvents")
                     for _ in 0..<messages {
                         call.send(batches[next % batches.count])
