@@ -160,3 +160,27 @@ def test_events_recorded_read_by_rank_refused_by_index_purged_and_gone_after_res
         assert rank(ranker, "u_1").session_source == pb.SESSION_SOURCE_NONE
     finally:
         server.stop()
+
+
+def test_events_take_the_rank_token_when_one_is_set(built, tmp_path):
+    token = tmp_path / "rank-token"
+    token.write_text("rank-events-token-0123456789\n")
+    server = RankdProcess("--snapshot", str(built["snapshot"]), "--rank-token-file", str(token)).start()
+    try:
+        ranker = rpc.RankerStub(grpc.insecure_channel(server.address))
+        batch = pb.RecordEventsRequest(events=[event("u_1", "sku-1", pb.EVENT_TYPE_CLICK)])
+        assert refusal(ranker.RecordEvents, batch)[0] == grpc.StatusCode.UNAUTHENTICATED
+        assert refusal(ranker.StreamEvents, iter([batch]))[0] == grpc.StatusCode.UNAUTHENTICATED
+        good = (("authorization", "Bearer rank-events-token-0123456789"),)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert ranker.RecordEvents(batch, metadata=good, timeout=10).recorded == 1
+                break
+            except grpc.RpcError as error:  # the snapshot loads after the port opens
+                if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert ranker.StreamEvents(iter([batch, batch]), metadata=good, timeout=10).recorded == 2
+    finally:
+        server.stop()
