@@ -292,3 +292,25 @@ bench-tls: loadtest-build venv ## Rank over TLS vs cleartext (throughput, p99, h
 	fi; \
 	$(VENV)/bin/python scripts/bench-tls.py --rankd $$bin/rankd --snapshot $(DEMO_DIR)/snapshot \
 	  --loadtest LoadTests/.build-loadtest/release/loadtest
+
+# ---- Events benchmarks (issue 17; docs/BENCHMARKS.md "Events") ----------------------------------------
+# bench-events: one release rankd on the demo snapshot, Rank traffic from loadtest (RATE, default 1000/s),
+# runs alternating without and with RecordEvents client streams (event-bench stream) flowing; ingest rate and
+# Rank p99 side by side, medians of ROUNDS (3). About 2 minutes. bench-events-memory: the event store in
+# process with 10M users' events in a 1 GiB budget (memory per user, eviction, read cost), about 1 minute.
+.PHONY: bench-events bench-events-memory event-bench-build
+event-bench-build: deps
+	cd LoadTests && $(SWIFT) build --scratch-path .build-loadtest -c release $(RELEASE_CPU) $(LOADTEST_SWIFT_FLAGS) \
+	  --product event-bench
+
+bench-events: loadtest-build event-bench-build ## RecordEvents ingest over gRPC with Rank traffic: events/s and Rank p99 on/off, ~2 min
+	@bin=$(LOADTEST_ROOT_SCRATCH)/release; \
+	if [ ! -f $(DEMO_DIR)/snapshot/manifest.json ]; then \
+	  rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR) && \
+	  $$bin/rankctl synth --out $(DEMO_DIR)/input --snapshot $(DEMO_DIR)/snapshot || exit 1; \
+	fi; \
+	RANKD=$$bin/rankd SNAPSHOT=$(DEMO_DIR)/snapshot flock /tmp/rankd-bench.lock scripts/bench-events.sh
+
+bench-events-memory: event-bench-build ## Event store with 10M users' events in 1 GiB: bytes per user, evictions, read cost, ~1 min
+	flock /tmp/rankd-bench.lock LoadTests/.build-loadtest/release/event-bench memory --users 10000000 \
+	  --events-per-user 4 --budget-mib 1024

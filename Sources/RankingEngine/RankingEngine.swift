@@ -1,6 +1,7 @@
 import Foundation
 public import RankingModel
 public import SnapshotLifecycle
+public import UserEvents
 
 /// Why a Rank call failed; the service maps each case to its gRPC status.
 public enum RankError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -28,6 +29,9 @@ public struct RankStageTimings: Sendable, Equatable {
     public var rerank: Duration = .zero
     /// Building the response values (ids, names, explanations).
     public var describe: Duration = .zero
+    /// Part of `resolve`: reading the user's recorded events and deriving session history, rotation,
+    /// caps and purchases from them.
+    public var events: Duration = .zero
 
     public init() {}
 }
@@ -52,11 +56,17 @@ public struct EngineOptions: Sendable {
 public final class RankingEngine: Sendable {
     public let registry: SnapshotRegistry<ServingSnapshot>
     public let options: EngineOptions
+    /// Recorded events (RecordEvents): session history, rotation, frequency caps, exclude-purchased.
+    /// `nil`: none are kept, and those rules see no events.
+    public let events: UserEventStore?
     private let scratchPool = RankScratchPool()
 
-    public init(registry: SnapshotRegistry<ServingSnapshot>, options: EngineOptions = .init()) {
+    public init(
+        registry: SnapshotRegistry<ServingSnapshot>, options: EngineOptions = .init(), events: UserEventStore? = nil
+    ) {
         self.registry = registry
         self.options = options
+        self.events = events
     }
 
     /// Ranks items for one request.
@@ -118,7 +128,8 @@ public final class RankingEngine: Sendable {
         return try serving.overlay.read { (live) throws(RankError) in
             try scratchPool.withScratch { (scratch) throws(RankError) in
                 var call = RankCall(
-                    request: request, serving: serving, live: live, options: options, scratch: scratch,
+                    request: request, serving: serving, live: live, events: events, options: options,
+                    scratch: scratch,
                     remainingNanoseconds: remainingNanoseconds, now: now)
                 call.measure = measure
                 let response = try call.run()

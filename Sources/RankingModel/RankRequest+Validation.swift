@@ -9,6 +9,9 @@ public struct RankLimits: Sendable, Equatable {
     public var maxContextEntries = 32
     /// Related: seed items per request.
     public var maxSeedItems = 100
+    public var maxFrequencyCaps = 16
+    /// The longest rotation, cap or exclude-purchased window (30 days).
+    public static let maxEventWindowSeconds = 30 * 86_400
 
     public init() {}
 }
@@ -138,6 +141,40 @@ extension RankRequest {
         }
         guard context.count <= limits.maxContextEntries else {
             throw invalid("context: at most \(limits.maxContextEntries) entries, got \(context.count)")
+        }
+        try validateEventRules(limits: limits)
+    }
+
+    /// Rotation, frequency caps and exclude-purchased (the rules that read recorded events).
+    func validateEventRules(limits: RankLimits) throws(RankRequestError) {
+        let maxWindow = RankLimits.maxEventWindowSeconds
+        if filter.excludePurchasedWithinSeconds < 0 || filter.excludePurchasedWithinSeconds > maxWindow {
+            throw RankRequestError(
+                "filter.exclude_purchased_within_seconds: at most \(maxWindow) (30 days), got \(filter.excludePurchasedWithinSeconds)"
+            )
+        }
+        if let rotation {
+            if let rate = rotation.rate, !(rate >= 0 && rate <= 1) {
+                throw RankRequestError("rotation.rate: must be in [0, 1], got \(rate)")
+            }
+            guard (0...maxWindow).contains(rotation.windowSeconds) else {
+                throw RankRequestError(
+                    "rotation.window_seconds: at most \(maxWindow) (30 days), got \(rotation.windowSeconds)")
+            }
+        }
+        guard frequencyCaps.count <= limits.maxFrequencyCaps else {
+            throw RankRequestError(
+                "frequency_caps: at most \(limits.maxFrequencyCaps) entries, got \(frequencyCaps.count)")
+        }
+        for (index, cap) in frequencyCaps.enumerated() {
+            guard cap.maxImpressions >= 1 else {
+                throw RankRequestError("frequency_caps[\(index)].max_impressions: must be at least 1")
+            }
+            guard (1...maxWindow).contains(cap.windowSeconds) else {
+                throw RankRequestError(
+                    "frequency_caps[\(index)].window_seconds: must be 1...\(maxWindow) (30 days), got \(cap.windowSeconds)"
+                )
+            }
         }
     }
 }

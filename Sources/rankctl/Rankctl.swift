@@ -12,6 +12,7 @@ struct Rankctl: AsyncParsableCommand {
             BuildCommand.self, VerifyCommand.self, InspectCommand.self, SynthCommand.self, SearchCommand.self,
             RankCommand.self, PublishCommand.self, ActivateCommand.self, RollbackCommand.self, StatusCommand.self,
             UpdateItemsCommand.self, DeleteUserCommand.self, RelatedCommand.self, RankBatchCommand.self,
+            EventsCommand.self,
         ]
     )
 }

@@ -12,7 +12,7 @@ import NIOCore
 ///   "maxConnectionsPerAddress": 1000, "connectionRatePerAddress": 50, "connectionBurstPerAddress": 100,
 ///   "abusiveConnectionCost": 10,
 ///   "idleTimeoutSeconds": 300, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
-///   "drainTimeoutSeconds": 10, "logLevel": "info" }
+///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256 }
 /// ```
 ///
 /// With a snapshot root instead of `snapshot` (docs/OPERATIONS.md, "Publishing and hot reload"):
@@ -69,6 +69,7 @@ struct ConfigFile: Decodable {
     var tlsAdminIdentities: [String]?
     var tlsWatchIntervalSeconds: Double?
     var tlsHandshakeTimeoutSeconds: Int?
+    var eventBudgetMiB: Int?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data

@@ -127,6 +127,11 @@ class RankdProcess:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for_listener(self.proc, self.port, timeout, "rankd", self.output, self.host)
+        # The port accepts as soon as it is bound; the "listening" line (transport, address) is logged just
+        # after. Tests read that line, so wait for it too (a busy machine widens the gap).
+        deadline = time.monotonic() + timeout
+        while "msg=listening" not in self.output() and time.monotonic() < deadline and self.proc.poll() is None:
+            time.sleep(0.02)
         return self
 
     def stop(self, sig=None, timeout=20.0):
