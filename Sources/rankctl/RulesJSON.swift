@@ -49,6 +49,7 @@ enum RulesJSON {
             case "experiment_arm": r.experimentArm = try string(value, field)
             case "context":
                 r.context = try dictionary(value, field).mapValues { try string($0, field) }
+            case "rotation", "frequency_caps", "ignore_event_history": throw needsRecordedEvents(field)
             default: throw Failure(description: "\(field): unknown field")
             }
         }
@@ -69,6 +70,7 @@ enum RulesJSON {
             case "max_price": f.maxPrice = try wrapped(value, field)
             case "tags_any": f.tagsAny = try strings(value, field)
             case "exclude_item_ids": f.excludeItemIDs = try strings(value, field)
+            case "exclude_purchased_within_seconds": throw needsRecordedEvents(field)
             default: throw Failure(description: "\(field): unknown field")
             }
         }
@@ -120,6 +122,15 @@ enum RulesJSON {
             throw Failure(description: "\(field): needs one of category, brand, tag, item_id, fresh_within_days")
         }
         return .init(target: target, multiply: multiply, add: add)
+    }
+
+    /// A Rank field that only acts on events recorded in a running rankd (rotation, caps, purchases,
+    /// session history): an offline batch has none, so the rule would silently do nothing.
+    private static func needsRecordedEvents(_ field: String) -> Failure {
+        Failure(
+            description:
+                "\(field): acts on events recorded by a running rankd; offline rank-batch has none (use the RankBatch RPC)"
+        )
     }
 
     // MARK: Values

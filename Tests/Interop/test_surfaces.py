@@ -177,6 +177,24 @@ def _lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.parametrize("rules, field", [
+    ({"rotation": {"rate": 0.2}}, "rules.rotation"),
+    ({"frequencyCaps": [{"max_impressions": 2, "window_seconds": 60}]}, "rules.frequencyCaps"),
+    ({"filter": {"exclude_purchased_within_seconds": 3600}}, "rules.filter.exclude_purchased_within_seconds"),
+])
+def test_rank_batch_offline_refuses_rules_that_need_recorded_events(demo, rules, field):
+    root = demo[0]
+    work = Path(tempfile.mkdtemp(prefix="rankd-batch-rules-", dir=root))
+    (work / "users.txt").write_text("u_1\n")
+    (work / "rules.json").write_text(json.dumps(rules))
+    done = subprocess.run([rankctl_binary(), "rank-batch", "--snapshot", str(root / "snap"), "--users",
+                           str(work / "users.txt"), "--rules", str(work / "rules.json"), "--out",
+                           str(work / "out.jsonl"), "--skip-checksums"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert field in done.stderr and "RankBatch RPC" in done.stderr, done.stderr
+    assert not (work / "out.jsonl").exists() or (work / "out.jsonl").read_text() == ""
+
+
 def test_rank_batch_offline_resumes_after_sigkill_without_repeats_or_gaps(demo):
     root, stub, _, users, _ = demo
     work = Path(tempfile.mkdtemp(prefix="rankd-batch-", dir=root))
