@@ -94,6 +94,27 @@ def synth(base, name, seed, items, categories, dim=16, users=200):
     return base / name, catalogue
 
 
+def synth_with_admin_token(name, seed, token, items=1000, categories=5):
+    """A module's fixture data: a synth snapshot in a fresh temporary directory and an admin token
+    file holding `token`; yields {"base", "snapshot", "catalogue", "token"} and removes it all
+    afterwards. Use as `with synth_with_admin_token(...) as built: yield built` in a fixture."""
+    import contextlib
+    import shutil
+    import tempfile
+
+    @contextlib.contextmanager
+    def made():
+        base = Path(tempfile.mkdtemp(prefix=f"rankd-{name}-"))
+        try:
+            snapshot, catalogue = synth(base, f"snap-{name}", seed=seed, items=items, categories=categories)
+            (base / "admin-token").write_text(token + "\n")
+            yield {"base": base, "snapshot": snapshot, "catalogue": catalogue, "token": base / "admin-token"}
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+
+    return made()
+
+
 def wait_until_ranking(channel, timeout=10.0):
     """Waits until health says `ranking.v1.Ranker` is SERVING: rankd listens before its snapshot
     is active."""

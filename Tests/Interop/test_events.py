@@ -4,7 +4,6 @@ naming the event, what Rank then does (session history, rotation, caps, exclude-
 NONE), DeleteUser purging the user's events, the event metrics, and a restart starting empty."""
 
 import shutil
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from conftest import RankdProcess, free_port, synth
+from conftest import RankdProcess, free_port, synth_with_admin_token
 from ranking.v1 import admin_pb2 as apb
 from ranking.v1 import admin_pb2_grpc as arpc
 from ranking.v1 import ranker_pb2 as pb
@@ -24,12 +23,8 @@ AUTH = (("authorization", f"Bearer {TOKEN}"),)
 
 @pytest.fixture(scope="module")
 def built():
-    base = Path(tempfile.mkdtemp(prefix="rankd-events-"))
-    snapshot, catalogue = synth(base, "snap-events", seed=5, items=1000, categories=5)
-    token = base / "admin-token"
-    token.write_text(TOKEN + "\n")
-    yield {"base": base, "snapshot": snapshot, "catalogue": catalogue, "token": token}
-    shutil.rmtree(base, ignore_errors=True)
+    with synth_with_admin_token("events", seed=5, token=TOKEN) as made:
+        yield made
 
 
 def start(built, root, metrics_port):
