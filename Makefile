@@ -107,7 +107,7 @@ deploy-test: deps venv ## Check deploy/k8s/: schemas, flags, and the publisher s
 	$(SWIFT) build $(BUILD_FLAGS)
 	RANKD_BIN=$$($(SWIFT) build --show-bin-path)/rankd $(VENV)/bin/python -m pytest -q Tests/Deploy
 
-test: check-protos lint unit-test interop-test attack-quick fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet, deploy and quick protocol-attack tests
+test: check-protos lint unit-test interop-test attack-quick fuzz-smoke-ci crash-soak-quick fleet-test deploy-test ## Install what is missing, run unit, integration, interop, fleet, deploy, quick protocol-attack, fuzz-smoke and WAL crash tests
 
 clean:
 	rm -rf .build $(VENV) var
@@ -183,7 +183,8 @@ FUZZ_ENV       := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on
 SOAK_KILLS     ?= 200
 ATTACK_ARGS    ?=
 
-.PHONY: fuzz-build fuzz fuzz-smoke fuzz-seeds attack-test attack-quick crash-soak test-tsan test-asan
+.PHONY: fuzz-build fuzz fuzz-smoke fuzz-smoke-ci fuzz-seeds attack-test attack-quick crash-soak crash-soak-live \
+        crash-soak-quick test-tsan test-asan
 
 fuzz-build: deps ## Build the libFuzzer binary (Fuzz/, -sanitize=fuzzer,address)
 	cd Fuzz && $(SWIFT) build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address \
@@ -202,8 +203,28 @@ fuzz: fuzz-build ## Fuzz every target for FUZZ_SECONDS each (default 60); fails 
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (var/fuzz/<target>.log, var/fuzz/artifacts/)"; exit 1; fi
 
-fuzz-smoke: ## Every fuzz target for 5 s (the CI smoke; FUZZ_SECONDS=N to change)
+fuzz-smoke: ## Every fuzz target for 5 s (FUZZ_SECONDS=N to change); `make test` runs the shorter fuzz-smoke-ci
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(if $(filter command line,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),5)
+
+# The CI smoke in `make test`: the one fuzz binary, built incrementally in its own scratch folder (only what
+# changed since the last build recompiles; docs/BENCHMARKS.md, "Hardening", has the clean and incremental
+# costs), then every target for at most FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, from the committed corpus
+# only. New inputs go to a scratch folder, never into Fuzz/Corpus. Fails on any crash; prints execs per target.
+FUZZ_SMOKE_RUNS    ?= 20000
+FUZZ_SMOKE_SECONDS ?= 4
+fuzz-smoke-ci: fuzz-build
+	@mkdir -p var/fuzz/artifacts; : > var/fuzz/smoke-summary.txt; failed=""; scratch=$$(mktemp -d); \
+	trap 'rm -rf $$scratch' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $$scratch/$$t; \
+	  $(FUZZ_ENV) RANKD_FUZZ_TARGET=$$t $(FUZZ_BIN) -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) \
+	    -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=var/fuzz/artifacts/$$t- \
+	    $$scratch/$$t Fuzz/Corpus/$$t > var/fuzz/smoke-$$t.log 2>&1 || failed="$$failed $$t"; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' var/fuzz/smoke-$$t.log); \
+	  cov=$$(grep -oE 'cov: [0-9]+ ft: [0-9]+' var/fuzz/smoke-$$t.log | tail -1); \
+	  printf 'fuzz smoke %-18s %7s execs  %s\n' $$t "$${execs:-?}" "$$cov" | tee -a var/fuzz/smoke-summary.txt; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz smoke: crashes in:$$failed (var/fuzz/smoke-<target>.log, var/fuzz/artifacts/)"; exit 1; fi
 
 fuzz-seeds: fuzz-build ## Regenerate the seed corpora Fuzz/Corpus/<target>/seed-* from the harness
 	rm -f Fuzz/Corpus/*/seed-*
@@ -232,6 +253,20 @@ crash-soak: deps venv ## SIGKILL rankd SOAK_KILLS times (default 200) under publ
 	@bin=$$($(SWIFT) build --show-bin-path); \
 	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --rankd $$bin/rankd --rankctl $$bin/rankctl --kills $(SOAK_KILLS)
 
+# The same under live updates (UpdateItems, DeleteUser: the write-ahead log): after every restart each
+# acknowledged batch and deletion is in effect and no batch is half-applied (read back through Rank).
+crash-soak-live: deps venv ## SIGKILL rankd SOAK_KILLS times under UpdateItems/DeleteUser traffic (the WAL)
+	$(SWIFT) build $(BUILD_FLAGS)
+	@bin=$$($(SWIFT) build --show-bin-path); \
+	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --live --rankd $$bin/rankd --rankctl $$bin/rankctl --kills $(SOAK_KILLS)
+
+# Five kills of the live-update soak on a small catalogue, in `make test` (~30 s).
+crash-soak-quick: deps venv
+	$(SWIFT) build $(BUILD_FLAGS)
+	@bin=$$($(SWIFT) build --show-bin-path); \
+	$(VENV)/bin/python LoadTests/Attacks/crash_soak.py --live --rankd $$bin/rankd --rankctl $$bin/rankctl --kills 5 \
+	  --live-items 3000 --live-users 1000
+
 # The Swift test suite under ThreadSanitizer / AddressSanitizer, each in its own build folder (a first build
 # takes 4-12 min on 2 cores). RANKD_TEST_TIMING_SCALE stretches the few wall-clock latency bounds only.
 test-tsan: deps ## swift test under ThreadSanitizer
@@ -257,3 +292,25 @@ bench-tls: loadtest-build venv ## Rank over TLS vs cleartext (throughput, p99, h
 	fi; \
 	$(VENV)/bin/python scripts/bench-tls.py --rankd $$bin/rankd --snapshot $(DEMO_DIR)/snapshot \
 	  --loadtest LoadTests/.build-loadtest/release/loadtest
+
+# ---- Events benchmarks (issue 17; docs/BENCHMARKS.md "Events") ----------------------------------------
+# bench-events: one release rankd on the demo snapshot, Rank traffic from loadtest (RATE, default 1000/s),
+# runs alternating without and with RecordEvents client streams (event-bench stream) flowing; ingest rate and
+# Rank p99 side by side, medians of ROUNDS (3). About 2 minutes. bench-events-memory: the event store in
+# process with 10M users' events in a 1 GiB budget (memory per user, eviction, read cost), about 1 minute.
+.PHONY: bench-events bench-events-memory event-bench-build
+event-bench-build: deps
+	cd LoadTests && $(SWIFT) build --scratch-path .build-loadtest -c release $(RELEASE_CPU) $(LOADTEST_SWIFT_FLAGS) \
+	  --product event-bench
+
+bench-events: loadtest-build event-bench-build ## RecordEvents ingest over gRPC with Rank traffic: events/s and Rank p99 on/off, ~2 min
+	@bin=$(LOADTEST_ROOT_SCRATCH)/release; \
+	if [ ! -f $(DEMO_DIR)/snapshot/manifest.json ]; then \
+	  rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR) && \
+	  $$bin/rankctl synth --out $(DEMO_DIR)/input --snapshot $(DEMO_DIR)/snapshot || exit 1; \
+	fi; \
+	RANKD=$$bin/rankd SNAPSHOT=$(DEMO_DIR)/snapshot flock /tmp/rankd-bench.lock scripts/bench-events.sh
+
+bench-events-memory: event-bench-build ## Event store with 10M users' events in 1 GiB: bytes per user, evictions, read cost, ~1 min
+	flock /tmp/rankd-bench.lock LoadTests/.build-loadtest/release/event-bench memory --users 10000000 \
+	  --events-per-user 4 --budget-mib 1024

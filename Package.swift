@@ -20,6 +20,9 @@
 //               ├─ LiveState ─ durable live overlay (item updates, deleted users: WAL in the snapshot
 //               │    │         root + lock-free read view per snapshot)                      (live)
 //               │    └─ Snapshot, RankingModel, MappedStorage
+//               ├─ UserEvents ─ per-user event state (recent impressions and interactions) in a fixed
+//               │    │          memory budget, sharded, clock eviction; in memory only             (live)
+//               │    └─ MappedStorage (xxHash64 only)
 //               ├─ Snapshot ─ on-disk format, builder, validation
 //               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
@@ -64,6 +67,7 @@ let package = Package(
         .library(name: "SnapshotLifecycle", targets: ["SnapshotLifecycle"]),
         .library(name: "Snapshot", targets: ["Snapshot"]),
         .library(name: "LiveState", targets: ["LiveState"]),
+        .library(name: "UserEvents", targets: ["UserEvents"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
         .library(name: "Reranking", targets: ["Reranking"]),
         .library(name: "MappedStorage", targets: ["MappedStorage"]),
@@ -156,10 +160,17 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // Per-user event state (impressions, interactions) for rotation, frequency caps and session
+        // history: sharded, bounded, in memory. Knows item and user ids only as 64-bit keys.
+        .target(
+            name: "UserEvents",
+            dependencies: ["MappedStorage", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "RankingEngine",
             dependencies: [
-                "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "VectorIndex", "Reranking",
+                "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "UserEvents", "VectorIndex", "Reranking",
                 "MappedStorage",
             ],
             swiftSettings: strictSwift
@@ -275,7 +286,7 @@ let package = Package(
             name: "rankd",
             dependencies: [
                 "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle", "LiveState",
-                "MetricsExporter", "TraceExporter",
+                "UserEvents", "MetricsExporter", "TraceExporter",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -288,7 +299,9 @@ let package = Package(
         .executableTarget(
             name: "rankctl",
             dependencies: [
-                "CommandSupport", "GRPCClient", "GRPCCore", "RankingAPI", "Snapshot", "VectorIndex", "MappedStorage",
+                "CommandSupport", "GRPCClient", "GRPCCore", "RankingAPI", "RankingEngine", "SnapshotLifecycle",
+                "Snapshot",
+                "VectorIndex", "MappedStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -343,7 +356,8 @@ let package = Package(
         .testTarget(
             name: "RankingEngineTests",
             dependencies: [
-                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "TestSupport",
+                "RankingEngine", "RankingModel", "Snapshot", "SnapshotLifecycle", "LiveState", "UserEvents",
+                "TestSupport",
             ],
             swiftSettings: strictSwift
         ),
@@ -351,6 +365,7 @@ let package = Package(
             name: "RankingServiceTests",
             dependencies: [
                 "RankingService", "RankingEngine", "RankingAPI", "RankingModel", "SnapshotLifecycle", "GRPCServer",
+                "UserEvents",
                 "GRPCClient", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -434,6 +449,11 @@ let package = Package(
         .testTarget(
             name: "LiveStateTests",
             dependencies: ["LiveState", "RankingModel", "Snapshot", "MappedStorage", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "UserEventsTests",
+            dependencies: ["UserEvents"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -85,10 +85,28 @@ let package = Package(
                 .product(name: "Snapshot", package: "rankd"),
                 .product(name: "SnapshotLifecycle", package: "rankd"),
                 .product(name: "LiveState", package: "rankd"),
+                .product(name: "UserEvents", package: "rankd"),
                 .product(name: "SeededRandom", package: "rankd"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/rank-bench",
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Events (issue 17)
+
+        // The event store in process (memory per tracked user, eviction at the budget, read cost) and
+        // RecordEvents ingest over gRPC client streams against a running rankd.
+        .executableTarget(
+            name: "event-bench",
+            dependencies: [
+                .product(name: "UserEvents", package: "rankd"),
+                .product(name: "GRPCClient", package: "rankd"),
+                .product(name: "RankingAPI", package: "rankd"),
+                .product(name: "SeededRandom", package: "rankd"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSwift
         ),
 

@@ -5,8 +5,43 @@ its header blocks (HPACK, from the `hpack` package that `h2` depends on)."""
 
 import socket
 import struct
+import time
 
 import hpack
+
+# Where attack connections come from: a loopback address of their own (all of 127/8 is local on
+# Linux), so that rankd's per-address limits see the attacker as one client and the bystander on
+# 127.0.0.1 as another, as they would be on a network. None: the kernel picks (127.0.0.1).
+SOURCE_ADDRESS = None
+
+
+class CPUBudget:
+    """Bounds this process's CPU to `share` of one core (0: unbounded) by sleeping off any excess,
+    checked on every send: the attack client must not starve the 2-core box it shares with rankd
+    and the bystander, or the run measures the client instead of the server."""
+
+    def __init__(self, share=0.0):
+        self.share = share
+        self.wall0, self.cpu0 = time.monotonic(), time.process_time()
+        self.slept = 0.0
+
+    def spend(self):
+        if self.share <= 0:
+            return
+        cpu = time.process_time() - self.cpu0
+        ahead = cpu / self.share - (time.monotonic() - self.wall0)
+        if ahead > 0.002:
+            time.sleep(ahead)
+            self.slept += ahead
+
+
+BUDGET = CPUBudget()
+
+
+def connect(host, port, timeout=None):
+    BUDGET.spend()
+    source = (SOURCE_ADDRESS, 0) if SOURCE_ADDRESS else None
+    return socket.create_connection((host, port), timeout=timeout, source_address=source)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = range(10)
@@ -44,7 +79,7 @@ class Connection:
 
     def __init__(self, port, host="127.0.0.1", timeout=5.0, preface=True, window=None):
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = connect(host, port, timeout)
         self.encoder = hpack.Encoder()
         self.decoder = hpack.Decoder()
         self.decoder.max_allowed_table_size = 65536
@@ -59,6 +94,7 @@ class Connection:
             self.send(PREFACE + settings([] if window is None else [(4, window)]))
 
     def send(self, data):
+        BUDGET.spend()
         self.sock.settimeout(self.timeout)
         self.sock.sendall(data)
 

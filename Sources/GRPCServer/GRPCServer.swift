@@ -51,9 +51,19 @@ public final class GRPCServer: Sendable {
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let gate = ConnectionGate(limit: configuration.maxConnections)
         let metrics = configuration.recordsMetrics ? GRPCServerMetrics(router: router) : nil
+        let limits = AddressAdmission.Limits(configuration)
+        let admission = limits.enabled ? AddressAdmission(limits: limits) : nil
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // Ahead of NIO's accept handler: a refused connection is never registered.
+                channel.eventLoop.makeCompletedFuture {
+                    guard let admission else { return }
+                    try channel.pipeline.syncOperations.addHandler(
+                        AddressAdmissionHandler(admission: admission, metrics: metrics, logger: logger))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelOption(.autoRead, value: true)
@@ -69,7 +79,7 @@ public final class GRPCServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             GRPCServerConnectionHandler(
                                 router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                metrics: metrics))
+                                metrics: metrics, addressAdmission: admission))
                         return
                     }
                     // The context current at accept: a certificate reload affects later connections only.
@@ -78,7 +88,7 @@ public final class GRPCServer: Sendable {
                         TLSHandshakeHandler(timeout: configuration.tlsHandshakeTimeout, logger: logger) { peer in
                             GRPCServerConnectionHandler(
                                 router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                metrics: metrics, tlsPeer: peer)
+                                metrics: metrics, addressAdmission: admission, tlsPeer: peer)
                         },
                     ])
                 }

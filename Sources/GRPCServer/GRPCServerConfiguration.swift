@@ -12,6 +12,21 @@ public struct GRPCServerConfiguration: Sendable {
     public var maxHeaderListSize: Int = 16 * 1024
     /// Connections accepted at once; more are closed right after accept.
     public var maxConnections: Int = 10_000
+    /// Connections one client address (IPv4 address, IPv6 /64) may hold open at once; more are reset
+    /// at accept, before any byte is read. 0: no limit. Behind a proxy every client has the proxy's
+    /// address: raise it (or set 0) there and let the proxy limit its clients.
+    public var maxConnectionsPerAddress: Int = 1000
+    /// New connections per second one client address may open, sustained (a token bucket of
+    /// `connectionBurstPerAddress`); past it connections are reset at accept. 0: no limit.
+    public var connectionRatePerAddress: Int = 50
+    /// New connections one client address may open at once before `connectionRatePerAddress` applies.
+    public var connectionBurstPerAddress: Int = 100
+    /// Extra connection-rate tokens a connection costs its address when it is cut off for abuse
+    /// (rapid reset, PING/SETTINGS flood, handshake or header timeout, HTTP/2 protocol error), so a
+    /// client that reconnects after every cut-off is soon refused at accept: at the defaults, about
+    /// four abusive connections per second. Kept small so that a legitimate client sharing the
+    /// address with one buggy connection is not locked out. 0: abuse costs nothing extra.
+    public var abusiveConnectionCost: Int = 10
     /// A connection with no open stream for this long is closed with GOAWAY(NO_ERROR).
     public var idleTimeout: TimeAmount = .minutes(5)
     /// Stream resets a client may cause per connection (burst), refilled at
@@ -44,7 +59,9 @@ public struct GRPCServerConfiguration: Sendable {
     /// its way to disk). Past this the stream's window is no longer replenished, so the client can
     /// send at most one more `initialStreamWindowSize`. The bytes such a call holds plus those
     /// being reassembled stay below `deferredConsumptionLimit + maxReceiveMessageSize +
-    /// initialStreamWindowSize` (9 MiB with the defaults; about 6 MiB for 1 MiB upload chunks).
+    /// initialStreamWindowSize` (9 MiB with the defaults; about 6 MiB for 1 MiB upload chunks). A window set
+    /// below HTTP/2's default of 65 535 bytes binds only once the client has the server's SETTINGS; a call it starts
+    /// before that may send up to 65 535 bytes past the limit.
     public var deferredConsumptionLimit: Int = 4 * 1024 * 1024
     /// How long a graceful shutdown waits for in-flight calls before closing connections.
     public var drainTimeout: TimeAmount = .seconds(10)

@@ -33,6 +33,7 @@ extension GRPCServerConnectionHandler {
         stream.deadlineTask?.cancel()
         stream.deadlineTask = nil
         stream.writerActive?.withLockedValue { $0 = false }
+        stream.fireDrainWaiter(force: true)
         if stream.clientStreamingCall != nil, status.code != .ok || !stream.requestEnded {
             stream.clientStreamingCall?.cancel()
         }
@@ -81,6 +82,7 @@ extension GRPCServerConnectionHandler {
             }
             stream.outbound.moveReaderIndex(forwardBy: count)
         }
+        defer { stream.fireDrainWaiter() }
         if stream.outbound.readableBytes == 0 {
             stream.outbound.clear()
             if let status = stream.trailers, let session {
@@ -108,6 +110,7 @@ extension GRPCServerConnectionHandler {
         stream.deadlineTask?.cancel()
         stream.deadlineTask = nil
         stream.writerActive?.withLockedValue { $0 = false }
+        stream.fireDrainWaiter(force: true)
         if stream.state != .finished, let call = stream.clientStreamingCall {
             call.cancel()
         }

@@ -30,6 +30,7 @@ extension GRPCServerConnectionHandler {
                 "closing connection: the client has not read for \(configuration.stallTimeout)",
                 metadata: ["peer": "\(context.channel.remoteAddress?.description ?? "?")"])
             metrics?.abuseGoAway(.stall)
+            penaliseAddress()
             context.close(promise: nil)
             return
         }

@@ -20,6 +20,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     let logger: Logger
     let connectionGate: ConnectionGate
     let metrics: GRPCServerMetrics?
+    /// Charged when this connection is cut off for abuse (``AddressAdmission/penalise(_:now:)``).
+    let addressAdmission: AddressAdmission?
 
     var session: NGHTTP2Session?
     var context: ChannelHandlerContext?
@@ -60,9 +62,10 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     init(
         router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
-        metrics: GRPCServerMetrics? = nil, tlsPeer: TLSPeerIdentity? = nil
+        metrics: GRPCServerMetrics? = nil, addressAdmission: AddressAdmission? = nil, tlsPeer: TLSPeerIdentity? = nil
     ) {
         self.tlsPeer = tlsPeer
+        self.addressAdmission = addressAdmission
         self.router = router
         self.metrics = metrics
         self.configuration = configuration
@@ -94,7 +97,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             logger.warning(
                 "connection refused: too many connections",
                 metadata: ["peer": "\(remoteAddress?.description ?? "?")", "limit": "\(configuration.maxConnections)"])
-            metrics?.connectionRefused()
+            metrics?.connectionRefused(.maxConnections)
             closing = true
             context.close(promise: nil)
             return
@@ -161,6 +164,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             logger.debug(
                 "closing connection after HTTP/2 error",
                 metadata: ["peer": "\(remoteAddress?.description ?? "?")", "error": "\(error)"])
+            // A protocol error is the client's (CONTINUATION flood, oversized header, garbage).
+            penaliseAddress()
             closeAfterFlush()
             return
         }
@@ -292,7 +297,13 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         if let metric { metrics?.abuseGoAway(metric) }
         logger.warning(
             "closing connection: \(reason)", metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
+        penaliseAddress()
         session.terminate(errorCode: HTTP2ErrorCode.enhanceYourCalm)
         if !inSessionReceive { flushOutput() }
+    }
+
+    /// This connection was cut off for abuse: its address pays for it in connection-rate tokens.
+    func penaliseAddress() {
+        addressAdmission?.penalise(remoteAddress, now: .now())
     }
 }

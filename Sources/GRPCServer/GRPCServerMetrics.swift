@@ -14,7 +14,7 @@ final class GRPCServerMetrics: Sendable {
     private let handling: [CoreMetrics.Timer]
     private let connectionsOpen: Recorder
     private let connectionsAccepted: Counter
-    private let connectionsRefused: Counter
+    private let connectionsRefused: [RefusalReason: Counter]
     private let streams: Counter
     private let rapidResetGoAways: Counter
     /// Connections cut off by the other abuse limits, by reason (docs/SECURITY.md).
@@ -47,7 +47,10 @@ final class GRPCServerMetrics: Sendable {
         }
         connectionsOpen = Recorder(label: "rankd_grpc_connections_open", aggregate: false)
         connectionsAccepted = Counter(label: "rankd_grpc_connections_accepted_total")
-        connectionsRefused = Counter(label: "rankd_grpc_connections_refused_total")
+        connectionsRefused = Dictionary(
+            uniqueKeysWithValues: RefusalReason.allCases.map {
+                ($0, Counter(label: "rankd_grpc_connections_refused_total", dimensions: [("reason", $0.rawValue)]))
+            })
         streams = Counter(label: "rankd_grpc_streams_total")
         rapidResetGoAways = Counter(label: "rankd_grpc_rapid_reset_goaways_total")
         abuseGoAways = Dictionary(
@@ -69,12 +72,22 @@ final class GRPCServerMetrics: Sendable {
     }
 
     func connectionClosed(open: Int) { connectionsOpen.record(open) }
-    func connectionRefused() { connectionsRefused.increment() }
+    func connectionRefused(_ reason: RefusalReason) { connectionsRefused[reason]?.increment() }
     func streamOpened() { streams.increment() }
     func rapidResetGoAway() { rapidResetGoAways.increment() }
     func abuseGoAway(_ reason: AbuseReason) { abuseGoAways[reason]?.increment() }
     /// A request message or header list over its limit (`RESOURCE_EXHAUSTED`).
     func rejectedTooLarge() { tooLarge.increment() }
+}
+
+/// Why a connection was refused at accept (the `reason` of `rankd_grpc_connections_refused_total`).
+enum RefusalReason: String, CaseIterable, Sendable {
+    /// Over `maxConnections`.
+    case maxConnections = "max_connections"
+    /// Its address already held `maxConnectionsPerAddress`.
+    case perAddressOpen = "per_address_open"
+    /// Its address's connection-rate bucket was empty.
+    case perAddressRate = "per_address_rate"
 }
 
 /// Why a connection was cut off (the `reason` of `rankd_grpc_abuse_goaways_total`).

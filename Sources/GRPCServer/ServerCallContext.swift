@@ -82,6 +82,13 @@ public protocol ServerStreamWriter: Sendable {
     func finish(_ status: GRPCStatus)
     /// Whether the client is still there (false after a reset, deadline or disconnect).
     var isActive: Bool { get }
+    /// Calls `body` (on the stream's event loop) once at most `bytes` response bytes wait in the
+    /// stream's queue — at once if that is already so — or once the stream has ended (`isActive`
+    /// is then false). The queue drains only as fast as HTTP/2 flow control lets nghttp2 send, i.e.
+    /// as the client reads, so a producer that sends its next message from here holds at most
+    /// `bytes` plus one message per call, however slow the reader. One waiter per stream: a second
+    /// call replaces the first.
+    func whenQueued(atMost bytes: Int, _ body: @escaping @Sendable () -> Void)
 }
 
 /// Receives the messages of one bidirectional-streaming call, on the connection's event loop, and

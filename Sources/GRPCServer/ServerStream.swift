@@ -78,6 +78,16 @@ final class ServerStream {
 
     var responseHeadersSent = false
     var outbound: ByteBuffer
+    /// A server-streaming producer waiting for `outbound` to drain to `limit` bytes
+    /// (``ServerStreamWriter/whenQueued(atMost:_:)``).
+    var drainWaiter: (limit: Int, body: @Sendable () -> Void)?
+
+    /// Runs the drain waiter if the queue is short enough, or unconditionally when the stream ended.
+    func fireDrainWaiter(force: Bool = false) {
+        guard let waiter = drainWaiter, force || outbound.readableBytes <= waiter.limit else { return }
+        drainWaiter = nil
+        waiter.body()
+    }
     var trailers: GRPCStatus?
     var dataDeferred = false
     /// Send RST_STREAM(NO_ERROR) once our END_STREAM is out, because the client is still
@@ -124,6 +134,20 @@ struct LoopBoundStreamWriter: ServerStreamWriter {
     }
 
     var isActive: Bool { active.withLockedValue { $0 } }
+
+    func whenQueued(atMost bytes: Int, _ body: @escaping @Sendable () -> Void) {
+        let target = self.target
+        let eventLoop = self.eventLoop
+        let work: @Sendable () -> Void = {
+            let stream = target.value.stream
+            // Fired from nghttp2's callbacks: run the producer on a later loop turn, never inside them.
+            let deferred: @Sendable () -> Void = { eventLoop.execute(body) }
+            guard target.value.connection != nil, stream.canSend else { return deferred() }
+            stream.drainWaiter = (bytes, deferred)
+            stream.fireDrainWaiter()
+        }
+        if eventLoop.inEventLoop { work() } else { eventLoop.execute(work) }
+    }
 
     private func run(_ body: @escaping @Sendable (GRPCServerConnectionHandler, ServerStream) -> Void) {
         let target = self.target

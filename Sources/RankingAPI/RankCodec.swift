@@ -52,7 +52,7 @@ public enum RankCodec {
 
     // MARK: Request
 
-    private static func request(from m: Ranking__V1__RankRequest) throws(GRPCStatus) -> RankRequest {
+    static func request(from m: Ranking__V1__RankRequest) throws(GRPCStatus) -> RankRequest {
         var r = RankRequest()
         r.userID = ProtobufCodec.string(m.user_id)
         r.k = Int(m.k)
@@ -68,6 +68,7 @@ public enum RankCodec {
             r.filter.maxPrice = f.max_price?.pointee.value
             r.filter.tagsAny = ProtobufCodec.strings(f.tags_any, f.n_tags_any)
             r.filter.excludeItemIDs = ProtobufCodec.strings(f.exclude_item_ids, f.n_exclude_item_ids)
+            r.filter.excludePurchasedWithinSeconds = Int(f.exclude_purchased_within_seconds)
         }
         if let d = m.diversity?.pointee {
             switch d.method {
@@ -116,17 +117,34 @@ public enum RankCodec {
             guard let entry = m.context[index]?.pointee else { continue }
             r.context[ProtobufCodec.string(entry.key)] = ProtobufCodec.string(entry.value)
         }
+        if let rotation = m.rotation?.pointee {
+            r.rotation = .init(rate: rotation.rate?.pointee.value, windowSeconds: Int(rotation.window_seconds))
+        }
+        for index in 0..<m.n_frequency_caps {
+            guard let cap = m.frequency_caps[index]?.pointee else { continue }
+            let scope: RankRequest.FrequencyCap.Scope
+            switch cap.scope {
+            case RANKING__V1__CAP_SCOPE__CAP_SCOPE_ITEM: scope = .item
+            case RANKING__V1__CAP_SCOPE__CAP_SCOPE_CATEGORY: scope = .category
+            default:
+                throw GRPCStatus(
+                    .invalidArgument, "frequency_caps[\(index)].scope: unknown value \(cap.scope.rawValue)")
+            }
+            r.frequencyCaps.append(
+                .init(maxImpressions: Int(cap.max_impressions), windowSeconds: Int(cap.window_seconds), scope: scope))
+        }
+        r.ignoreEventHistory = m.ignore_event_history != 0
         return r
     }
 
-    private static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankRequest>, from r: RankRequest, arena: CArena) {
+    static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankRequest>, from r: RankRequest, arena: CArena) {
         m.pointee.user_id = arena.cString(r.userID)
         m.pointee.k = UInt32(clamping: r.k)
         (m.pointee.n_recent_item_ids, m.pointee.recent_item_ids) = (
             r.recentItemIDs.count, arena.cStrings(r.recentItemIDs)
         )
         m.pointee.candidate_pool = UInt32(clamping: r.candidatePool)
-        if !r.filter.isEmpty {
+        if !r.filter.isEmpty || r.filter.excludePurchasedWithinSeconds != 0 {
             let f = arena.allocate(Ranking__V1__Filter.self)
             ranking__v1__filter__init(f)
             let filter = r.filter
@@ -144,6 +162,7 @@ public enum RankCodec {
             (f.pointee.n_tags_any, f.pointee.tags_any) = (filter.tagsAny.count, arena.cStrings(filter.tagsAny))
             (f.pointee.n_exclude_item_ids, f.pointee.exclude_item_ids) =
                 (filter.excludeItemIDs.count, arena.cStrings(filter.excludeItemIDs))
+            f.pointee.exclude_purchased_within_seconds = UInt32(clamping: filter.excludePurchasedWithinSeconds)
             m.pointee.filter = f
         }
         if r.diversity != RankRequest.Diversity() {
@@ -216,12 +235,34 @@ public enum RankCodec {
             }
             (m.pointee.n_context, m.pointee.context) = (r.context.count, entries)
         }
+        if let rotation = r.rotation {
+            let w = arena.allocate(Ranking__V1__Rotation.self)
+            ranking__v1__rotation__init(w)
+            w.pointee.rate = rotation.rate.map { floatValue($0, arena) }
+            w.pointee.window_seconds = UInt32(clamping: rotation.windowSeconds)
+            m.pointee.rotation = w
+        }
+        if !r.frequencyCaps.isEmpty {
+            let caps = arena.allocate(
+                UnsafeMutablePointer<Ranking__V1__FrequencyCap>?.self, count: r.frequencyCaps.count)
+            for (index, cap) in r.frequencyCaps.enumerated() {
+                let c = arena.allocate(Ranking__V1__FrequencyCap.self)
+                ranking__v1__frequency_cap__init(c)
+                c.pointee.max_impressions = UInt32(clamping: cap.maxImpressions)
+                c.pointee.window_seconds = UInt32(clamping: cap.windowSeconds)
+                c.pointee.scope =
+                    cap.scope == .category
+                    ? RANKING__V1__CAP_SCOPE__CAP_SCOPE_CATEGORY : RANKING__V1__CAP_SCOPE__CAP_SCOPE_ITEM
+                caps[index] = c
+            }
+            (m.pointee.n_frequency_caps, m.pointee.frequency_caps) = (r.frequencyCaps.count, caps)
+        }
+        m.pointee.ignore_event_history = r.ignoreEventHistory ? 1 : 0
     }
 
     // MARK: Response
 
-    private static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankResponse>, from r: RankResponse, arena: CArena)
-    {
+    static func fill(_ m: UnsafeMutablePointer<Ranking__V1__RankResponse>, from r: RankResponse, arena: CArena) {
         if !r.items.isEmpty {
             let items = arena.allocate(UnsafeMutablePointer<Ranking__V1__RankedItem>?.self, count: r.items.count)
             for (index, item) in r.items.enumerated() {
@@ -246,6 +287,9 @@ public enum RankCodec {
                         e.constraints.count, arena.cStrings(e.constraints)
                     )
                     x.pointee.reason = arena.cString(e.reason)
+                    x.pointee.similar_to_item_id = arena.cString(e.similarToItemID)
+                    x.pointee.rotation_penalty = e.rotationPenalty
+                    x.pointee.recent_impressions = UInt32(clamping: e.recentImpressions)
                     i.pointee.explanation = x
                 }
                 items[index] = i
@@ -274,9 +318,23 @@ public enum RankCodec {
         (m.pointee.n_unknown_item_ids, m.pointee.unknown_item_ids) =
             (r.unknownItemIDs.count, arena.cStrings(r.unknownItemIDs))
         m.pointee.candidates_considered = UInt32(clamping: r.candidatesConsidered)
+        m.pointee.session_source = Ranking__V1__SessionSource(rawValue: sessionSourceWireValue(r.sessionSource))
+        if !r.eventExclusions.isEmpty {
+            let list = arena.allocate(
+                UnsafeMutablePointer<Ranking__V1__EventExclusion>?.self, count: r.eventExclusions.count)
+            for (index, exclusion) in r.eventExclusions.enumerated() {
+                let x = arena.allocate(Ranking__V1__EventExclusion.self)
+                ranking__v1__event_exclusion__init(x)
+                x.pointee.item_id = arena.cString(exclusion.itemID)
+                x.pointee.category = arena.cString(exclusion.category)
+                x.pointee.reason = arena.cString(exclusion.reason)
+                list[index] = x
+            }
+            (m.pointee.n_event_exclusions, m.pointee.event_exclusions) = (r.eventExclusions.count, list)
+        }
     }
 
-    private static func response(from m: Ranking__V1__RankResponse) -> RankResponse {
+    static func response(from m: Ranking__V1__RankResponse) -> RankResponse {
         var r = RankResponse()
         for index in 0..<m.n_items {
             guard let i = m.items[index]?.pointee else { continue }
@@ -293,6 +351,9 @@ public enum RankCodec {
                 e.rule = ProtobufCodec.string(x.rule)
                 e.constraints = ProtobufCodec.strings(x.constraints, x.n_constraints)
                 e.reason = ProtobufCodec.string(x.reason)
+                e.similarToItemID = ProtobufCodec.string(x.similar_to_item_id)
+                e.rotationPenalty = x.rotation_penalty
+                e.recentImpressions = Int(x.recent_impressions)
                 item.explanation = e
             }
             r.items.append(item)
@@ -314,6 +375,16 @@ public enum RankCodec {
         }
         r.unknownItemIDs = ProtobufCodec.strings(m.unknown_item_ids, m.n_unknown_item_ids)
         r.candidatesConsidered = Int(m.candidates_considered)
+        r.sessionSource =
+            RankResponse.SessionSource.allCases.first { sessionSourceWireValue($0) == m.session_source.rawValue }
+            ?? .unspecified
+        for index in 0..<m.n_event_exclusions {
+            guard let x = m.event_exclusions[index]?.pointee else { continue }
+            r.eventExclusions.append(
+                .init(
+                    itemID: ProtobufCodec.string(x.item_id), category: ProtobufCodec.string(x.category),
+                    reason: ProtobufCodec.string(x.reason)))
+        }
         return r
     }
 
@@ -327,10 +398,20 @@ public enum RankCodec {
         case .session: RANKING__V1__STRATEGY__STRATEGY_SESSION.rawValue
         case .popular: RANKING__V1__STRATEGY__STRATEGY_POPULAR.rawValue
         case .nonPersonalized: RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED.rawValue
+        case .related: RANKING__V1__STRATEGY__STRATEGY_RELATED.rawValue
         }
     }
 
-    private static func floatValue(_ value: Float, _ arena: CArena) -> UnsafeMutablePointer<Ranking__V1__FloatValue> {
+    private static func sessionSourceWireValue(_ source: RankResponse.SessionSource) -> UInt32 {
+        switch source {
+        case .unspecified: RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_UNSPECIFIED.rawValue
+        case .none: RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_NONE.rawValue
+        case .request: RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_REQUEST.rawValue
+        case .eventHistory: RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_EVENT_HISTORY.rawValue
+        }
+    }
+
+    static func floatValue(_ value: Float, _ arena: CArena) -> UnsafeMutablePointer<Ranking__V1__FloatValue> {
         let wrapper = arena.allocate(Ranking__V1__FloatValue.self)
         ranking__v1__float_value__init(wrapper)
         wrapper.pointee.value = value

@@ -140,8 +140,11 @@ extension ItemFilter {
     /// Unknown names in include lists match nothing (a filter for a category the catalogue does
     /// not have passes no item); unknown names in exclude lists and unknown excluded item ids
     /// are ignored.
+    /// `eventRows` and `eventCategories` (frequency caps, purchases: the user's recorded events) are
+    /// excluded as if the request had named them.
     static func with<Result, Failure: Error>(
         _ filter: RankRequest.Filter, snapshot: Snapshot, live: OverlayColumns, scratch: RankScratch,
+        eventRows: [Int32] = [], eventCategories: [UInt32] = [],
         _ body: (ItemFilter) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         let attributes = snapshot.attributes
@@ -161,7 +164,16 @@ extension ItemFilter {
         for id in filter.excludeItemIDs {
             if let row = snapshot.itemIds.row(for: id) { scratch.excludedRows.append(Int32(row)) }
         }
+        scratch.excludedRows.append(contentsOf: eventRows)
         scratch.excludedRows.sort()
+        if !eventCategories.isEmpty && scratch.excludeCategoryBits.isEmpty {
+            scratch.excludeCategoryBits.append(
+                contentsOf: repeatElement(0, count: (snapshot.categories.count + 63) / 64))
+        }
+        for value in eventCategories where Int(value >> 6) < scratch.excludeCategoryBits.count {
+            scratch.excludeCategoryBits[Int(value >> 6)] |= 1 << UInt64(value & 63)
+        }
+        let requestIsEmpty = filter.isEmpty && eventRows.isEmpty && eventCategories.isEmpty
         var tagBits: UInt64?
         if !filter.tagsAny.isEmpty {
             var bits: UInt64 = 0
@@ -191,8 +203,8 @@ extension ItemFilter {
                                     minPriceCents: minCents, maxPriceCents: maxCents, tagsAny: tagBits,
                                     excludedRows: excludedRows, removedRows: live.removedItems,
                                     removedCount: live.removedItemCount, inStockDelta: live.inStockDelta,
-                                    tagDeltas: live.tagDeltas, acceptsEverything: filter.isEmpty && !live.removesItems,
-                                    requestIsEmpty: filter.isEmpty))
+                                    tagDeltas: live.tagDeltas, acceptsEverything: requestIsEmpty && !live.removesItems,
+                                    requestIsEmpty: requestIsEmpty))
                         }
                     }
                 }

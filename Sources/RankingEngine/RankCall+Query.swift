@@ -16,11 +16,14 @@ extension RankCall {
         }
         // Session mean, newest first: weights 1, decay, decay², …
         var weight: Float = 1
-        for row in sessionRows {
+        let eventWeights = scratch.sessionWeights
+        for (index, row) in sessionRows.enumerated() {
             scratch.vector.withUnsafeMutableBufferPointer { snapshot.itemVectors.decode(row: Int(row), into: $0) }
             let norm = Self.norm(scratch.vector)
             if norm > 0 {
-                for j in 0..<dimension { scratch.query[j] += weight * scratch.vector[j] / norm }
+                // Recorded interactions carry their own weight (1 for the request's recent items).
+                let scaled = weight * (index < eventWeights.count ? eventWeights[index] : 1)
+                for j in 0..<dimension { scratch.query[j] += scaled * scratch.vector[j] / norm }
             }
             weight *= parameters.sessionDecay
         }

@@ -21,7 +21,7 @@ extension RankCall {
             scratch.vector.withUnsafeBufferPointer { set.append(item, relevance: relevance, vector: $0, role: role) }
         }
         for result in scratch.results {
-            append(row: result.row, relevance: result.score, role: .retrieved)
+            append(row: result.row, relevance: rotated(result.score, row: result.row), role: .retrieved)
         }
 
         var pins: [Reranking.Pin] = []
@@ -32,8 +32,8 @@ extension RankCall {
                 continue
             }
             let row = Int32(found)
-            // Request filters are hard rules for pins too.
-            if let reason = filter.rejection(row) {
+            // Request filters and event rules (caps, purchases) are hard rules for pins too.
+            if let reason = eventRejection(row) ?? filter.rejection(row) {
                 response.droppedPins.append(.init(itemID: pin.itemID, position: pin.position, reason: reason))
                 continue
             }
@@ -116,7 +116,7 @@ extension RankCall {
     func explanationContext() -> ExplanationContext {
         let origin: QueryOrigin =
             switch response.strategy {
-            case .session, .blended: .recentlyViewed
+            case .session, .blended, .related: .recentlyViewed
             case .personalized: .userProfile
             default: .popularity
             }

@@ -15,6 +15,10 @@ extension RankCall {
                 brand: name(snapshot.brands, attributes.brand[row]))
             if position < explanations.count {
                 item.explanation = explanation(explanations[position])
+                if let rotation = rotationEntry(ranked.row) {
+                    item.explanation?.rotationPenalty = 1 - rotation.keep
+                    item.explanation?.recentImpressions = Int(rotation.impressions)
+                }
             }
             response.items.append(item)
         }
@@ -26,6 +30,7 @@ extension RankCall {
                     itemID: id, position: original?.position ?? dropped.pin.position, reason: describe(dropped.reason)))
         }
         response.fewerThanK = response.items.count < plan.k
+        explainNearestSeeds()
     }
 
     func name(_ table: IdTable, _ id: UInt32) -> String {

@@ -1,19 +1,25 @@
 import LiveState
 import RankingModel
 import Snapshot
+import UserEvents
 
 /// One call's state, so the steps can share it without long parameter lists.
 struct RankCall {
-    let request: RankRequest
+    /// The request as given, except that a Related call's seeds are appended to its excluded items
+    /// once it has been validated (seeds are never returned).
+    private(set) var request: RankRequest
     let serving: ServingSnapshot
     /// The live overlay's columns for this call (valid until it returns).
     let live: OverlayColumns
+    let events: UserEventStore?
     let options: EngineOptions
     let scratch: RankScratch
     let remainingNanoseconds: Int64?
     let now: Int64
     var snapshot: Snapshot { serving.snapshot }
     var response = RankResponse()
+    /// Related: the seed items' rows, in request order (empty for Rank).
+    var seedRows: [Int32] = []
     var measure = false
     var timings = RankStageTimings()
     private var lap = ContinuousClock.Instant.now
@@ -28,12 +34,13 @@ struct RankCall {
     }
 
     init(
-        request: RankRequest, serving: ServingSnapshot, live: OverlayColumns, options: EngineOptions,
-        scratch: RankScratch, remainingNanoseconds: Int64?, now: Int64
+        request: RankRequest, serving: ServingSnapshot, live: OverlayColumns, events: UserEventStore?,
+        options: EngineOptions, scratch: RankScratch, remainingNanoseconds: Int64?, now: Int64
     ) {
         self.request = request
         self.serving = serving
         self.live = live
+        self.events = events
         self.options = options
         self.scratch = scratch
         self.remainingNanoseconds = remainingNanoseconds
@@ -72,22 +79,36 @@ struct RankCall {
         response.experiment = parameters.experiment
         response.experimentArm = parameters.arm
 
+        // Related: seeds are the query (an unknown or removed seed is an error: the page asked about
+        // an item we cannot describe), and never part of the answer.
+        let related = !request.seedItemIDs.isEmpty
+        if related {
+            seedRows = try resolveSeeds()
+            request.filter.excludeItemIDs.append(contentsOf: request.seedItemIDs)
+        }
         // A deleted user is an unknown user; a removed item is an unknown item (live overlay).
         let userRow =
             personalised && !request.userID.isEmpty
             ? snapshot.userIds.row(for: request.userID).flatMap { live.isUserDeleted($0) ? nil : $0 } : nil
-        var sessionRows: [Int32] = []
-        if personalised {
-            for id in request.recentItemIDs {
-                if let row = snapshot.itemIds.row(for: id), !live.isRemoved(row) {
-                    sessionRows.append(Int32(row))
-                } else {
-                    response.unknownItemIDs.append(id)
-                }
-            }
+        // Consent NONE reads no events (readEvents leaves the view empty). Related reads them too:
+        // rotation, caps and exclude-purchased apply to a product page as to a home page.
+        let eventsStarted = measure ? ContinuousClock.now : lap
+        readEvents(personalised: personalised)
+        if related {
+            // The seeds are the session (validation refuses recent_item_ids on Related; recorded history
+            // is not what the page asks about).
+            scratch.sessionRows.removeAll(keepingCapacity: true)
+            scratch.sessionWeights.removeAll(keepingCapacity: true)
+            scratch.sessionRows.append(contentsOf: seedRows)
+            response.sessionSource = .none
+        } else {
+            resolveSession(personalised: personalised, historySeconds: serving.config.eventHistorySeconds)
         }
+        applyEventRules()
+        if measure { timings.events = ContinuousClock.now - eventsStarted }
+        let sessionRows = scratch.sessionRows
         let strategy: RankResponse.Strategy =
-            if !personalised { .nonPersonalized } else if parameters.holdout {
+            if related { .related } else if !personalised { .nonPersonalized } else if parameters.holdout {
                 .popular
             } else if userRow != nil && !sessionRows.isEmpty { .blended } else if userRow != nil {
                 .personalized
@@ -99,7 +120,10 @@ struct RankCall {
         }
 
         record(\.resolve)
-        try ItemFilter.with(request.filter, snapshot: snapshot, live: live, scratch: scratch) {
+        try ItemFilter.with(
+            request.filter, snapshot: snapshot, live: live, scratch: scratch, eventRows: scratch.eventExcludedRows,
+            eventCategories: scratch.eventExcludedCategories
+        ) {
             (filter) throws(RankError) in
             if usesVectors {
                 try retrieve(filter: filter, plan: plan)
@@ -110,6 +134,7 @@ struct RankCall {
             record(\.retrieve)
             try rerank(filter: filter, plan: plan, usesVectors: usesVectors)
         }
+        if request.explain { describeEventExclusions() }
         return response
     }
 }

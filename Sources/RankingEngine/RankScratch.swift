@@ -1,5 +1,6 @@
 import Reranking
 import Synchronization
+import UserEvents
 import VectorIndex
 
 /// The reusable memory of one Rank call: search scratch (visited tags, heaps), the candidate set,
@@ -28,6 +29,17 @@ public final class RankScratch: @unchecked Sendable {
     var excludedRows: [Int32] = []
     var candidateRows: [Int32] = []
     var popularRows: [(row: Int32, popularity: Float)] = []
+    /// The user's recorded events (a copy of their slot) and what the call derives from them.
+    var eventView = UserEventView()
+    var shown: [ShownItem] = []
+    var sessionRows: [Int32] = []
+    var sessionWeights: [Float] = []
+    /// Sorted by row.
+    var rotation: [RotationEntry] = []
+    var eventExcludedRows: [Int32] = []
+    var eventExcludedRowReasons: [EventExclusionReason] = []
+    var eventExcludedCategories: [UInt32] = []
+    var eventExcludedCategoryReasons: [EventExclusionReason] = []
 
     public init() {}
 

@@ -12,7 +12,8 @@ public import Foundation
 ///                 { "name": "holdout", "weight": 10, "holdout": true } ] } ] }
 /// ```
 ///
-/// Every key is optional. Unknown keys are errors, so a typo in a published config never goes
+/// `"rotationRate": 0.1, "rotationWindowSeconds": 7200` set the rotation of recently shown items
+/// (docs/ENGINE.md "Events"). Every key is optional. Unknown keys are errors, so a typo in a published config never goes
 /// live silently.
 public struct RankingConfig: Sendable, Equatable {
     /// Items returned when a request leaves `k` at 0.
@@ -31,6 +32,13 @@ public struct RankingConfig: Sendable, Equatable {
     public var efSearch = 64
     /// Independent experiment layers; each user is in one arm of each.
     public var experiments: [Experiment] = []
+    /// Rotation (requests may override both): an item shown to the user loses this share of its
+    /// relevance per impression, fading linearly to nothing over `rotationWindowSeconds` (Recombee's
+    /// rotationRate / rotationTime defaults). 0 turns rotation off.
+    public var rotationRate: Float = 0.1
+    public var rotationWindowSeconds = 7200
+    /// Recorded interactions this recent serve as session signals when a request sends none.
+    public var eventHistorySeconds = 86_400
 
     public enum Method: String, Sendable, Equatable, Codable { case none, mmr, dpp }
 
@@ -157,6 +165,11 @@ private struct StrictConfig: Decodable {
         guard config.sessionDecay > 0 else { throw RankingConfigError("ranking.sessionDecay: must be > 0") }
         config.efSearch = try object.int("efSearch", in: 1...10_000) ?? config.efSearch
         config.experiments = try object.optional("experiments", [StrictExperiment].self)?.map(\.experiment) ?? []
+        config.rotationRate = try object.unit("rotationRate") ?? config.rotationRate
+        config.rotationWindowSeconds =
+            try object.int("rotationWindowSeconds", in: 1...30 * 86_400) ?? config.rotationWindowSeconds
+        config.eventHistorySeconds =
+            try object.int("eventHistorySeconds", in: 1...30 * 86_400) ?? config.eventHistorySeconds
         try object.rejectUnknownKeys()
         let names = config.experiments.map(\.name)
         guard Set(names).count == names.count else {

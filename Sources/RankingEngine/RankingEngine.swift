@@ -1,6 +1,7 @@
 import Foundation
 public import RankingModel
 public import SnapshotLifecycle
+public import UserEvents
 
 /// Why a Rank call failed; the service maps each case to its gRPC status.
 public enum RankError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -28,6 +29,9 @@ public struct RankStageTimings: Sendable, Equatable {
     public var rerank: Duration = .zero
     /// Building the response values (ids, names, explanations).
     public var describe: Duration = .zero
+    /// Part of `resolve`: reading the user's recorded events and deriving session history, rotation,
+    /// caps and purchases from them.
+    public var events: Duration = .zero
 
     public init() {}
 }
@@ -52,11 +56,17 @@ public struct EngineOptions: Sendable {
 public final class RankingEngine: Sendable {
     public let registry: SnapshotRegistry<ServingSnapshot>
     public let options: EngineOptions
+    /// Recorded events (RecordEvents): session history, rotation, frequency caps, exclude-purchased.
+    /// `nil`: none are kept, and those rules see no events.
+    public let events: UserEventStore?
     private let scratchPool = RankScratchPool()
 
-    public init(registry: SnapshotRegistry<ServingSnapshot>, options: EngineOptions = .init()) {
+    public init(
+        registry: SnapshotRegistry<ServingSnapshot>, options: EngineOptions = .init(), events: UserEventStore? = nil
+    ) {
         self.registry = registry
         self.options = options
+        self.events = events
     }
 
     /// Ranks items for one request.
@@ -81,6 +91,29 @@ public final class RankingEngine: Sendable {
         return (measured.response, measured.timings)
     }
 
+    /// Items similar to `request.seedItemIDs` under the rest of `request` (Related): the same
+    /// pipeline as Rank with the seeds as the query, excluded from the answer and named in
+    /// explanations.
+    ///
+    /// - Throws: as ``rank(_:remainingNanoseconds:now:)``; no seed, or an unknown or removed seed,
+    ///   is `invalidArgument` naming `seed_item_ids`.
+    public func related(
+        _ request: RankRequest, remainingNanoseconds: Int64? = nil, now: Int64? = nil
+    ) throws(RankError) -> RankResponse {
+        try relatedMeasured(request, remainingNanoseconds: remainingNanoseconds, now: now, measure: false).0
+    }
+
+    /// ``related(_:remainingNanoseconds:now:)`` that also reports where the time went.
+    public func relatedMeasured(
+        _ request: RankRequest, remainingNanoseconds: Int64? = nil, now: Int64? = nil, measure: Bool = true
+    ) throws(RankError) -> (RankResponse, RankStageTimings) {
+        guard !request.seedItemIDs.isEmpty else {
+            throw .invalidArgument("seed_item_ids: at least one seed item is required")
+        }
+        let measured = try run(request, remainingNanoseconds: remainingNanoseconds, now: now, measure: measure)
+        return (measured.response, measured.timings)
+    }
+
     /// The one Rank pipeline behind both entry points: read the active snapshot once, borrow
     /// scratch, run the call.
     private func run(
@@ -95,7 +128,8 @@ public final class RankingEngine: Sendable {
         return try serving.overlay.read { (live) throws(RankError) in
             try scratchPool.withScratch { (scratch) throws(RankError) in
                 var call = RankCall(
-                    request: request, serving: serving, live: live, options: options, scratch: scratch,
+                    request: request, serving: serving, live: live, events: events, options: options,
+                    scratch: scratch,
                     remainingNanoseconds: remainingNanoseconds, now: now)
                 call.measure = measure
                 let response = try call.run()

@@ -23,6 +23,8 @@ public final class ServingSnapshot: ServableSnapshot {
     /// The items' partitions for deep pools (docs/INDEX.md "Partitions"), validated at activation; nil when the
     /// snapshot has none.
     let partitions: PartitionIndex?
+    /// The items under their event keys (recorded events name items by key).
+    let itemKeys: ItemKeyIndex
 
     /// Bytes of the snapshot's mapped files.
     public let mappedBytes: Int
@@ -83,6 +85,7 @@ public final class ServingSnapshot: ServableSnapshot {
         } catch {
             throw ServingSnapshotError("snapshot \(snapshot.manifest.snapshotVersion): \(error)")
         }
+        itemKeys = ItemKeyIndex(ids: snapshot.itemIds)
         filterStatistics = FilterStatistics(
             attributes: snapshot.attributes, popularity: snapshot.popularity, brands: snapshot.brands.count)
         Self.liveCount.add(1, ordering: .relaxed)

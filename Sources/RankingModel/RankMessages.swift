@@ -17,8 +17,43 @@ public struct RankRequest: Sendable, Equatable {
     /// QA override of the experiment arm; `nil` for the hash assignment.
     public var experimentArm: String?
     public var context: [String: String] = [:]
+    /// Related only (`ranking.v1.RelatedRequest.seed_item_ids`): the items to find similar items
+    /// to. Empty for Rank. Seeds form the query, are excluded from the result, and name the nearest
+    /// seed in explanations.
+    public var seedItemIDs: [String] = []
+    /// Rotation of recently shown items; `nil`: the snapshot config's.
+    public var rotation: Rotation?
+    /// Impression caps over the recorded events; empty: none.
+    public var frequencyCaps: [FrequencyCap] = []
+    /// Do not fall back to recorded interactions when `recentItemIDs` is empty.
+    public var ignoreEventHistory = false
 
     public init() {}
+
+    /// `ranking.v1.Rotation`: `rate` nil keeps the configured rate, `windowSeconds` 0 the configured window.
+    public struct Rotation: Sendable, Equatable {
+        public var rate: Float?
+        public var windowSeconds: Int
+
+        public init(rate: Float? = nil, windowSeconds: Int = 0) {
+            self.rate = rate
+            self.windowSeconds = windowSeconds
+        }
+    }
+
+    /// `ranking.v1.FrequencyCap`.
+    public struct FrequencyCap: Sendable, Equatable {
+        public enum Scope: Sendable, Equatable { case item, category }
+        public var maxImpressions: Int
+        public var windowSeconds: Int
+        public var scope: Scope
+
+        public init(maxImpressions: Int, windowSeconds: Int, scope: Scope = .item) {
+            self.maxImpressions = maxImpressions
+            self.windowSeconds = windowSeconds
+            self.scope = scope
+        }
+    }
 
     public struct Filter: Sendable, Equatable {
         public var includeCategories: [String] = []
@@ -30,10 +65,13 @@ public struct RankRequest: Sendable, Equatable {
         public var maxPrice: Double?
         public var tagsAny: [String] = []
         public var excludeItemIDs: [String] = []
+        /// Leave out items the user bought (recorded purchases) within this many seconds; 0: off.
+        /// Resolved from the event state, not from the catalogue, so ``isEmpty`` does not count it.
+        public var excludePurchasedWithinSeconds = 0
 
         public init() {}
 
-        /// Whether the filter restricts anything.
+        /// Whether the filter restricts anything (`excludePurchasedWithinSeconds` aside).
         public var isEmpty: Bool {
             includeCategories.isEmpty && excludeCategories.isEmpty && includeBrands.isEmpty && excludeBrands.isEmpty
                 && !inStockOnly && minPrice == nil && maxPrice == nil && tagsAny.isEmpty && excludeItemIDs.isEmpty
@@ -103,11 +141,32 @@ public struct RankResponse: Sendable, Equatable {
     public var droppedPins: [DroppedPin] = []
     public var unknownItemIDs: [String] = []
     public var candidatesConsidered = 0
+    public var sessionSource: SessionSource = .unspecified
+    /// With explain: what the recorded events kept out.
+    public var eventExclusions: [EventExclusion] = []
 
     public init() {}
 
+    /// Where the session signals came from.
+    public enum SessionSource: String, Sendable, Equatable, CaseIterable {
+        case unspecified, none, request, eventHistory
+    }
+
+    /// An item or category that event state kept out, and why.
+    public struct EventExclusion: Sendable, Equatable {
+        public var itemID: String
+        public var category: String
+        public var reason: String
+
+        public init(itemID: String = "", category: String = "", reason: String) {
+            self.itemID = itemID
+            self.category = category
+            self.reason = reason
+        }
+    }
+
     public enum Strategy: String, Sendable, Equatable, CaseIterable {
-        case unspecified, personalized, blended, session, popular, nonPersonalized
+        case unspecified, personalized, blended, session, popular, nonPersonalized, related
     }
 
     public struct RankedItem: Sendable, Equatable {
@@ -140,6 +199,11 @@ public struct RankResponse: Sendable, Equatable {
         public var rule = ""
         public var constraints: [String] = []
         public var reason = ""
+        /// Related: the seed this item is most similar to.
+        public var similarToItemID = ""
+        /// Share of relevance taken off by rotation (0: none) and the impressions in the window behind it.
+        public var rotationPenalty: Float = 0
+        public var recentImpressions = 0
 
         public init() {}
     }

@@ -7,6 +7,11 @@ public struct RankLimits: Sendable, Equatable {
     public var maxIDBytes = 256
     public var maxListEntries = 1000
     public var maxContextEntries = 32
+    /// Related: seed items per request.
+    public var maxSeedItems = 100
+    public var maxFrequencyCaps = 16
+    /// The longest rotation, cap or exclude-purchased window (30 days).
+    public static let maxEventWindowSeconds = 30 * 86_400
 
     public init() {}
 }
@@ -53,6 +58,18 @@ extension RankRequest {
             throw invalid("recent_item_ids: at most \(limits.maxRecentItems) entries, got \(recentItemIDs.count)")
         }
         try checkIDs(recentItemIDs, "recent_item_ids")
+        guard seedItemIDs.count <= limits.maxSeedItems else {
+            throw invalid("seed_item_ids: at most \(limits.maxSeedItems) entries, got \(seedItemIDs.count)")
+        }
+        try checkIDs(seedItemIDs, "seed_item_ids")
+        if !seedItemIDs.isEmpty {
+            if Set(seedItemIDs).count != seedItemIDs.count {
+                throw invalid("seed_item_ids: duplicate ids")
+            }
+            if !recentItemIDs.isEmpty {
+                throw invalid("rules.recent_item_ids: must be empty for Related (the seeds are the session)")
+            }
+        }
 
         try checkIDs(filter.includeCategories, "filter.include_categories")
         try checkIDs(filter.excludeCategories, "filter.exclude_categories")
@@ -124,6 +141,40 @@ extension RankRequest {
         }
         guard context.count <= limits.maxContextEntries else {
             throw invalid("context: at most \(limits.maxContextEntries) entries, got \(context.count)")
+        }
+        try validateEventRules(limits: limits)
+    }
+
+    /// Rotation, frequency caps and exclude-purchased (the rules that read recorded events).
+    func validateEventRules(limits: RankLimits) throws(RankRequestError) {
+        let maxWindow = RankLimits.maxEventWindowSeconds
+        if filter.excludePurchasedWithinSeconds < 0 || filter.excludePurchasedWithinSeconds > maxWindow {
+            throw RankRequestError(
+                "filter.exclude_purchased_within_seconds: at most \(maxWindow) (30 days), got \(filter.excludePurchasedWithinSeconds)"
+            )
+        }
+        if let rotation {
+            if let rate = rotation.rate, !(rate >= 0 && rate <= 1) {
+                throw RankRequestError("rotation.rate: must be in [0, 1], got \(rate)")
+            }
+            guard (0...maxWindow).contains(rotation.windowSeconds) else {
+                throw RankRequestError(
+                    "rotation.window_seconds: at most \(maxWindow) (30 days), got \(rotation.windowSeconds)")
+            }
+        }
+        guard frequencyCaps.count <= limits.maxFrequencyCaps else {
+            throw RankRequestError(
+                "frequency_caps: at most \(limits.maxFrequencyCaps) entries, got \(frequencyCaps.count)")
+        }
+        for (index, cap) in frequencyCaps.enumerated() {
+            guard cap.maxImpressions >= 1 else {
+                throw RankRequestError("frequency_caps[\(index)].max_impressions: must be at least 1")
+            }
+            guard (1...maxWindow).contains(cap.windowSeconds) else {
+                throw RankRequestError(
+                    "frequency_caps[\(index)].window_seconds: must be 1...\(maxWindow) (30 days), got \(cap.windowSeconds)"
+                )
+            }
         }
     }
 }

@@ -39,6 +39,43 @@ public enum RankerService {
                     return .failure(status(for: error))
                 }
             })
+        router.register(
+            service: serviceName, method: "Related",
+            .unary { context, buffer in
+                if let auth, let refused = auth.check(context) { return .failure(refused) }
+                if let observed {
+                    return observed.rank(context, buffer, engine: engine, logger: logger, related: true)
+                }
+                do throws(GRPCStatus) {
+                    let request = try RelatedCodec.decodeRelatedRequest(buffer)
+                    do throws(RankError) {
+                        let response = try engine.related(
+                            request, remainingNanoseconds: context.remainingTime()?.nanoseconds)
+                        return .response(RankCodec.encodeResponse(response))
+                    } catch {
+                        return .failure(status(for: error))
+                    }
+                } catch {
+                    return .failure(error)
+                }
+            })
+        router.register(
+            service: serviceName, method: "RankBatch",
+            .serverStreaming { context, buffer, writer in
+                if let auth, let refused = auth.check(context) { return writer.finish(refused) }
+                do throws(GRPCStatus) {
+                    let (users, rules) = try RelatedCodec.decodeBatchRequest(buffer)
+                    guard rules.userID.isEmpty else {
+                        throw GRPCStatus(.invalidArgument, "rules.user_id: must be empty (the users are user_ids)")
+                    }
+                    guard rules.seedItemIDs.isEmpty else {
+                        throw GRPCStatus(.invalidArgument, "rules: seed items are not allowed in RankBatch")
+                    }
+                    RankBatchJob(users: users, rules: rules, engine: engine, context: context, writer: writer).next()
+                } catch {
+                    writer.finish(error)
+                }
+            })
     }
 
     static func logDebug(_ logger: Logger, _ request: RankRequest, _ response: RankResponse) {
@@ -78,14 +115,18 @@ private final class ObservedRank: Sendable {
         tracer = observability.tracer
     }
 
-    func rank(_ context: ServerCallContext, _ buffer: ByteBuffer, engine: RankingEngine, logger: Logger) -> UnaryResult
-    {
+    /// One observed Rank call, or Related (`related`: its own decoder and engine entry; access log
+    /// and spans as Rank's, named by the method; the Rank metrics are Rank's alone).
+    func rank(
+        _ context: ServerCallContext, _ buffer: ByteBuffer, engine: RankingEngine, logger: Logger,
+        related: Bool = false
+    ) -> UnaryResult {
         let wallStart = tracer == nil ? 0 : DefaultTracerClock.now.nanosecondsSinceEpoch
         let started = NIODeadline.now()
         var timing = RankCallTiming()
         let request: RankRequest
         do throws(GRPCStatus) {
-            request = try RankCodec.decodeRequest(buffer)
+            request = try related ? RelatedCodec.decodeRelatedRequest(buffer) : RankCodec.decodeRequest(buffer)
         } catch {
             log(context, status: error.code, started: started, response: nil)
             trace(context, wallStart: wallStart, started: started, timing: nil, status: error, response: nil)
@@ -95,8 +136,11 @@ private final class ObservedRank: Sendable {
         timing.decode = (decoded - started).nanoseconds
         let response: RankResponse
         do throws(RankError) {
-            (response, timing.engine) = try engine.rankMeasured(
-                request, remainingNanoseconds: context.remainingTime(now: decoded)?.nanoseconds)
+            let remaining = context.remainingTime(now: decoded)?.nanoseconds
+            (response, timing.engine) =
+                try related
+                ? engine.relatedMeasured(request, remainingNanoseconds: remaining)
+                : engine.rankMeasured(request, remainingNanoseconds: remaining)
         } catch {
             let status = RankerService.status(for: error)
             log(context, status: status.code, started: started, response: nil)
@@ -110,7 +154,7 @@ private final class ObservedRank: Sendable {
         timing.encodeStart = (encodeStarted - started).nanoseconds
         timing.encode = (finished - encodeStarted).nanoseconds
         timing.total = (finished - started).nanoseconds
-        metrics?.record(timing, response: response)
+        if !related { metrics?.record(timing, response: response) }
         log(context, status: .ok, started: started, response: response, finished: finished)
         trace(context, wallStart: wallStart, started: started, timing: timing, status: .ok, response: response)
         return .response(encoded)
@@ -131,7 +175,7 @@ private final class ObservedRank: Sendable {
         let root = tracer.startSpan(String(context.path.dropFirst()), context: parent, ofKind: .server, at: at(0))
         root.attributes["rpc.system"] = "grpc"
         root.attributes["rpc.service"] = RankerService.serviceName
-        root.attributes["rpc.method"] = "Rank"
+        root.attributes["rpc.method"] = String(context.path.split(separator: "/").last ?? "")
         root.attributes["rpc.grpc.status_code"] = Int64(status.code.rawValue)
         if status.code != .ok {
             root.setStatus(SpanStatus(code: .error, message: status.message))

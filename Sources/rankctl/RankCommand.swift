@@ -17,6 +17,8 @@ struct RankCommand: AsyncParsableCommand {
               rankctl rank --user u_42 --k 10 --explain
               rankctl rank --user u_42 --recent sku-1,sku-9 --category "Running Shoes" --method dpp
               rankctl rank --consent none --pin sku-7@0 --boost category:Trail*1.5 --json
+              rankctl rank --user u_42 --explain --rotation 0.2/3600 --cap 3/86400 --cap category:5/3600 \
+                  --exclude-purchased 2592000
             """)
 
     @Option(help: "rankd address, host:port.")
@@ -84,6 +86,20 @@ struct RankCommand: AsyncParsableCommand {
         help: "Boost KIND:NAME*FACTOR or KIND:NAME+ADD; KIND is category, brand, tag, item or fresh (fresh:DAYS*F).")
     var boosts: [String] = []
 
+    @Option(help: "Rotation of items shown recently (recorded impressions) as RATE/WINDOW_SECONDS, e.g. 0.1/7200.")
+    var rotation: String?
+
+    @Option(
+        name: .customLong("cap"),
+        help: "Frequency cap MAX/WINDOW_SECONDS per item, or category:MAX/WINDOW_SECONDS per category (repeatable).")
+    var caps: [String] = []
+
+    @Option(help: "Leave out items the user bought (recorded purchases) within this many seconds.")
+    var excludePurchased = 0
+
+    @Flag(help: "Do not use the user's recorded interactions as session signals.")
+    var ignoreEventHistory = false
+
     @Option(help: "full or none.")
     var consent = "full"
 
@@ -103,7 +119,11 @@ struct RankCommand: AsyncParsableCommand {
     var tls: TLSClientFlags
 
     func run() async throws {
-        let request = try makeRequest()
+        try await call(path: "/ranking.v1.Ranker/Rank", message: RankCodec.encodeRequest(try makeRequest()))
+    }
+
+    /// Sends one unary call whose answer is a `RankResponse` (Rank, Related) and prints it.
+    func call(path: String, message: ByteBuffer) async throws {
         let (host, port) = try parseAddress(server)
         let credentials = try tls.credentials()
         let group = MultiThreadedEventLoopGroup.singleton
@@ -115,7 +135,7 @@ struct RankCommand: AsyncParsableCommand {
         }
         let started = ContinuousClock.now
         let result = try await connection.unary(
-            path: "/ranking.v1.Ranker/Rank", request: RankCodec.encodeRequest(request),
+            path: path, request: message,
             timeout: .milliseconds(Int64(timeoutMs))
         ).get()
         let elapsed = ContinuousClock.now - started
@@ -133,7 +153,7 @@ struct RankCommand: AsyncParsableCommand {
         }
     }
 
-    private func makeRequest() throws -> RankRequest {
+    func makeRequest() throws -> RankRequest {
         var request = RankRequest()
         request.userID = user
         request.k = k
@@ -179,6 +199,23 @@ struct RankCommand: AsyncParsableCommand {
         }
         request.experimentArm = arm
         request.explain = explain
+        request.filter.excludePurchasedWithinSeconds = excludePurchased
+        request.ignoreEventHistory = ignoreEventHistory
+        if let rotation {
+            let parts = rotation.split(separator: "/")
+            guard parts.count == 2, let rate = Float(parts[0]), let window = Int(parts[1]) else {
+                throw ValidationError("--rotation '\(rotation)': expected RATE/WINDOW_SECONDS, e.g. 0.1/7200")
+            }
+            request.rotation = .init(rate: rate, windowSeconds: window)
+        }
+        request.frequencyCaps = try caps.map { text in
+            let scope: RankRequest.FrequencyCap.Scope = text.hasPrefix("category:") ? .category : .item
+            let parts = text.dropFirst(scope == .category ? "category:".count : 0).split(separator: "/")
+            guard parts.count == 2, let max = Int(parts[0]), let window = Int(parts[1]) else {
+                throw ValidationError("--cap '\(text)': expected MAX/WINDOW_SECONDS or category:MAX/WINDOW_SECONDS")
+            }
+            return .init(maxImpressions: max, windowSeconds: window, scope: scope)
+        }
         request.context = ["channel": "rankctl"]
         return request
     }
@@ -221,7 +258,16 @@ struct RankCommand: AsyncParsableCommand {
         var header = "snapshot \(response.snapshotVersion) · strategy \(response.strategy.rawValue)"
         if !response.experimentArm.isEmpty { header += " · \(response.experiment)=\(response.experimentArm)" }
         header += " · \(response.items.count) items from \(response.candidatesConsidered) candidates · \(elapsed)"
+        switch response.sessionSource {
+        case .request: header += " · session from the request"
+        case .eventHistory: header += " · session from recorded events"
+        default: break
+        }
         lines.append(header)
+        for exclusion in response.eventExclusions {
+            let what = exclusion.itemID.isEmpty ? "category \(exclusion.category)" : exclusion.itemID
+            lines.append("kept out by events: \(what): \(exclusion.reason)")
+        }
         if response.degraded { lines.append("degraded: \(response.degradedReason)") }
         if response.fewerThanK { lines.append("fewer than k items satisfied the rules") }
         for pin in response.droppedPins { lines.append("dropped pin \(pin.itemID)@\(pin.position): \(pin.reason)") }
@@ -231,7 +277,7 @@ struct RankCommand: AsyncParsableCommand {
         let rows = response.items.map { item in
             [
                 "\(item.position)", item.itemID, item.category, item.brand, String(format: "%.4f", item.score),
-                item.explanation.map { "\($0.rule): \($0.reason)" } ?? "",
+                item.explanation.map(Self.reason) ?? "",
             ]
         }
         let titles = ["pos", "item", "category", "brand", "score", "reason"]
@@ -247,6 +293,17 @@ struct RankCommand: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
+    /// The reason column: the rule, the reason, and rotation when it took something off.
+    static func reason(_ explanation: RankResponse.Explanation) -> String {
+        var text = "\(explanation.rule): \(explanation.reason)"
+        if explanation.rotationPenalty > 0 {
+            text += String(
+                format: " · rotation −%.1f%% (shown %d× recently)", explanation.rotationPenalty * 100,
+                explanation.recentImpressions)
+        }
+        return text
+    }
+
     static func json(_ response: RankResponse) throws -> String {
         let items: [[String: Any]] = response.items.map { item in
             var object: [String: Any] = [
@@ -259,6 +316,8 @@ struct RankCommand: AsyncParsableCommand {
                         "base_relevance": Double(e.baseRelevance), "boosted_relevance": Double(e.boostedRelevance),
                         "applied_boosts": e.appliedBoosts, "diversity_penalty": Double(e.diversityPenalty),
                         "dpp_gain": Double(e.dppGain), "rule": e.rule, "constraints": e.constraints, "reason": e.reason,
+                        "similar_to_item_id": e.similarToItemID,
+                        "rotation_penalty": Double(e.rotationPenalty), "recent_impressions": e.recentImpressions,
                     ] as [String: Any]
             }
             return object
@@ -272,6 +331,10 @@ struct RankCommand: AsyncParsableCommand {
                 ["item_id": $0.itemID, "position": $0.position, "reason": $0.reason] as [String: Any]
             },
             "unknown_item_ids": response.unknownItemIDs, "candidates_considered": response.candidatesConsidered,
+            "session_source": response.sessionSource.rawValue,
+            "event_exclusions": response.eventExclusions.map {
+                ["item_id": $0.itemID, "category": $0.category, "reason": $0.reason]
+            },
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)

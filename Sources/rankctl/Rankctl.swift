@@ -11,7 +11,8 @@ struct Rankctl: AsyncParsableCommand {
         subcommands: [
             BuildCommand.self, VerifyCommand.self, InspectCommand.self, SynthCommand.self, SearchCommand.self,
             RankCommand.self, PublishCommand.self, ActivateCommand.self, RollbackCommand.self, StatusCommand.self,
-            UpdateItemsCommand.self, DeleteUserCommand.self,
+            UpdateItemsCommand.self, DeleteUserCommand.self, RelatedCommand.self, RankBatchCommand.self,
+            EventsCommand.self,
         ]
     )
 }

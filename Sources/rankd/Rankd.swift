@@ -9,6 +9,7 @@ import NIOPosix
 import RankingEngine
 import RankingService
 import SnapshotLifecycle
+import UserEvents
 
 /// `rankd`: the ranking server.
 @main
@@ -58,6 +59,12 @@ struct Rankd: AsyncParsableCommand {
     @Option(help: "Directory mode: seconds between scans of the snapshot root (default 2).")
     var watchInterval: Double?
 
+    @Option(
+        help:
+            "Memory for recorded user events (RecordEvents: rotation, caps, session history), MiB; 0 turns them off (default 256). In memory only: empty at every start."
+    )
+    var eventBudgetMib: Int?
+
     @Option(help: "Event loop threads (default: one per core).")
     var threads: Int?
 
@@ -69,6 +76,15 @@ struct Rankd: AsyncParsableCommand {
 
     @Option(help: "Connections accepted at once (default 10000).")
     var maxConnections: Int?
+
+    @Option(help: "Connections one client address (IPv4, IPv6 /64) may hold open; 0: no limit (default 1000).")
+    var maxConnectionsPerAddress: Int?
+
+    @Option(help: "New connections per second one client address may open, after a burst; 0: no limit (default 50).")
+    var connectionRatePerAddress: Int?
+
+    @Option(help: "New connections one client address may open at once (default 100).")
+    var connectionBurstPerAddress: Int?
 
     @Option(help: "Seconds a connection may sit with no call before it is closed (default 300).")
     var idleTimeout: Int?
@@ -114,10 +130,11 @@ struct Rankd: AsyncParsableCommand {
 
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
         let registry = SnapshotRegistry<ServingSnapshot>()
-        let engine = RankingEngine(registry: registry)
         // Before anything creates its metric handles.
         let observability = try Observability(
             options: observabilityOptions, file: file, registry: registry, logger: logger)
+        let events = try openEventStore(file: file, logger: logger)
+        let engine = RankingEngine(registry: registry, events: events)
         serverConfiguration.recordsMetrics = observability.recordsMetrics
         let directory = snapshot ?? file.snapshot
         let rootDirectory = snapshotRoot ?? file.snapshotRoot
@@ -129,6 +146,8 @@ struct Rankd: AsyncParsableCommand {
         }
         let live = try rootDirectory.map { root in try openLiveOverlay(root: root, logger: logger) }
         if let live { observability.watch(live) }
+        // DeleteUser purges the user's recorded events too (and every deletion replayed from the log).
+        if let live, let events { live.addPurger(UserEventPurger(events)) }
         let store = try rootDirectory.map { root in
             try openStore(root: root, file: file, registry: registry, live: live, health: health, logger: logger)
         }
@@ -141,6 +160,12 @@ struct Rankd: AsyncParsableCommand {
             auth: rankToken.map {
                 BearerTokenAuth(token: $0, scope: "Rank calls", howToConfigure: "--rank-token-file or RANKD_RANK_TOKEN")
             }, observability: observability.rank)
+        EventService.register(
+            in: &router, engine: engine,
+            auth: rankToken.map {
+                BearerTokenAuth(
+                    token: $0, scope: "RecordEvents calls", howToConfigure: "--rank-token-file or RANKD_RANK_TOKEN")
+            })
         if let store {
             let adminToken = try readToken(
                 file: adminTokenFile ?? file.adminTokenFile, environment: "RANKD_ADMIN_TOKEN",
@@ -291,6 +316,27 @@ struct Rankd: AsyncParsableCommand {
         }
     }
 
+    /// The recorded-events store (`--event-budget-mib`, default 256; 0: none). In memory only: it starts
+    /// empty on every start, which the log says.
+    private func openEventStore(file: ConfigFile, logger: Logger) throws -> UserEventStore? {
+        let mebibytes = eventBudgetMib ?? file.eventBudgetMiB ?? 256
+        guard (0...1 << 20).contains(mebibytes) else {
+            throw ValidationError("--event-budget-mib must be 0...1048576, got \(mebibytes)")
+        }
+        guard mebibytes > 0 else {
+            logger.info("events off (--event-budget-mib 0): RecordEvents answers UNAVAILABLE")
+            return nil
+        }
+        let store = UserEventStore(budgetBytes: mebibytes << 20)
+        logger.info(
+            "event state in memory, empty at start",
+            metadata: [
+                "budget_mib": "\(mebibytes)", "capacity_users": "\(store.capacity)",
+                "bytes_per_user": "\(UserEventStore.bytesPerUser)",
+            ])
+        return store
+    }
+
     /// Opens the live overlay of the snapshot root (`ROOT/.live`) and replays its log; a torn tail is
     /// logged and dropped.
     private func openLiveOverlay(root: String, logger: Logger) throws -> LiveOverlay {
@@ -341,6 +387,29 @@ struct Rankd: AsyncParsableCommand {
         }
         if let value = try positive(maxConnections ?? file.maxConnections, "--max-connections") {
             configuration.maxConnections = value
+        }
+        func nonNegative(_ value: Int?, _ name: String) throws -> Int? {
+            guard let value else { return nil }
+            guard value >= 0 else { throw ValidationError("\(name) must be 0 (no limit) or more, got \(value)") }
+            return value
+        }
+        if let value = try nonNegative(
+            maxConnectionsPerAddress ?? file.maxConnectionsPerAddress, "--max-connections-per-address")
+        {
+            configuration.maxConnectionsPerAddress = value
+        }
+        if let value = try nonNegative(
+            connectionRatePerAddress ?? file.connectionRatePerAddress, "--connection-rate-per-address")
+        {
+            configuration.connectionRatePerAddress = value
+        }
+        if let value = try positive(
+            connectionBurstPerAddress ?? file.connectionBurstPerAddress, "--connection-burst-per-address")
+        {
+            configuration.connectionBurstPerAddress = value
+        }
+        if let value = try nonNegative(file.abusiveConnectionCost, "abusiveConnectionCost") {
+            configuration.abusiveConnectionCost = value
         }
         if let value = try positive(idleTimeout ?? file.idleTimeoutSeconds, "--idle-timeout") {
             configuration.idleTimeout = .seconds(Int64(value))

@@ -9,8 +9,10 @@ import NIOCore
 /// ```json
 /// { "listen": "127.0.0.1:50051", "snapshot": "/var/lib/rankd/demo", "threads": 2, "maxReceiveMessageSize": 4194304,
 ///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
+///   "maxConnectionsPerAddress": 1000, "connectionRatePerAddress": 50, "connectionBurstPerAddress": 100,
+///   "abusiveConnectionCost": 10,
 ///   "idleTimeoutSeconds": 300, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
-///   "drainTimeoutSeconds": 10, "logLevel": "info" }
+///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256 }
 /// ```
 ///
 /// With a snapshot root instead of `snapshot` (docs/OPERATIONS.md, "Publishing and hot reload"):
@@ -43,6 +45,10 @@ struct ConfigFile: Decodable {
     var maxConcurrentStreams: Int?
     var maxHeaderListSize: Int?
     var maxConnections: Int?
+    var maxConnectionsPerAddress: Int?
+    var connectionRatePerAddress: Int?
+    var connectionBurstPerAddress: Int?
+    var abusiveConnectionCost: Int?
     var idleTimeoutSeconds: Int?
     var drainTimeoutSeconds: Int?
     var streamResetBurst: Int?
@@ -63,6 +69,7 @@ struct ConfigFile: Decodable {
     var tlsAdminIdentities: [String]?
     var tlsWatchIntervalSeconds: Double?
     var tlsHandshakeTimeoutSeconds: Int?
+    var eventBudgetMiB: Int?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data

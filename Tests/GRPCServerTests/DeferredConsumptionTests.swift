@@ -135,6 +135,10 @@ private func messages(_ count: Int, size: Int) -> [[UInt8]] {
         let record = SinkRecord(delay: .milliseconds(10))
         let sent = messages(60, size: 3000)
         try await withSlowSinkServer(record: record) { uploader, other in
+            // One round trip first, so the uploader has applied the server's SETTINGS: until then a client may
+            // use HTTP/2's default 65 535-byte stream window, four times this test's 16 KiB (the bound below is
+            // for the configured window; the configuration documents the early case).
+            _ = try await uploader.unaryResponse(path: "/test.Raw/Echo", request: ByteBuffer(string: "warm"))
             let call = upload(sent, on: uploader)
 
             try await Task.sleep(for: .milliseconds(100))

@@ -94,6 +94,27 @@ def synth(base, name, seed, items, categories, dim=16, users=200):
     return base / name, catalogue
 
 
+def synth_with_admin_token(name, seed, token, items=1000, categories=5):
+    """A module's fixture data: a synth snapshot in a fresh temporary directory and an admin token
+    file holding `token`; yields {"base", "snapshot", "catalogue", "token"} and removes it all
+    afterwards. Use as `with synth_with_admin_token(...) as built: yield built` in a fixture."""
+    import contextlib
+    import shutil
+    import tempfile
+
+    @contextlib.contextmanager
+    def made():
+        base = Path(tempfile.mkdtemp(prefix=f"rankd-{name}-"))
+        try:
+            snapshot, catalogue = synth(base, f"snap-{name}", seed=seed, items=items, categories=categories)
+            (base / "admin-token").write_text(token + "\n")
+            yield {"base": base, "snapshot": snapshot, "catalogue": catalogue, "token": base / "admin-token"}
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+
+    return made()
+
+
 def wait_until_ranking(channel, timeout=10.0):
     """Waits until health says `ranking.v1.Ranker` is SERVING: rankd listens before its snapshot
     is active."""
@@ -127,6 +148,11 @@ class RankdProcess:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for_listener(self.proc, self.port, timeout, "rankd", self.output, self.host)
+        # The port accepts as soon as it is bound; the "listening" line (transport, address) is logged just
+        # after. Tests read that line, so wait for it too (a busy machine widens the gap).
+        deadline = time.monotonic() + timeout
+        while "msg=listening" not in self.output() and time.monotonic() < deadline and self.proc.poll() is None:
+            time.sleep(0.02)
         return self
 
     def stop(self, sig=None, timeout=20.0):

@@ -6,7 +6,6 @@ acknowledged batch is served whole and no batch is served in part."""
 import random
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from conftest import RankdProcess, synth
+from conftest import RankdProcess, synth_with_admin_token
 from ranking.v1 import admin_pb2 as apb
 from ranking.v1 import admin_pb2_grpc as arpc
 from ranking.v1 import ranker_pb2 as pb
@@ -26,12 +25,8 @@ AUTH = (("authorization", f"Bearer {TOKEN}"),)
 
 @pytest.fixture(scope="module")
 def built():
-    base = Path(tempfile.mkdtemp(prefix="rankd-live-"))
-    snapshot, catalogue = synth(base, "snap-live", seed=9, items=1000, categories=5)
-    token = base / "admin-token"
-    token.write_text(TOKEN + "\n")
-    yield {"base": base, "snapshot": snapshot, "catalogue": catalogue, "token": token}
-    shutil.rmtree(base, ignore_errors=True)
+    with synth_with_admin_token("live", seed=9, token=TOKEN) as made:
+        yield made
 
 
 def root_with_snapshot(built, tmp_path):

@@ -87,7 +87,7 @@ def test_v1_answers_every_query_kind_on_one_interleaved_stream(server):
     files = [FileDescriptorProto.FromString(raw) for raw in by_symbol.file_descriptor_response.file_descriptor_proto]
     assert files[0].name == "ranking/v1/ranker.proto"
     assert files[0].package == "ranking.v1"
-    assert [m.name for m in files[0].service[0].method] == ["Rank"]
+    assert [m.name for m in files[0].service[0].method] == ["Rank", "Related", "RankBatch", "RecordEvents", "StreamEvents"]
 
     nested = ask(file_containing_symbol=".ranking.v1.RankRequest")
     assert FileDescriptorProto.FromString(nested.file_descriptor_response.file_descriptor_proto[0]).name == \
@@ -124,7 +124,7 @@ def test_listing_like_grpcurl_shows_each_service_methods(server):
     pool = descriptor_pool.DescriptorPool(database)
     listing = {name: sorted(m.name for m in pool.FindServiceByName(name).methods)
                for name in database.get_services()}
-    assert listing["ranking.v1.Ranker"] == ["Rank"]
+    assert listing["ranking.v1.Ranker"] == ["Rank", "RankBatch", "RecordEvents", "Related", "StreamEvents"]
     assert listing["grpc.health.v1.Health"] == ["Check", "Watch"]
     assert listing["rankd.testing.v1.Echo"] == ["Collect", "Expand", "Unary"]
     assert listing["grpc.reflection.v1.ServerReflection"] == ["ServerReflectionInfo"]

@@ -36,6 +36,8 @@ import Testing
         explanation.rule = "mmr"
         explanation.constraints = ["cap reached for Running Shoes"]
         explanation.reason = "similar to items you viewed recently"
+        explanation.rotationPenalty = 0.19
+        explanation.recentImpressions = 2
         response.items = [
             .init(itemID: "sku-1", score: 1.5, position: 0, category: "Trail", brand: "B", explanation: explanation),
             .init(itemID: "sku-2", score: 0.5, position: 1),
@@ -50,6 +52,10 @@ import Testing
         response.droppedPins = [.init(itemID: "sku-x", position: 2, reason: "out of stock")]
         response.unknownItemIDs = ["nope"]
         response.candidatesConsidered = 300
+        response.sessionSource = .eventHistory
+        response.eventExclusions = [
+            .init(itemID: "sku-3", reason: "purchased 5 s ago"), .init(category: "Trail", reason: "frequency cap"),
+        ]
         #expect(try RankCodec.decodeResponse(RankCodec.encodeResponse(response)) == response)
     }
 

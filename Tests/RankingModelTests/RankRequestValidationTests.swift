@@ -34,6 +34,25 @@ import Testing
         expectInvalid({ $0.recentItemIDs = Array(repeating: "a", count: 101) }, naming: "recent_item_ids")
         expectInvalid({ $0.recentItemIDs = ["a", ""] }, naming: "recent_item_ids[1]")
         expectInvalid({ $0.diversity.tradeoff = 1.5 }, naming: "diversity.tradeoff")
+        expectInvalid({ $0.rotation = .init(rate: 1.5) }, naming: "rotation.rate")
+        expectInvalid({ $0.rotation = .init(rate: .nan) }, naming: "rotation.rate")
+        expectInvalid({ $0.rotation = .init(windowSeconds: 31 * 86_400) }, naming: "rotation.window_seconds")
+        expectInvalid(
+            { $0.frequencyCaps = [.init(maxImpressions: 0, windowSeconds: 60)] },
+            naming: "frequency_caps[0].max_impressions")
+        expectInvalid(
+            {
+                $0.frequencyCaps = [
+                    .init(maxImpressions: 1, windowSeconds: 60), .init(maxImpressions: 1, windowSeconds: 0),
+                ]
+            },
+            naming: "frequency_caps[1].window_seconds")
+        expectInvalid(
+            { $0.frequencyCaps = Array(repeating: .init(maxImpressions: 1, windowSeconds: 60), count: 17) },
+            naming: "frequency_caps")
+        expectInvalid(
+            { $0.filter.excludePurchasedWithinSeconds = 31 * 86_400 }, naming: "filter.exclude_purchased_within_seconds"
+        )
         expectInvalid({ $0.diversity.tradeoff = .nan }, naming: "diversity.tradeoff")
         expectInvalid({ $0.diversity.spreadWindow = 3 }, naming: "spread_window")
         expectInvalid(

@@ -29,6 +29,13 @@ extension RankRequest {
         request.consent = .none
         request.experimentArm = "treatment"
         request.context = ["channel": "web", "device": "ios"]
+        request.filter.excludePurchasedWithinSeconds = 86_400
+        request.rotation = .init(rate: 0.25, windowSeconds: 3600)
+        request.frequencyCaps = [
+            .init(maxImpressions: 3, windowSeconds: 86_400),
+            .init(maxImpressions: 5, windowSeconds: 600, scope: .category),
+        ]
+        request.ignoreEventHistory = true
         return request
     }
 }

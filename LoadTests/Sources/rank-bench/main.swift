@@ -4,6 +4,16 @@
 //       [--requests 20000] [--k 20] [--pool 300] [--method mmr] [--session 0.3] [--unknown 0.1] [--seed 1]
 //       [--category NAME]... [--brand NAME]... [--in-stock] [--live-changes N]
 //
+// `--events N` records N events (80% impressions, 20% clicks, over the last hour) for every user the
+// requests name, and asks every request for a frequency cap (3 per item per day) and exclude-purchased
+// (a day), with rotation at the config default: the `events` row is reading the user's state and
+// deriving history, rotation and caps from it (part of `resolve`).
+//
+// `--ingest-rate N` (with `--events`) then measures Rank while events are recorded at N events/s and
+// while none are, alternating over 5 rounds of all the requests: a second thread does what rankd's
+// ingest queue does per batch of 1,000 (protobuf decode, validation, recording; at nice 10 as there),
+// so the difference is lock contention plus the CPU the ingest takes (no network, no client process).
+//
 // `--live-changes N` serves with a live overlay (as a snapshot root does) holding N removed items, N
 // out of stock, N repriced and N with a tag added, so the numbers include reading it.
 //
@@ -22,6 +32,8 @@ import RankingEngine
 import SeededRandom
 import Snapshot
 import SnapshotLifecycle
+import Synchronization
+import UserEvents
 
 struct Options {
     var snapshot = ""
@@ -37,6 +49,8 @@ struct Options {
     var brands: [String] = []
     var inStock = false
     var liveChanges = 0
+    var events = 0
+    var ingestRate = 0
 
     init(_ arguments: [String]) {
         var iterator = arguments.makeIterator()
@@ -58,6 +72,8 @@ struct Options {
             case "--brand": brands.append(value(argument))
             case "--in-stock": inStock = true
             case "--live-changes": liveChanges = Int(value(argument)) ?? liveChanges
+            case "--events": events = Int(value(argument)) ?? events
+            case "--ingest-rate": ingestRate = Int(value(argument)) ?? ingestRate
             default: fail("unknown argument \(argument)")
             }
         }
@@ -84,7 +100,9 @@ func fail(_ message: String) -> Never {
     )
     let snapshot = serving.snapshot
     if options.liveChanges > 0 { attachLiveChanges(options.liveChanges, to: serving) }
-    let engine = RankingEngine(registry: SnapshotRegistry(serving))
+    let store = options.events > 0 ? UserEventStore(budgetBytes: 256 << 20) : nil
+    let engine = RankingEngine(registry: SnapshotRegistry(serving), events: store)
+    var recordedUsers = Set<String>()
 
     var random = SplitMix64(seed: options.seed)
     var encoded: [ByteBuffer] = []
@@ -101,6 +119,20 @@ func fail(_ message: String) -> Never {
             request.userID = "unknown-\(random.next() % 1_000_000)"
         } else {
             request.userID = snapshot.userIds.id(at: Int(random.next() % UInt64(snapshot.userIds.count))) ?? ""
+        }
+        if let store, recordedUsers.insert(request.userID).inserted {
+            let now = Int64(Date().timeIntervalSince1970)
+            for _ in 0..<options.events {
+                let item = snapshot.itemIds.id(at: Int(random.next() % UInt64(snapshot.itemIds.count))) ?? ""
+                store.record(
+                    userKey: EventKey.user(request.userID), itemKey: EventKey.item(item),
+                    type: random.next() % 5 == 0 ? .click : .impression, time: UInt32(now - Int64(random.next() % 3600))
+                )
+            }
+        }
+        if options.events > 0 {
+            request.frequencyCaps = [.init(maxImpressions: 3, windowSeconds: 86_400)]
+            request.filter.excludePurchasedWithinSeconds = 86_400
         }
         if Double.random(in: 0..<1, using: &random) < options.session {
             request.recentItemIDs = (0..<Int.random(in: 1...5, using: &random)).compactMap { _ in
@@ -141,6 +173,7 @@ func fail(_ message: String) -> Never {
             let t3 = clock.now
             add("decode", t1 - t0)
             add("resolve", timings.resolve)
+            add("events", timings.events)
             add("retrieve", timings.retrieve)
             add("rerank", timings.rerank)
             add("describe", timings.describe)
@@ -156,7 +189,7 @@ func fail(_ message: String) -> Never {
         sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
     }
     print(
-        "\(options.requests) requests (k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown), categories \(options.categories), brands \(options.brands)\(options.inStock ? ", in stock" : "")), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
+        "\(options.requests) requests (events \(options.events) per user, k \(options.k), pool \(options.pool), \(options.method), session \(options.session), unknown \(options.unknown), categories \(options.categories), brands \(options.brands)\(options.inStock ? ", in stock" : "")), \(errors) errors, \(elapsed) → \(Int(Double(options.requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) calls/s on one thread"
     )
     if allocations != nil {
         print(
@@ -164,9 +197,14 @@ func fail(_ message: String) -> Never {
                 format: "engine allocations per call: %.2f (rank → response values)",
                 Double(engineAllocations) / Double(max(options.requests - errors, 1))))
     }
+    defer {
+        if store != nil && options.ingestRate > 0 {
+            measureUnderIngest(engine: engine, snapshot: snapshot, encoded: encoded, rate: options.ingestRate)
+        }
+    }
     print("| stage | p50 µs | p90 µs | p99 µs | max µs |")
     print("|---|---:|---:|---:|---:|")
-    for name in ["decode", "resolve", "retrieve", "rerank", "describe", "encode", "total"] {
+    for name in ["decode", "resolve", "events", "retrieve", "rerank", "describe", "encode", "total"] {
         let sorted = (stages[name] ?? [0]).sorted()
         print(
             String(
@@ -176,6 +214,91 @@ func fail(_ message: String) -> Never {
 }
 
 run()
+
+/// Shared with the ingest thread.
+final class IngestControl: Sendable {
+    let stop = Atomic<Bool>(false)
+    let done = Atomic<Bool>(false)
+    let recorded = Atomic<Int>(0)
+}
+
+/// Rank latency (decode → encode) for every request, with and without events being recorded at `rate`
+/// events/s on another thread, alternating; prints both and the p99 ratio.
+func measureUnderIngest(engine: RankingEngine, snapshot: Snapshot, encoded: [ByteBuffer], rate: Int) {
+    var random = SplitMix64(seed: 99)
+    let users = snapshot.userIds.count
+    let items = snapshot.itemIds.count
+    let batches: [ByteBuffer] = (0..<32).map { _ in
+        EventCodec.encodeRequest(
+            RecordEventsRequest(
+                events: (0..<1000).map { _ in
+                    RecordedEvent(
+                        userID: snapshot.userIds.id(at: Int(random.next() % UInt64(users))) ?? "",
+                        itemID: snapshot.itemIds.id(at: Int(random.next() % UInt64(items))) ?? "",
+                        kind: random.next() % 5 == 0 ? .click : .impression)
+                }))
+    }
+    func rankAll() -> [Double] {
+        var samples: [Double] = []
+        samples.reserveCapacity(encoded.count)
+        for buffer in encoded {
+            let t0 = ContinuousClock.now
+            guard let request = try? RankCodec.decodeRequest(buffer),
+                let response = try? engine.rank(request)
+            else { fail("rank failed") }
+            _ = RankCodec.encodeResponse(response)
+            let (seconds, attoseconds) = (ContinuousClock.now - t0).components
+            samples.append(Double(seconds) * 1e6 + Double(attoseconds) / 1e12)
+        }
+        return samples.sorted()
+    }
+    func p(_ sorted: [Double], _ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
+    print("\nRank under ingest (\(rate) events/s in batches of 1000, decode + validate + record on a nice-10 thread):")
+    print("| round | ingest | Rank p50 µs | Rank p99 µs | events/s recorded |")
+    print("|---:|---|---:|---:|---:|")
+    var ratios: [Double] = []
+    var offP99s: [Double] = []
+    var onP99s: [Double] = []
+    for round in 1...5 {
+        let off = rankAll()
+        let control = IngestControl()
+        let interval = 1000.0 / Double(rate)
+        let thread = Thread {
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            let started = Date()
+            var sent = 0
+            while !control.stop.load(ordering: .relaxed) {
+                let due = started.addingTimeInterval(Double(sent / 1000) * interval)
+                let wait = due.timeIntervalSinceNow
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+                guard let request = try? EventCodec.decodeRequest(batches[(sent / 1000) % batches.count]),
+                    let result = try? engine.record(request)
+                else { fail("record failed") }
+                control.recorded.add(result.recorded, ordering: .relaxed)
+                sent += 1000
+            }
+            control.done.store(true, ordering: .releasing)
+        }
+        let started = ContinuousClock.now
+        thread.start()
+        let on = rankAll()
+        control.stop.store(true, ordering: .relaxed)
+        while !control.done.load(ordering: .acquiring) { usleep(100) }
+        let (seconds, attoseconds) = (ContinuousClock.now - started).components
+        let ingested =
+            Double(control.recorded.load(ordering: .relaxed)) / (Double(seconds) + Double(attoseconds) / 1e18)
+        print(String(format: "| %d | off | %.1f | %.1f | |", round, p(off, 0.5), p(off, 0.99)))
+        print(String(format: "| %d | on | %.1f | %.1f | %.0f |", round, p(on, 0.5), p(on, 0.99), ingested))
+        offP99s.append(p(off, 0.99))
+        onP99s.append(p(on, 0.99))
+        ratios.append(p(on, 0.99) / p(off, 0.99))
+    }
+    let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+    print(
+        String(
+            format: "medians: Rank p99 off %.1f µs, on %.1f µs; median of the rounds' on/off p99 ratios %.2f",
+            median(offP99s), median(onP99s), median(ratios)))
+}
 
 /// Attaches a live overlay (in a temporary directory) with `count` removed, out-of-stock, repriced and
 /// re-tagged items each, spread over the catalogue, and waits until they are applied.

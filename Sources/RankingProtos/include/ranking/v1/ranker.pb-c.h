@@ -27,6 +27,15 @@ typedef struct Ranking__V1__Explanation Ranking__V1__Explanation;
 typedef struct Ranking__V1__RankedItem Ranking__V1__RankedItem;
 typedef struct Ranking__V1__DroppedPin Ranking__V1__DroppedPin;
 typedef struct Ranking__V1__RankResponse Ranking__V1__RankResponse;
+typedef struct Ranking__V1__Rotation Ranking__V1__Rotation;
+typedef struct Ranking__V1__FrequencyCap Ranking__V1__FrequencyCap;
+typedef struct Ranking__V1__EventExclusion Ranking__V1__EventExclusion;
+typedef struct Ranking__V1__Event Ranking__V1__Event;
+typedef struct Ranking__V1__RecordEventsRequest Ranking__V1__RecordEventsRequest;
+typedef struct Ranking__V1__RecordEventsResponse Ranking__V1__RecordEventsResponse;
+typedef struct Ranking__V1__RelatedRequest Ranking__V1__RelatedRequest;
+typedef struct Ranking__V1__RankBatchRequest Ranking__V1__RankBatchRequest;
+typedef struct Ranking__V1__RankBatchResult Ranking__V1__RankBatchResult;
 
 
 /* --- enums --- */
@@ -86,9 +95,50 @@ typedef enum _Ranking__V1__Strategy {
   /*
    * Consent NONE: popularity, never the user's data.
    */
-  RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED = 5
+  RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED = 5,
+  /*
+   * Related: the seed items' mean vector (blended with the user's embedding when a user is given
+   * and consent allows it).
+   */
+  RANKING__V1__STRATEGY__STRATEGY_RELATED = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__STRATEGY)
 } Ranking__V1__Strategy;
+typedef enum _Ranking__V1__CapScope {
+  /*
+   * Per item.
+   */
+  RANKING__V1__CAP_SCOPE__CAP_SCOPE_ITEM = 0,
+  /*
+   * Per category: impressions of any item of the category count, and the whole category is capped.
+   */
+  RANKING__V1__CAP_SCOPE__CAP_SCOPE_CATEGORY = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__CAP_SCOPE)
+} Ranking__V1__CapScope;
+typedef enum _Ranking__V1__SessionSource {
+  RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_UNSPECIFIED = 0,
+  /*
+   * No session signals (no recent items sent, none recorded, or consent NONE).
+   */
+  RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_NONE = 1,
+  /*
+   * RankRequest.recent_item_ids (it always wins when not empty).
+   */
+  RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_REQUEST = 2,
+  /*
+   * The user's recorded interactions (RecordEvents), newest first.
+   */
+  RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_EVENT_HISTORY = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__SESSION_SOURCE)
+} Ranking__V1__SessionSource;
+typedef enum _Ranking__V1__EventType {
+  RANKING__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED = 0,
+  RANKING__V1__EVENT_TYPE__EVENT_TYPE_IMPRESSION = 1,
+  RANKING__V1__EVENT_TYPE__EVENT_TYPE_CLICK = 2,
+  RANKING__V1__EVENT_TYPE__EVENT_TYPE_ADD_TO_CART = 3,
+  RANKING__V1__EVENT_TYPE__EVENT_TYPE_PURCHASE = 4,
+  RANKING__V1__EVENT_TYPE__EVENT_TYPE_CUSTOM = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RANKING__V1__EVENT_TYPE)
+} Ranking__V1__EventType;
 
 /* --- messages --- */
 
@@ -160,10 +210,24 @@ struct  Ranking__V1__RankRequest
    */
   size_t n_context;
   Ranking__V1__RankRequest__ContextEntry **context;
+  /*
+   * Rotation of items the user was recently shown (RecordEvents impressions). Unset: the snapshot
+   * config's rotation (default rate 0.1, window 7200 s); rate 0 turns it off for this call.
+   */
+  Ranking__V1__Rotation *rotation;
+  /*
+   * Items (or categories) shown too often in a window are filtered out. Empty: no caps.
+   */
+  size_t n_frequency_caps;
+  Ranking__V1__FrequencyCap **frequency_caps;
+  /*
+   * Do not use the recorded interactions as session signals when recent_item_ids is empty.
+   */
+  protobuf_c_boolean ignore_event_history;
 };
 #define RANKING__V1__RANK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, NULL, NULL, 0,NULL, 0,NULL, 0, RANKING__V1__CONSENT__CONSENT_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, NULL, NULL, 0,NULL, 0,NULL, 0, RANKING__V1__CONSENT__CONSENT_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0,NULL, 0 }
 
 
 /*
@@ -232,10 +296,14 @@ struct  Ranking__V1__Filter
    */
   size_t n_exclude_item_ids;
   char **exclude_item_ids;
+  /*
+   * Never items the user bought (RecordEvents purchases) within this many seconds. 0: off.
+   */
+  uint32_t exclude_purchased_within_seconds;
 };
 #define RANKING__V1__FILTER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__filter__descriptor) \
-    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, NULL, NULL, 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, NULL, NULL, 0,NULL, 0,NULL, 0 }
 
 
 struct  Ranking__V1__Diversity
@@ -347,10 +415,20 @@ struct  Ranking__V1__Explanation
    * A short human reason ("similar to items you viewed recently", "popular in Running Shoes").
    */
   char *reason;
+  /*
+   * Related: the seed item this item is most similar to (highest cosine).
+   */
+  char *similar_to_item_id;
+  /*
+   * Rotation: the share of relevance taken off because the user was shown the item recently
+   * (0: none), and how many of those impressions fell in the rotation window.
+   */
+  float rotation_penalty;
+  uint32_t recent_impressions;
 };
 #define RANKING__V1__EXPLANATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__explanation__descriptor) \
-    , 0, 0, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
+    , 0, 0, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Ranking__V1__RankedItem
@@ -442,10 +520,197 @@ struct  Ranking__V1__RankResponse
    * Candidates retrieved before re-ranking.
    */
   uint32_t candidates_considered;
+  /*
+   * Where the session signals came from.
+   */
+  Ranking__V1__SessionSource session_source;
+  /*
+   * With explain: the items and categories that RecordEvents state kept out (frequency caps,
+   * exclude_purchased_within_seconds), with the reason.
+   */
+  size_t n_event_exclusions;
+  Ranking__V1__EventExclusion **event_exclusions;
 };
 #define RANKING__V1__RANK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_response__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string, RANKING__V1__STRATEGY__STRATEGY_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0 }
+    , 0,NULL, (char *)protobuf_c_empty_string, RANKING__V1__STRATEGY__STRATEGY_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0, RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_UNSPECIFIED, 0,NULL }
+
+
+struct  Ranking__V1__Rotation
+{
+  ProtobufCMessage base;
+  /*
+   * In [0, 1]: an item shown just now loses this share of its relevance, per impression in the
+   * window; the penalty fades linearly to nothing over the window (Recombee's rotationRate).
+   */
+  Ranking__V1__FloatValue *rate;
+  /*
+   * How long an impression counts (Recombee's rotationTime). 0: the configured window. At most 30 days.
+   */
+  uint32_t window_seconds;
+};
+#define RANKING__V1__ROTATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rotation__descriptor) \
+    , NULL, 0 }
+
+
+struct  Ranking__V1__FrequencyCap
+{
+  ProtobufCMessage base;
+  /*
+   * At most this many impressions (≥ 1) within the window; an item (or category) that reached it is
+   * filtered out. Only the user's last 32 impressions are remembered.
+   */
+  uint32_t max_impressions;
+  /*
+   * The window in seconds (1 .. 30 days).
+   */
+  uint32_t window_seconds;
+  Ranking__V1__CapScope scope;
+};
+#define RANKING__V1__FREQUENCY_CAP__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__frequency_cap__descriptor) \
+    , 0, 0, RANKING__V1__CAP_SCOPE__CAP_SCOPE_ITEM }
+
+
+struct  Ranking__V1__EventExclusion
+{
+  ProtobufCMessage base;
+  /*
+   * The item kept out (empty for a category cap).
+   */
+  char *item_id;
+  /*
+   * The category capped (empty for an item).
+   */
+  char *category;
+  /*
+   * e.g. "frequency cap: 3 impressions in 86400 s", "purchased 3600 s ago".
+   */
+  char *reason;
+};
+#define RANKING__V1__EVENT_EXCLUSION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__event_exclusion__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Ranking__V1__Event
+{
+  ProtobufCMessage base;
+  /*
+   * Required, at most 256 bytes.
+   */
+  char *user_id;
+  /*
+   * Required, at most 256 bytes. Items the active snapshot does not know are counted, not stored.
+   */
+  char *item_id;
+  Ranking__V1__EventType type;
+  /*
+   * When it happened, Unix milliseconds. 0: when the server receives it. At most 5 minutes ahead of
+   * the server's clock.
+   */
+  int64_t timestamp_ms;
+  /*
+   * Weight of an interaction in the session signals (> 0, finite). Unset: 1.
+   */
+  Ranking__V1__FloatValue *weight;
+  /*
+   * CONSENT_NONE: the event is not recorded (counted in skipped_no_consent).
+   */
+  Ranking__V1__Consent consent;
+};
+#define RANKING__V1__EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__event__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, RANKING__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED, 0, NULL, RANKING__V1__CONSENT__CONSENT_UNSPECIFIED }
+
+
+struct  Ranking__V1__RecordEventsRequest
+{
+  ProtobufCMessage base;
+  size_t n_events;
+  Ranking__V1__Event **events;
+};
+#define RANKING__V1__RECORD_EVENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__record_events_request__descriptor) \
+    , 0,NULL }
+
+
+struct  Ranking__V1__RecordEventsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Events stored.
+   */
+  uint64_t recorded;
+  /*
+   * Events about items the active snapshot does not know (not stored).
+   */
+  uint64_t unknown_items;
+  /*
+   * Events with consent NONE (not stored).
+   */
+  uint64_t skipped_no_consent;
+};
+#define RANKING__V1__RECORD_EVENTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__record_events_response__descriptor) \
+    , 0, 0, 0 }
+
+
+struct  Ranking__V1__RelatedRequest
+{
+  ProtobufCMessage base;
+  /*
+   * One or more seed item ids (the product on the page, the basket); at most 100, no duplicates.
+   */
+  size_t n_seed_item_ids;
+  char **seed_item_ids;
+  /*
+   * Everything else as for Rank: k, filter, diversity, boosts, pins, explain, consent. With a
+   * user_id and consent FULL the seeds' vector is blended with the user's embedding (the seeds
+   * take the session's weight); recent_item_ids must be empty.
+   */
+  Ranking__V1__RankRequest *rules;
+};
+#define RANKING__V1__RELATED_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__related_request__descriptor) \
+    , 0,NULL, NULL }
+
+
+struct  Ranking__V1__RankBatchRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The users to rank, in order; each gets one RankBatchResult.
+   */
+  size_t n_user_ids;
+  char **user_ids;
+  /*
+   * The rules for every user, exactly as a Rank request; its user_id must be empty.
+   */
+  Ranking__V1__RankRequest *rules;
+};
+#define RANKING__V1__RANK_BATCH_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_batch_request__descriptor) \
+    , 0,NULL, NULL }
+
+
+struct  Ranking__V1__RankBatchResult
+{
+  ProtobufCMessage base;
+  char *user_id;
+  /*
+   * Present when the user was ranked.
+   */
+  Ranking__V1__RankResponse *response;
+  /*
+   * Set instead when this user's call failed (e.g. "INVALID_ARGUMENT: ..."); the batch goes on.
+   */
+  char *error;
+};
+#define RANKING__V1__RANK_BATCH_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_batch_result__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
 
 
 /* Ranking__V1__RankRequest__ContextEntry methods */
@@ -660,6 +925,177 @@ Ranking__V1__RankResponse *
 void   ranking__v1__rank_response__free_unpacked
                      (Ranking__V1__RankResponse *message,
                       ProtobufCAllocator *allocator);
+/* Ranking__V1__Rotation methods */
+void   ranking__v1__rotation__init
+                     (Ranking__V1__Rotation         *message);
+size_t ranking__v1__rotation__get_packed_size
+                     (const Ranking__V1__Rotation   *message);
+size_t ranking__v1__rotation__pack
+                     (const Ranking__V1__Rotation   *message,
+                      uint8_t             *out);
+size_t ranking__v1__rotation__pack_to_buffer
+                     (const Ranking__V1__Rotation   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__Rotation *
+       ranking__v1__rotation__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__rotation__free_unpacked
+                     (Ranking__V1__Rotation *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__FrequencyCap methods */
+void   ranking__v1__frequency_cap__init
+                     (Ranking__V1__FrequencyCap         *message);
+size_t ranking__v1__frequency_cap__get_packed_size
+                     (const Ranking__V1__FrequencyCap   *message);
+size_t ranking__v1__frequency_cap__pack
+                     (const Ranking__V1__FrequencyCap   *message,
+                      uint8_t             *out);
+size_t ranking__v1__frequency_cap__pack_to_buffer
+                     (const Ranking__V1__FrequencyCap   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__FrequencyCap *
+       ranking__v1__frequency_cap__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__frequency_cap__free_unpacked
+                     (Ranking__V1__FrequencyCap *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__EventExclusion methods */
+void   ranking__v1__event_exclusion__init
+                     (Ranking__V1__EventExclusion         *message);
+size_t ranking__v1__event_exclusion__get_packed_size
+                     (const Ranking__V1__EventExclusion   *message);
+size_t ranking__v1__event_exclusion__pack
+                     (const Ranking__V1__EventExclusion   *message,
+                      uint8_t             *out);
+size_t ranking__v1__event_exclusion__pack_to_buffer
+                     (const Ranking__V1__EventExclusion   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__EventExclusion *
+       ranking__v1__event_exclusion__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__event_exclusion__free_unpacked
+                     (Ranking__V1__EventExclusion *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__Event methods */
+void   ranking__v1__event__init
+                     (Ranking__V1__Event         *message);
+size_t ranking__v1__event__get_packed_size
+                     (const Ranking__V1__Event   *message);
+size_t ranking__v1__event__pack
+                     (const Ranking__V1__Event   *message,
+                      uint8_t             *out);
+size_t ranking__v1__event__pack_to_buffer
+                     (const Ranking__V1__Event   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__Event *
+       ranking__v1__event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__event__free_unpacked
+                     (Ranking__V1__Event *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__RecordEventsRequest methods */
+void   ranking__v1__record_events_request__init
+                     (Ranking__V1__RecordEventsRequest         *message);
+size_t ranking__v1__record_events_request__get_packed_size
+                     (const Ranking__V1__RecordEventsRequest   *message);
+size_t ranking__v1__record_events_request__pack
+                     (const Ranking__V1__RecordEventsRequest   *message,
+                      uint8_t             *out);
+size_t ranking__v1__record_events_request__pack_to_buffer
+                     (const Ranking__V1__RecordEventsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RecordEventsRequest *
+       ranking__v1__record_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__record_events_request__free_unpacked
+                     (Ranking__V1__RecordEventsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__RecordEventsResponse methods */
+void   ranking__v1__record_events_response__init
+                     (Ranking__V1__RecordEventsResponse         *message);
+size_t ranking__v1__record_events_response__get_packed_size
+                     (const Ranking__V1__RecordEventsResponse   *message);
+size_t ranking__v1__record_events_response__pack
+                     (const Ranking__V1__RecordEventsResponse   *message,
+                      uint8_t             *out);
+size_t ranking__v1__record_events_response__pack_to_buffer
+                     (const Ranking__V1__RecordEventsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RecordEventsResponse *
+       ranking__v1__record_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__record_events_response__free_unpacked
+                     (Ranking__V1__RecordEventsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__RelatedRequest methods */
+void   ranking__v1__related_request__init
+                     (Ranking__V1__RelatedRequest         *message);
+size_t ranking__v1__related_request__get_packed_size
+                     (const Ranking__V1__RelatedRequest   *message);
+size_t ranking__v1__related_request__pack
+                     (const Ranking__V1__RelatedRequest   *message,
+                      uint8_t             *out);
+size_t ranking__v1__related_request__pack_to_buffer
+                     (const Ranking__V1__RelatedRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RelatedRequest *
+       ranking__v1__related_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__related_request__free_unpacked
+                     (Ranking__V1__RelatedRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__RankBatchRequest methods */
+void   ranking__v1__rank_batch_request__init
+                     (Ranking__V1__RankBatchRequest         *message);
+size_t ranking__v1__rank_batch_request__get_packed_size
+                     (const Ranking__V1__RankBatchRequest   *message);
+size_t ranking__v1__rank_batch_request__pack
+                     (const Ranking__V1__RankBatchRequest   *message,
+                      uint8_t             *out);
+size_t ranking__v1__rank_batch_request__pack_to_buffer
+                     (const Ranking__V1__RankBatchRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RankBatchRequest *
+       ranking__v1__rank_batch_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__rank_batch_request__free_unpacked
+                     (Ranking__V1__RankBatchRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ranking__V1__RankBatchResult methods */
+void   ranking__v1__rank_batch_result__init
+                     (Ranking__V1__RankBatchResult         *message);
+size_t ranking__v1__rank_batch_result__get_packed_size
+                     (const Ranking__V1__RankBatchResult   *message);
+size_t ranking__v1__rank_batch_result__pack
+                     (const Ranking__V1__RankBatchResult   *message,
+                      uint8_t             *out);
+size_t ranking__v1__rank_batch_result__pack_to_buffer
+                     (const Ranking__V1__RankBatchResult   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__RankBatchResult *
+       ranking__v1__rank_batch_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__rank_batch_result__free_unpacked
+                     (Ranking__V1__RankBatchResult *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Ranking__V1__RankRequest__ContextEntry_Closure)
@@ -698,6 +1134,33 @@ typedef void (*Ranking__V1__DroppedPin_Closure)
 typedef void (*Ranking__V1__RankResponse_Closure)
                  (const Ranking__V1__RankResponse *message,
                   void *closure_data);
+typedef void (*Ranking__V1__Rotation_Closure)
+                 (const Ranking__V1__Rotation *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__FrequencyCap_Closure)
+                 (const Ranking__V1__FrequencyCap *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__EventExclusion_Closure)
+                 (const Ranking__V1__EventExclusion *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__Event_Closure)
+                 (const Ranking__V1__Event *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__RecordEventsRequest_Closure)
+                 (const Ranking__V1__RecordEventsRequest *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__RecordEventsResponse_Closure)
+                 (const Ranking__V1__RecordEventsResponse *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__RelatedRequest_Closure)
+                 (const Ranking__V1__RelatedRequest *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__RankBatchRequest_Closure)
+                 (const Ranking__V1__RankBatchRequest *message,
+                  void *closure_data);
+typedef void (*Ranking__V1__RankBatchResult_Closure)
+                 (const Ranking__V1__RankBatchResult *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -709,6 +1172,22 @@ struct Ranking__V1__Ranker_Service
                const Ranking__V1__RankRequest *input,
                Ranking__V1__RankResponse_Closure closure,
                void *closure_data);
+  void (*related)(Ranking__V1__Ranker_Service *service,
+                  const Ranking__V1__RelatedRequest *input,
+                  Ranking__V1__RankResponse_Closure closure,
+                  void *closure_data);
+  void (*rank_batch)(Ranking__V1__Ranker_Service *service,
+                     const Ranking__V1__RankBatchRequest *input,
+                     Ranking__V1__RankBatchResult_Closure closure,
+                     void *closure_data);
+  void (*record_events)(Ranking__V1__Ranker_Service *service,
+                        const Ranking__V1__RecordEventsRequest *input,
+                        Ranking__V1__RecordEventsResponse_Closure closure,
+                        void *closure_data);
+  void (*stream_events)(Ranking__V1__Ranker_Service *service,
+                        const Ranking__V1__RecordEventsRequest *input,
+                        Ranking__V1__RecordEventsResponse_Closure closure,
+                        void *closure_data);
 };
 typedef void (*Ranking__V1__Ranker_ServiceDestroy)(Ranking__V1__Ranker_Service *);
 void ranking__v1__ranker__init (Ranking__V1__Ranker_Service *service,
@@ -717,17 +1196,40 @@ void ranking__v1__ranker__init (Ranking__V1__Ranker_Service *service,
     { &ranking__v1__ranker__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define RANKING__V1__RANKER__INIT(function_prefix__) \
     { RANKING__V1__RANKER__BASE_INIT,\
-      function_prefix__ ## rank  }
+      function_prefix__ ## rank,\
+      function_prefix__ ## related,\
+      function_prefix__ ## rank_batch,\
+      function_prefix__ ## record_events,\
+      function_prefix__ ## stream_events  }
 void ranking__v1__ranker__rank(ProtobufCService *service,
                                const Ranking__V1__RankRequest *input,
                                Ranking__V1__RankResponse_Closure closure,
                                void *closure_data);
+void ranking__v1__ranker__related(ProtobufCService *service,
+                                  const Ranking__V1__RelatedRequest *input,
+                                  Ranking__V1__RankResponse_Closure closure,
+                                  void *closure_data);
+void ranking__v1__ranker__rank_batch(ProtobufCService *service,
+                                     const Ranking__V1__RankBatchRequest *input,
+                                     Ranking__V1__RankBatchResult_Closure closure,
+                                     void *closure_data);
+void ranking__v1__ranker__record_events(ProtobufCService *service,
+                                        const Ranking__V1__RecordEventsRequest *input,
+                                        Ranking__V1__RecordEventsResponse_Closure closure,
+                                        void *closure_data);
+void ranking__v1__ranker__stream_events(ProtobufCService *service,
+                                        const Ranking__V1__RecordEventsRequest *input,
+                                        Ranking__V1__RecordEventsResponse_Closure closure,
+                                        void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    ranking__v1__consent__descriptor;
 extern const ProtobufCEnumDescriptor    ranking__v1__diversity_method__descriptor;
 extern const ProtobufCEnumDescriptor    ranking__v1__strategy__descriptor;
+extern const ProtobufCEnumDescriptor    ranking__v1__cap_scope__descriptor;
+extern const ProtobufCEnumDescriptor    ranking__v1__session_source__descriptor;
+extern const ProtobufCEnumDescriptor    ranking__v1__event_type__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rank_request__context_entry__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__float_value__descriptor;
@@ -740,6 +1242,15 @@ extern const ProtobufCMessageDescriptor ranking__v1__explanation__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__dropped_pin__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__rotation__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__frequency_cap__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__event_exclusion__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__event__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__record_events_request__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__record_events_response__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__related_request__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__rank_batch_request__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__rank_batch_result__descriptor;
 extern const ProtobufCServiceDescriptor ranking__v1__ranker__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -508,6 +508,411 @@ void   ranking__v1__rank_response__free_unpacked
   assert(message->base.descriptor == &ranking__v1__rank_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ranking__v1__rotation__init
+                     (Ranking__V1__Rotation         *message)
+{
+  static const Ranking__V1__Rotation init_value = RANKING__V1__ROTATION__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__rotation__get_packed_size
+                     (const Ranking__V1__Rotation *message)
+{
+  assert(message->base.descriptor == &ranking__v1__rotation__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__rotation__pack
+                     (const Ranking__V1__Rotation *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__rotation__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__rotation__pack_to_buffer
+                     (const Ranking__V1__Rotation *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__rotation__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__Rotation *
+       ranking__v1__rotation__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__Rotation *)
+     protobuf_c_message_unpack (&ranking__v1__rotation__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__rotation__free_unpacked
+                     (Ranking__V1__Rotation *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__rotation__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__frequency_cap__init
+                     (Ranking__V1__FrequencyCap         *message)
+{
+  static const Ranking__V1__FrequencyCap init_value = RANKING__V1__FREQUENCY_CAP__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__frequency_cap__get_packed_size
+                     (const Ranking__V1__FrequencyCap *message)
+{
+  assert(message->base.descriptor == &ranking__v1__frequency_cap__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__frequency_cap__pack
+                     (const Ranking__V1__FrequencyCap *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__frequency_cap__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__frequency_cap__pack_to_buffer
+                     (const Ranking__V1__FrequencyCap *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__frequency_cap__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__FrequencyCap *
+       ranking__v1__frequency_cap__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__FrequencyCap *)
+     protobuf_c_message_unpack (&ranking__v1__frequency_cap__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__frequency_cap__free_unpacked
+                     (Ranking__V1__FrequencyCap *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__frequency_cap__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__event_exclusion__init
+                     (Ranking__V1__EventExclusion         *message)
+{
+  static const Ranking__V1__EventExclusion init_value = RANKING__V1__EVENT_EXCLUSION__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__event_exclusion__get_packed_size
+                     (const Ranking__V1__EventExclusion *message)
+{
+  assert(message->base.descriptor == &ranking__v1__event_exclusion__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__event_exclusion__pack
+                     (const Ranking__V1__EventExclusion *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__event_exclusion__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__event_exclusion__pack_to_buffer
+                     (const Ranking__V1__EventExclusion *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__event_exclusion__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__EventExclusion *
+       ranking__v1__event_exclusion__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__EventExclusion *)
+     protobuf_c_message_unpack (&ranking__v1__event_exclusion__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__event_exclusion__free_unpacked
+                     (Ranking__V1__EventExclusion *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__event_exclusion__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__event__init
+                     (Ranking__V1__Event         *message)
+{
+  static const Ranking__V1__Event init_value = RANKING__V1__EVENT__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__event__get_packed_size
+                     (const Ranking__V1__Event *message)
+{
+  assert(message->base.descriptor == &ranking__v1__event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__event__pack
+                     (const Ranking__V1__Event *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__event__pack_to_buffer
+                     (const Ranking__V1__Event *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__Event *
+       ranking__v1__event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__Event *)
+     protobuf_c_message_unpack (&ranking__v1__event__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__event__free_unpacked
+                     (Ranking__V1__Event *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__record_events_request__init
+                     (Ranking__V1__RecordEventsRequest         *message)
+{
+  static const Ranking__V1__RecordEventsRequest init_value = RANKING__V1__RECORD_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__record_events_request__get_packed_size
+                     (const Ranking__V1__RecordEventsRequest *message)
+{
+  assert(message->base.descriptor == &ranking__v1__record_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__record_events_request__pack
+                     (const Ranking__V1__RecordEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__record_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__record_events_request__pack_to_buffer
+                     (const Ranking__V1__RecordEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__record_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RecordEventsRequest *
+       ranking__v1__record_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RecordEventsRequest *)
+     protobuf_c_message_unpack (&ranking__v1__record_events_request__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__record_events_request__free_unpacked
+                     (Ranking__V1__RecordEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__record_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__record_events_response__init
+                     (Ranking__V1__RecordEventsResponse         *message)
+{
+  static const Ranking__V1__RecordEventsResponse init_value = RANKING__V1__RECORD_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__record_events_response__get_packed_size
+                     (const Ranking__V1__RecordEventsResponse *message)
+{
+  assert(message->base.descriptor == &ranking__v1__record_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__record_events_response__pack
+                     (const Ranking__V1__RecordEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__record_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__record_events_response__pack_to_buffer
+                     (const Ranking__V1__RecordEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__record_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RecordEventsResponse *
+       ranking__v1__record_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RecordEventsResponse *)
+     protobuf_c_message_unpack (&ranking__v1__record_events_response__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__record_events_response__free_unpacked
+                     (Ranking__V1__RecordEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__record_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__related_request__init
+                     (Ranking__V1__RelatedRequest         *message)
+{
+  static const Ranking__V1__RelatedRequest init_value = RANKING__V1__RELATED_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__related_request__get_packed_size
+                     (const Ranking__V1__RelatedRequest *message)
+{
+  assert(message->base.descriptor == &ranking__v1__related_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__related_request__pack
+                     (const Ranking__V1__RelatedRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__related_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__related_request__pack_to_buffer
+                     (const Ranking__V1__RelatedRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__related_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RelatedRequest *
+       ranking__v1__related_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RelatedRequest *)
+     protobuf_c_message_unpack (&ranking__v1__related_request__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__related_request__free_unpacked
+                     (Ranking__V1__RelatedRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__related_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__rank_batch_request__init
+                     (Ranking__V1__RankBatchRequest         *message)
+{
+  static const Ranking__V1__RankBatchRequest init_value = RANKING__V1__RANK_BATCH_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__rank_batch_request__get_packed_size
+                     (const Ranking__V1__RankBatchRequest *message)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__rank_batch_request__pack
+                     (const Ranking__V1__RankBatchRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__rank_batch_request__pack_to_buffer
+                     (const Ranking__V1__RankBatchRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RankBatchRequest *
+       ranking__v1__rank_batch_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RankBatchRequest *)
+     protobuf_c_message_unpack (&ranking__v1__rank_batch_request__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__rank_batch_request__free_unpacked
+                     (Ranking__V1__RankBatchRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__rank_batch_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ranking__v1__rank_batch_result__init
+                     (Ranking__V1__RankBatchResult         *message)
+{
+  static const Ranking__V1__RankBatchResult init_value = RANKING__V1__RANK_BATCH_RESULT__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__rank_batch_result__get_packed_size
+                     (const Ranking__V1__RankBatchResult *message)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__rank_batch_result__pack
+                     (const Ranking__V1__RankBatchResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__rank_batch_result__pack_to_buffer
+                     (const Ranking__V1__RankBatchResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__rank_batch_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__RankBatchResult *
+       ranking__v1__rank_batch_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__RankBatchResult *)
+     protobuf_c_message_unpack (&ranking__v1__rank_batch_result__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__rank_batch_result__free_unpacked
+                     (Ranking__V1__RankBatchResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__rank_batch_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor ranking__v1__rank_request__context_entry__field_descriptors[2] =
 {
   {
@@ -559,7 +964,7 @@ const ProtobufCMessageDescriptor ranking__v1__rank_request__context_entry__descr
   (ProtobufCMessageInit) ranking__v1__rank_request__context_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descriptors[12] =
+static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descriptors[15] =
 {
   {
     "user_id",
@@ -705,6 +1110,42 @@ static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "rotation",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, rotation),
+    &ranking__v1__rotation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "frequency_caps",
+    21,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RankRequest, n_frequency_caps),
+    offsetof(Ranking__V1__RankRequest, frequency_caps),
+    &ranking__v1__frequency_cap__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ignore_event_history",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, ignore_event_history),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__rank_request__field_indices_by_name[] = {
   6,   /* field[6] = boosts */
@@ -715,15 +1156,19 @@ static const unsigned ranking__v1__rank_request__field_indices_by_name[] = {
   10,   /* field[10] = experiment_arm */
   8,   /* field[8] = explain */
   4,   /* field[4] = filter */
+  13,   /* field[13] = frequency_caps */
+  14,   /* field[14] = ignore_event_history */
   1,   /* field[1] = k */
   7,   /* field[7] = pins */
   2,   /* field[2] = recent_item_ids */
+  12,   /* field[12] = rotation */
   0,   /* field[0] = user_id */
 };
-static const ProtobufCIntRange ranking__v1__rank_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange ranking__v1__rank_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 20, 12 },
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor =
 {
@@ -733,10 +1178,10 @@ const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor =
   "Ranking__V1__RankRequest",
   "ranking.v1",
   sizeof(Ranking__V1__RankRequest),
-  12,
+  15,
   ranking__v1__rank_request__field_descriptors,
   ranking__v1__rank_request__field_indices_by_name,
-  1,  ranking__v1__rank_request__number_ranges,
+  2,  ranking__v1__rank_request__number_ranges,
   (ProtobufCMessageInit) ranking__v1__rank_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -816,7 +1261,7 @@ const ProtobufCMessageDescriptor ranking__v1__double_value__descriptor =
   (ProtobufCMessageInit) ranking__v1__double_value__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__filter__field_descriptors[9] =
+static const ProtobufCFieldDescriptor ranking__v1__filter__field_descriptors[10] =
 {
   {
     "include_categories",
@@ -926,11 +1371,24 @@ static const ProtobufCFieldDescriptor ranking__v1__filter__field_descriptors[9] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "exclude_purchased_within_seconds",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Filter, exclude_purchased_within_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__filter__field_indices_by_name[] = {
   3,   /* field[3] = exclude_brands */
   1,   /* field[1] = exclude_categories */
   8,   /* field[8] = exclude_item_ids */
+  9,   /* field[9] = exclude_purchased_within_seconds */
   4,   /* field[4] = in_stock_only */
   2,   /* field[2] = include_brands */
   0,   /* field[0] = include_categories */
@@ -938,10 +1396,11 @@ static const unsigned ranking__v1__filter__field_indices_by_name[] = {
   5,   /* field[5] = min_price */
   7,   /* field[7] = tags_any */
 };
-static const ProtobufCIntRange ranking__v1__filter__number_ranges[1 + 1] =
+static const ProtobufCIntRange ranking__v1__filter__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 20, 9 },
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor ranking__v1__filter__descriptor =
 {
@@ -951,10 +1410,10 @@ const ProtobufCMessageDescriptor ranking__v1__filter__descriptor =
   "Ranking__V1__Filter",
   "ranking.v1",
   sizeof(Ranking__V1__Filter),
-  9,
+  10,
   ranking__v1__filter__field_descriptors,
   ranking__v1__filter__field_indices_by_name,
-  1,  ranking__v1__filter__number_ranges,
+  2,  ranking__v1__filter__number_ranges,
   (ProtobufCMessageInit) ranking__v1__filter__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1228,7 +1687,7 @@ const ProtobufCMessageDescriptor ranking__v1__pin__descriptor =
   (ProtobufCMessageInit) ranking__v1__pin__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__explanation__field_descriptors[8] =
+static const ProtobufCFieldDescriptor ranking__v1__explanation__field_descriptors[11] =
 {
   {
     "base_relevance",
@@ -1326,6 +1785,42 @@ static const ProtobufCFieldDescriptor ranking__v1__explanation__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "similar_to_item_id",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, similar_to_item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rotation_penalty",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, rotation_penalty),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recent_impressions",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Explanation, recent_impressions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__explanation__field_indices_by_name[] = {
   2,   /* field[2] = applied_boosts */
@@ -1335,12 +1830,16 @@ static const unsigned ranking__v1__explanation__field_indices_by_name[] = {
   3,   /* field[3] = diversity_penalty */
   4,   /* field[4] = dpp_gain */
   7,   /* field[7] = reason */
+  10,   /* field[10] = recent_impressions */
+  9,   /* field[9] = rotation_penalty */
   5,   /* field[5] = rule */
+  8,   /* field[8] = similar_to_item_id */
 };
-static const ProtobufCIntRange ranking__v1__explanation__number_ranges[1 + 1] =
+static const ProtobufCIntRange ranking__v1__explanation__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 20, 9 },
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor ranking__v1__explanation__descriptor =
 {
@@ -1350,10 +1849,10 @@ const ProtobufCMessageDescriptor ranking__v1__explanation__descriptor =
   "Ranking__V1__Explanation",
   "ranking.v1",
   sizeof(Ranking__V1__Explanation),
-  8,
+  11,
   ranking__v1__explanation__field_descriptors,
   ranking__v1__explanation__field_indices_by_name,
-  1,  ranking__v1__explanation__number_ranges,
+  2,  ranking__v1__explanation__number_ranges,
   (ProtobufCMessageInit) ranking__v1__explanation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1524,7 +2023,7 @@ const ProtobufCMessageDescriptor ranking__v1__dropped_pin__descriptor =
   (ProtobufCMessageInit) ranking__v1__dropped_pin__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descriptors[11] =
+static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descriptors[13] =
 {
   {
     "items",
@@ -1658,24 +2157,51 @@ static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "session_source",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankResponse, session_source),
+    &ranking__v1__session_source__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "event_exclusions",
+    21,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RankResponse, n_event_exclusions),
+    offsetof(Ranking__V1__RankResponse, event_exclusions),
+    &ranking__v1__event_exclusion__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__rank_response__field_indices_by_name[] = {
   10,   /* field[10] = candidates_considered */
   5,   /* field[5] = degraded */
   6,   /* field[6] = degraded_reason */
   8,   /* field[8] = dropped_pins */
+  12,   /* field[12] = event_exclusions */
   3,   /* field[3] = experiment */
   4,   /* field[4] = experiment_arm */
   7,   /* field[7] = fewer_than_k */
   0,   /* field[0] = items */
+  11,   /* field[11] = session_source */
   1,   /* field[1] = snapshot_version */
   2,   /* field[2] = strategy */
   9,   /* field[9] = unknown_item_ids */
 };
-static const ProtobufCIntRange ranking__v1__rank_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange ranking__v1__rank_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 20, 11 },
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor =
 {
@@ -1685,11 +2211,561 @@ const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor =
   "Ranking__V1__RankResponse",
   "ranking.v1",
   sizeof(Ranking__V1__RankResponse),
-  11,
+  13,
   ranking__v1__rank_response__field_descriptors,
   ranking__v1__rank_response__field_indices_by_name,
-  1,  ranking__v1__rank_response__number_ranges,
+  2,  ranking__v1__rank_response__number_ranges,
   (ProtobufCMessageInit) ranking__v1__rank_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__rotation__field_descriptors[2] =
+{
+  {
+    "rate",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Rotation, rate),
+    &ranking__v1__float_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "window_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Rotation, window_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__rotation__field_indices_by_name[] = {
+  0,   /* field[0] = rate */
+  1,   /* field[1] = window_seconds */
+};
+static const ProtobufCIntRange ranking__v1__rotation__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__rotation__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.Rotation",
+  "Rotation",
+  "Ranking__V1__Rotation",
+  "ranking.v1",
+  sizeof(Ranking__V1__Rotation),
+  2,
+  ranking__v1__rotation__field_descriptors,
+  ranking__v1__rotation__field_indices_by_name,
+  1,  ranking__v1__rotation__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__rotation__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__frequency_cap__field_descriptors[3] =
+{
+  {
+    "max_impressions",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__FrequencyCap, max_impressions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "window_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__FrequencyCap, window_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scope",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__FrequencyCap, scope),
+    &ranking__v1__cap_scope__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__frequency_cap__field_indices_by_name[] = {
+  0,   /* field[0] = max_impressions */
+  2,   /* field[2] = scope */
+  1,   /* field[1] = window_seconds */
+};
+static const ProtobufCIntRange ranking__v1__frequency_cap__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ranking__v1__frequency_cap__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.FrequencyCap",
+  "FrequencyCap",
+  "Ranking__V1__FrequencyCap",
+  "ranking.v1",
+  sizeof(Ranking__V1__FrequencyCap),
+  3,
+  ranking__v1__frequency_cap__field_descriptors,
+  ranking__v1__frequency_cap__field_indices_by_name,
+  1,  ranking__v1__frequency_cap__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__frequency_cap__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__event_exclusion__field_descriptors[3] =
+{
+  {
+    "item_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__EventExclusion, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "category",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__EventExclusion, category),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__EventExclusion, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__event_exclusion__field_indices_by_name[] = {
+  1,   /* field[1] = category */
+  0,   /* field[0] = item_id */
+  2,   /* field[2] = reason */
+};
+static const ProtobufCIntRange ranking__v1__event_exclusion__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ranking__v1__event_exclusion__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.EventExclusion",
+  "EventExclusion",
+  "Ranking__V1__EventExclusion",
+  "ranking.v1",
+  sizeof(Ranking__V1__EventExclusion),
+  3,
+  ranking__v1__event_exclusion__field_descriptors,
+  ranking__v1__event_exclusion__field_indices_by_name,
+  1,  ranking__v1__event_exclusion__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__event_exclusion__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__event__field_descriptors[6] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Event, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "item_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Event, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "type",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Event, type),
+    &ranking__v1__event_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "timestamp_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Event, timestamp_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weight",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Event, weight),
+    &ranking__v1__float_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "consent",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Event, consent),
+    &ranking__v1__consent__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__event__field_indices_by_name[] = {
+  5,   /* field[5] = consent */
+  1,   /* field[1] = item_id */
+  3,   /* field[3] = timestamp_ms */
+  2,   /* field[2] = type */
+  0,   /* field[0] = user_id */
+  4,   /* field[4] = weight */
+};
+static const ProtobufCIntRange ranking__v1__event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor ranking__v1__event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.Event",
+  "Event",
+  "Ranking__V1__Event",
+  "ranking.v1",
+  sizeof(Ranking__V1__Event),
+  6,
+  ranking__v1__event__field_descriptors,
+  ranking__v1__event__field_indices_by_name,
+  1,  ranking__v1__event__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__record_events_request__field_descriptors[1] =
+{
+  {
+    "events",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RecordEventsRequest, n_events),
+    offsetof(Ranking__V1__RecordEventsRequest, events),
+    &ranking__v1__event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__record_events_request__field_indices_by_name[] = {
+  0,   /* field[0] = events */
+};
+static const ProtobufCIntRange ranking__v1__record_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ranking__v1__record_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RecordEventsRequest",
+  "RecordEventsRequest",
+  "Ranking__V1__RecordEventsRequest",
+  "ranking.v1",
+  sizeof(Ranking__V1__RecordEventsRequest),
+  1,
+  ranking__v1__record_events_request__field_descriptors,
+  ranking__v1__record_events_request__field_indices_by_name,
+  1,  ranking__v1__record_events_request__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__record_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__record_events_response__field_descriptors[3] =
+{
+  {
+    "recorded",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RecordEventsResponse, recorded),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unknown_items",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RecordEventsResponse, unknown_items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skipped_no_consent",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RecordEventsResponse, skipped_no_consent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__record_events_response__field_indices_by_name[] = {
+  0,   /* field[0] = recorded */
+  2,   /* field[2] = skipped_no_consent */
+  1,   /* field[1] = unknown_items */
+};
+static const ProtobufCIntRange ranking__v1__record_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ranking__v1__record_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RecordEventsResponse",
+  "RecordEventsResponse",
+  "Ranking__V1__RecordEventsResponse",
+  "ranking.v1",
+  sizeof(Ranking__V1__RecordEventsResponse),
+  3,
+  ranking__v1__record_events_response__field_descriptors,
+  ranking__v1__record_events_response__field_indices_by_name,
+  1,  ranking__v1__record_events_response__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__record_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__related_request__field_descriptors[2] =
+{
+  {
+    "seed_item_ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__RelatedRequest, n_seed_item_ids),
+    offsetof(Ranking__V1__RelatedRequest, seed_item_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rules",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RelatedRequest, rules),
+    &ranking__v1__rank_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__related_request__field_indices_by_name[] = {
+  1,   /* field[1] = rules */
+  0,   /* field[0] = seed_item_ids */
+};
+static const ProtobufCIntRange ranking__v1__related_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__related_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RelatedRequest",
+  "RelatedRequest",
+  "Ranking__V1__RelatedRequest",
+  "ranking.v1",
+  sizeof(Ranking__V1__RelatedRequest),
+  2,
+  ranking__v1__related_request__field_descriptors,
+  ranking__v1__related_request__field_indices_by_name,
+  1,  ranking__v1__related_request__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__related_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__rank_batch_request__field_descriptors[2] =
+{
+  {
+    "user_ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__RankBatchRequest, n_user_ids),
+    offsetof(Ranking__V1__RankBatchRequest, user_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rules",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankBatchRequest, rules),
+    &ranking__v1__rank_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__rank_batch_request__field_indices_by_name[] = {
+  1,   /* field[1] = rules */
+  0,   /* field[0] = user_ids */
+};
+static const ProtobufCIntRange ranking__v1__rank_batch_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__rank_batch_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RankBatchRequest",
+  "RankBatchRequest",
+  "Ranking__V1__RankBatchRequest",
+  "ranking.v1",
+  sizeof(Ranking__V1__RankBatchRequest),
+  2,
+  ranking__v1__rank_batch_request__field_descriptors,
+  ranking__v1__rank_batch_request__field_indices_by_name,
+  1,  ranking__v1__rank_batch_request__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__rank_batch_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__rank_batch_result__field_descriptors[3] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankBatchResult, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "response",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankBatchResult, response),
+    &ranking__v1__rank_response__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankBatchResult, error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__rank_batch_result__field_indices_by_name[] = {
+  2,   /* field[2] = error */
+  1,   /* field[1] = response */
+  0,   /* field[0] = user_id */
+};
+static const ProtobufCIntRange ranking__v1__rank_batch_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ranking__v1__rank_batch_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.RankBatchResult",
+  "RankBatchResult",
+  "Ranking__V1__RankBatchResult",
+  "ranking.v1",
+  sizeof(Ranking__V1__RankBatchResult),
+  3,
+  ranking__v1__rank_batch_result__field_descriptors,
+  ranking__v1__rank_batch_result__field_indices_by_name,
+  1,  ranking__v1__rank_batch_result__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__rank_batch_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue ranking__v1__consent__enum_values_by_number[3] =
@@ -1754,7 +2830,7 @@ const ProtobufCEnumDescriptor ranking__v1__diversity_method__descriptor =
   ranking__v1__diversity_method__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue ranking__v1__strategy__enum_values_by_number[6] =
+static const ProtobufCEnumValue ranking__v1__strategy__enum_values_by_number[7] =
 {
   { "STRATEGY_UNSPECIFIED", "RANKING__V1__STRATEGY__STRATEGY_UNSPECIFIED", 0 },
   { "STRATEGY_PERSONALIZED", "RANKING__V1__STRATEGY__STRATEGY_PERSONALIZED", 1 },
@@ -1762,16 +2838,18 @@ static const ProtobufCEnumValue ranking__v1__strategy__enum_values_by_number[6] 
   { "STRATEGY_SESSION", "RANKING__V1__STRATEGY__STRATEGY_SESSION", 3 },
   { "STRATEGY_POPULAR", "RANKING__V1__STRATEGY__STRATEGY_POPULAR", 4 },
   { "STRATEGY_NON_PERSONALIZED", "RANKING__V1__STRATEGY__STRATEGY_NON_PERSONALIZED", 5 },
+  { "STRATEGY_RELATED", "RANKING__V1__STRATEGY__STRATEGY_RELATED", 6 },
 };
 static const ProtobufCIntRange ranking__v1__strategy__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex ranking__v1__strategy__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex ranking__v1__strategy__enum_values_by_name[7] =
 {
   { "STRATEGY_BLENDED", 2 },
   { "STRATEGY_NON_PERSONALIZED", 5 },
   { "STRATEGY_PERSONALIZED", 1 },
   { "STRATEGY_POPULAR", 4 },
+  { "STRATEGY_RELATED", 6 },
   { "STRATEGY_SESSION", 3 },
   { "STRATEGY_UNSPECIFIED", 0 },
 };
@@ -1782,20 +2860,124 @@ const ProtobufCEnumDescriptor ranking__v1__strategy__descriptor =
   "Strategy",
   "Ranking__V1__Strategy",
   "ranking.v1",
-  6,
+  7,
   ranking__v1__strategy__enum_values_by_number,
-  6,
+  7,
   ranking__v1__strategy__enum_values_by_name,
   1,
   ranking__v1__strategy__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor ranking__v1__ranker__method_descriptors[1] =
+static const ProtobufCEnumValue ranking__v1__cap_scope__enum_values_by_number[2] =
+{
+  { "CAP_SCOPE_ITEM", "RANKING__V1__CAP_SCOPE__CAP_SCOPE_ITEM", 0 },
+  { "CAP_SCOPE_CATEGORY", "RANKING__V1__CAP_SCOPE__CAP_SCOPE_CATEGORY", 1 },
+};
+static const ProtobufCIntRange ranking__v1__cap_scope__value_ranges[] = {
+{0, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex ranking__v1__cap_scope__enum_values_by_name[2] =
+{
+  { "CAP_SCOPE_CATEGORY", 1 },
+  { "CAP_SCOPE_ITEM", 0 },
+};
+const ProtobufCEnumDescriptor ranking__v1__cap_scope__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ranking.v1.CapScope",
+  "CapScope",
+  "Ranking__V1__CapScope",
+  "ranking.v1",
+  2,
+  ranking__v1__cap_scope__enum_values_by_number,
+  2,
+  ranking__v1__cap_scope__enum_values_by_name,
+  1,
+  ranking__v1__cap_scope__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue ranking__v1__session_source__enum_values_by_number[4] =
+{
+  { "SESSION_SOURCE_UNSPECIFIED", "RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_UNSPECIFIED", 0 },
+  { "SESSION_SOURCE_NONE", "RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_NONE", 1 },
+  { "SESSION_SOURCE_REQUEST", "RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_REQUEST", 2 },
+  { "SESSION_SOURCE_EVENT_HISTORY", "RANKING__V1__SESSION_SOURCE__SESSION_SOURCE_EVENT_HISTORY", 3 },
+};
+static const ProtobufCIntRange ranking__v1__session_source__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex ranking__v1__session_source__enum_values_by_name[4] =
+{
+  { "SESSION_SOURCE_EVENT_HISTORY", 3 },
+  { "SESSION_SOURCE_NONE", 1 },
+  { "SESSION_SOURCE_REQUEST", 2 },
+  { "SESSION_SOURCE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ranking__v1__session_source__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ranking.v1.SessionSource",
+  "SessionSource",
+  "Ranking__V1__SessionSource",
+  "ranking.v1",
+  4,
+  ranking__v1__session_source__enum_values_by_number,
+  4,
+  ranking__v1__session_source__enum_values_by_name,
+  1,
+  ranking__v1__session_source__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue ranking__v1__event_type__enum_values_by_number[6] =
+{
+  { "EVENT_TYPE_UNSPECIFIED", "RANKING__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED", 0 },
+  { "EVENT_TYPE_IMPRESSION", "RANKING__V1__EVENT_TYPE__EVENT_TYPE_IMPRESSION", 1 },
+  { "EVENT_TYPE_CLICK", "RANKING__V1__EVENT_TYPE__EVENT_TYPE_CLICK", 2 },
+  { "EVENT_TYPE_ADD_TO_CART", "RANKING__V1__EVENT_TYPE__EVENT_TYPE_ADD_TO_CART", 3 },
+  { "EVENT_TYPE_PURCHASE", "RANKING__V1__EVENT_TYPE__EVENT_TYPE_PURCHASE", 4 },
+  { "EVENT_TYPE_CUSTOM", "RANKING__V1__EVENT_TYPE__EVENT_TYPE_CUSTOM", 5 },
+};
+static const ProtobufCIntRange ranking__v1__event_type__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex ranking__v1__event_type__enum_values_by_name[6] =
+{
+  { "EVENT_TYPE_ADD_TO_CART", 3 },
+  { "EVENT_TYPE_CLICK", 2 },
+  { "EVENT_TYPE_CUSTOM", 5 },
+  { "EVENT_TYPE_IMPRESSION", 1 },
+  { "EVENT_TYPE_PURCHASE", 4 },
+  { "EVENT_TYPE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ranking__v1__event_type__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ranking.v1.EventType",
+  "EventType",
+  "Ranking__V1__EventType",
+  "ranking.v1",
+  6,
+  ranking__v1__event_type__enum_values_by_number,
+  6,
+  ranking__v1__event_type__enum_values_by_name,
+  1,
+  ranking__v1__event_type__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor ranking__v1__ranker__method_descriptors[5] =
 {
   { "Rank", &ranking__v1__rank_request__descriptor, &ranking__v1__rank_response__descriptor },
+  { "Related", &ranking__v1__related_request__descriptor, &ranking__v1__rank_response__descriptor },
+  { "RankBatch", &ranking__v1__rank_batch_request__descriptor, &ranking__v1__rank_batch_result__descriptor },
+  { "RecordEvents", &ranking__v1__record_events_request__descriptor, &ranking__v1__record_events_response__descriptor },
+  { "StreamEvents", &ranking__v1__record_events_request__descriptor, &ranking__v1__record_events_response__descriptor },
 };
 const unsigned ranking__v1__ranker__method_indices_by_name[] = {
-  0         /* Rank */
+  0,        /* Rank */
+  2,        /* RankBatch */
+  3,        /* RecordEvents */
+  1,        /* Related */
+  4         /* StreamEvents */
 };
 const ProtobufCServiceDescriptor ranking__v1__ranker__descriptor =
 {
@@ -1804,7 +2986,7 @@ const ProtobufCServiceDescriptor ranking__v1__ranker__descriptor =
   "Ranker",
   "Ranking__V1__Ranker",
   "ranking.v1",
-  1,
+  5,
   ranking__v1__ranker__method_descriptors,
   ranking__v1__ranker__method_indices_by_name
 };
@@ -1815,6 +2997,38 @@ void ranking__v1__ranker__rank(ProtobufCService *service,
 {
   assert(service->descriptor == &ranking__v1__ranker__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ranking__v1__ranker__related(ProtobufCService *service,
+                                  const Ranking__V1__RelatedRequest *input,
+                                  Ranking__V1__RankResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &ranking__v1__ranker__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ranking__v1__ranker__rank_batch(ProtobufCService *service,
+                                     const Ranking__V1__RankBatchRequest *input,
+                                     Ranking__V1__RankBatchResult_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &ranking__v1__ranker__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ranking__v1__ranker__record_events(ProtobufCService *service,
+                                        const Ranking__V1__RecordEventsRequest *input,
+                                        Ranking__V1__RecordEventsResponse_Closure closure,
+                                        void *closure_data)
+{
+  assert(service->descriptor == &ranking__v1__ranker__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ranking__v1__ranker__stream_events(ProtobufCService *service,
+                                        const Ranking__V1__RecordEventsRequest *input,
+                                        Ranking__V1__RecordEventsResponse_Closure closure,
+                                        void *closure_data)
+{
+  assert(service->descriptor == &ranking__v1__ranker__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ranking__v1__ranker__init (Ranking__V1__Ranker_Service *service,
                                 Ranking__V1__Ranker_ServiceDestroy destroy)
