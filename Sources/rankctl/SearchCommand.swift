@@ -301,7 +301,7 @@ struct SearchCommand: ParsableCommand {
         // CPU time of the search loop: on a shared machine, queries per CPU-second moves far less with load than
         // queries per wall-second (with --threads 1 only the searching thread is busy).
         line += String(format: " cpu_seconds=%.4f cpu_qps=%.1f", cpuSeconds, Double(queryCount) / max(cpuSeconds, 1e-9))
-        line += " paths=" + stats.pathSummary
+        line += " paths=" + stats.pathSummary + " kernels=" + DistanceKernels.inUse
         if let allocations { line += " allocations=\(allocations)" }
         print(line)
     }
