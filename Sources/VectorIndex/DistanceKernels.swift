@@ -8,9 +8,10 @@ import Glibc
 /// `(query, base, stride, dimension, rows, count, out)`. Spelled in Swift types so the protocols below need not
 /// export the C module.
 @usableFromInline
-typealias BatchKernel = @convention(c) (
-    UnsafePointer<Float>?, UnsafeRawPointer?, Int, Int32, UnsafePointer<Int32>?, Int32, UnsafeMutablePointer<Float>?
-) -> Void
+typealias BatchKernel =
+    @convention(c) (
+        UnsafePointer<Float>?, UnsafeRawPointer?, Int, Int32, UnsafePointer<Int32>?, Int32, UnsafeMutablePointer<Float>?
+    ) -> Void
 
 /// Loads the elements of one encoded row (layout in `VectorCodec`) as Float32 lanes, unscaled; `scale` is the
 /// factor that turns loaded values into the row's real values (1 except for i8).

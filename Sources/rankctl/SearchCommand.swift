@@ -188,10 +188,11 @@ struct SearchCommand: ParsableCommand {
                     owned.append(bytes)
                     itemFloats.withUnsafeBufferPointer { source in
                         for row in 0..<rows {
+                            let target = UnsafeMutableRawBufferPointer(
+                                rebasing: bytes[(row * stride)..<((row + 1) * stride)])
                             VectorCodec.encode(
                                 UnsafeBufferPointer(rebasing: source[(row * dimension)..<((row + 1) * dimension)]),
-                                as: .i8,
-                                into: UnsafeMutableRawBufferPointer(rebasing: bytes[(row * stride)..<((row + 1) * stride)]))
+                                as: .i8, into: target)
                         }
                     }
                     walkVectors = try VectorMatrix(
