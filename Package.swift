@@ -290,7 +290,7 @@ let package = Package(
             name: "rankd",
             dependencies: [
                 "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle", "LiveState",
-                "UserEvents", "MetricsExporter", "TraceExporter",
+                "UserEvents", "VectorIndex", "MetricsExporter", "TraceExporter",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -5,7 +5,10 @@ users), truth-N.npy (numpy's exact top 10 by inner product) and hnswlib-m16-efc2
 calls of bench-index.py: M 16, efConstruction 200, seed 42, 2 build threads). rankd's side is a snapshot built from
 the same items (`rankctl search --snapshot`), so no second graph is built.
 
-Usage: /tmp/venv-bench/bin/python scripts/bench-index-prep.py ITEMS.npy QUERIES.npy WORK [N]
+With V > 0, also queries-val.npy / truth-val.npy: the next V query rows after the first N, a validation set on which
+scripts/bench-index-ef.py picks each side's ef for a recall target, so the test queries never choose it.
+
+Usage: /tmp/venv-bench/bin/python scripts/bench-index-prep.py ITEMS.npy QUERIES.npy WORK [N [V]]
 """
 import os, sys, time
 
@@ -16,6 +19,7 @@ from benchlib import exact_topk
 def main():
     items_path, queries_path, work = sys.argv[1], sys.argv[2], sys.argv[3]
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 10_000
+    v = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     os.makedirs(work, exist_ok=True)
     link = f"{work}/items.npy"
     if not os.path.exists(link):
@@ -28,6 +32,11 @@ def main():
         t = time.time()
         np.save(truth_path, exact_topk(np.ascontiguousarray(items, dtype=np.float32), queries, 10))
         print(f"ground truth (numpy): {time.time() - t:.1f} s", flush=True)
+    if v > 0 and not os.path.exists(f"{work}/truth-val.npy"):
+        held = np.ascontiguousarray(np.load(queries_path, mmap_mode="r")[n:n + v], dtype=np.float32)
+        assert len(held) == v, f"{queries_path} has fewer than {n + v} rows"
+        np.save(f"{work}/queries-val.npy", held)
+        np.save(f"{work}/truth-val.npy", exact_topk(np.ascontiguousarray(items, dtype=np.float32), held, 10))
     hpath = f"{work}/hnswlib-m16-efc200.bin"
     if not os.path.exists(hpath):
         import hnswlib
