@@ -55,7 +55,7 @@ public enum EventService {
                     return .failure(
                         GRPCStatus(
                             .resourceExhausted,
-                            "event ingestion is behind: more than \(backlog.limit >> 20) MiB of batches wait to be recorded (Rank traffic has the cores); retry with backoff"
+                            "event ingestion is behind: more than \(backlog.limitDescription) of batches wait to be recorded (Rank traffic has the cores); retry with backoff"
                         ))
                 }
                 let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
@@ -192,6 +192,8 @@ final class IngestBacklog: Sendable {
     private let gauge = Gauge(label: "rankd_events_pending_bytes")
 
     init(limit: Int) { self.limit = limit }
+
+    var limitDescription: String { limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit) bytes" }
 
     /// Counts `count` more bytes unless the backlog is already over the limit (one batch may cross it:
     /// a batch larger than the limit is still taken when nothing waits).
