@@ -59,9 +59,6 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     var unwritableSince: NIODeadline?
     /// Set once the connection is cut off for abuse, so that happens (and is logged) once.
     private var abuseLimitHit = false
-    /// Set once the connection is closed for abuse or a protocol error (its address was charged):
-    /// it is then closed without waiting for a client that does not read (``closeAfterFlush()``).
-    var penalised = false
     /// The connection's event loop clock.
     var now: NIODeadline { context?.eventLoop.now ?? .now() }
 
@@ -260,12 +257,6 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         // loop time, and a flood in progress is not drained into the handler first.
         try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
         context.writeAndFlush(wrapOutboundOut(outputBuffer)).whenComplete { _ in channel.close(promise: nil) }
-        if penalised, !channel.isWritable {
-            // An abuser that does not read its socket gets no grace for its GOAWAY: close (reset) now
-            // rather than hold the connection until the stall timeout. A graceful close (idle timeout,
-            // shutdown) still waits, so queued responses reach a slow reader.
-            channel.close(promise: nil)
-        }
     }
 
     // MARK: Connection management
@@ -327,7 +318,6 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     /// This connection was cut off for abuse: its address pays for it in connection-rate tokens.
     func penaliseAddress() {
-        penalised = true
         addressAdmission?.penalise(remoteAddress, now: .now())
     }
 }
