@@ -5,11 +5,16 @@ connection) sends Rank calls at a steady rate. For each attack the table gives h
 was cut off (GOAWAY / RST_STREAM / gRPC status / close) and after how long, rankd's peak RSS while
 it ran, and the bystander's p99 against a quiet run of the same length.
 
-  python attacks.py --rankd BIN --rankctl BIN [--quick] [--only a,b] [--seconds S] [--json FILE]
+  python attacks.py --rankd BIN --rankctl BIN [--quick] [--only a,b] [--seconds S] [--rounds N] [--json FILE]
+  python attacks.py --rankd BIN --rankctl BIN --variant before=OLD_BIN --variant after="NEW_BIN --flag" ...
 
 --quick (what `make test` runs) uses short runs and fewer idle connections and checks cut-off and
 memory only: a wall-clock p99 bound does not gate CI on a shared machine. The full run
-(`make attack-test`) also requires the bystander's p99 within 2x of quiet. See docs/SECURITY.md.
+(`make attack-test`) also requires the bystander's p99 within 2x of quiet: each attack runs --rounds
+times (default 3), each attacked run right after a quiet run of its own, and the ratio is the median
+attacked p99 over the median of all quiet runs (the quiet p99 alone moves 2-3x between minutes on a
+shared VM, so one quiet baseline at the start decides nothing). --variant runs several rankd builds
+or settings side by side, each its own server, alternating within every round. See docs/SECURITY.md.
 
 The attacker is its own process (this script with --child), connecting from its own loopback
 address (--attacker-address, default 127.0.0.2; the distributed idle-connection attack uses 125
@@ -495,9 +500,26 @@ class Server:
         self.log.close()
 
 
+class Control:
+    """The control: the bystander calls the first variant's server while the attacker hits another rankd
+    (same binary, idle otherwise). What the bystander loses then is the machine's share (the attacker's
+    and the other rankd's CPU on the same cores), not anything its server does for the attacker."""
+
+    def __init__(self, base, decoy):
+        self.label, self.binary = "control", base.binary
+        self.port, self.proc, self.sampler = base.port, base.proc, base.sampler
+        self.attack_target = decoy
+
+    def stop(self):
+        self.attack_target.stop()
+
+
 def median(values):
     values = sorted(v for v in values if v is not None)
-    return values[len(values) // 2] if values else None
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def quiet_run(server, seconds, label):
@@ -511,19 +533,20 @@ def quiet_run(server, seconds, label):
 
 
 def attack_run(server, name, args, seconds, idle, rss_baseline):
-    server.sampler.reset()
+    target = getattr(server, "attack_target", server)  # the server the attacker hits (the control: another)
+    target.sampler.reset()
     length = max(seconds, TIMED_ATTACK_SECONDS) if name in TIMED_ATTACKS else seconds
     limit = QUICK_TIMED_LIMIT if args.quick and name in TIMED_ATTACKS else length
     proc = bystander(server.port, length + 1)
     time.sleep(0.5)  # the bystander connects and warms up first
-    rankd_cpu0, wall0 = process_cpu(server.proc.pid), time.monotonic()
+    rankd_cpu0, wall0 = process_cpu(target.proc.pid), time.monotonic()
     child = subprocess.run(
         [sys.executable, __file__, "--rankd", server.binary, "--rankctl", args.rankctl, "--child", name,
-         "--port", str(server.port), "--limit", str(limit), "--seconds", str(seconds),
+         "--port", str(target.port), "--limit", str(limit), "--seconds", str(seconds),
          "--attacker-cpu", str(args.attacker_cpu), "--attacker-address", args.attacker_address,
          "--idle", str(idle), *(["--quick"] if args.quick else [])],
         capture_output=True, text=True, timeout=limit + 120)
-    rankd_cpu = process_cpu(server.proc.pid) - rankd_cpu0
+    rankd_cpu = process_cpu(target.proc.pid) - rankd_cpu0
     wall = time.monotonic() - wall0
     try:
         result = json.loads(child.stdout.strip().splitlines()[-1])
@@ -534,12 +557,12 @@ def attack_run(server, name, args, seconds, idle, rss_baseline):
         result["attacker_cpu_share"] = round(result["attacker_cpu_s"] / max(result["attacker_wall_s"], 0.01), 2)
     side = bystander_result(proc)
     result["bystander_cpu_s"] = side.get("cpu_s")
-    result["peak_rss_mb"] = round(server.sampler.peak / 2**20, 1)
+    result["peak_rss_mb"] = round(target.sampler.peak / 2**20, 1)
     result["bystander_p99_ms"] = side["p99_ms"]
     result["bystander_errors"] = side["errors"]
-    if server.proc.poll() is not None:
+    if target.proc.poll() is not None:
         result["ok"] = False
-        result["outcome"]["rankd exited"] = server.proc.returncode
+        result["outcome"]["rankd exited"] = target.proc.returncode
     if result["peak_rss_mb"] > rss_baseline + 512:
         result["ok"] = False
         result["memory"] = "unbounded"
@@ -596,6 +619,9 @@ def main():
                         help="rounds of (quiet run, attacked run) per attack and variant, alternating; the p99 "
                              "ratio is the median attacked p99 over the median of all the variant's quiet runs "
                              "(default 3; quick: 1 and no quiet runs between attacks)")
+    parser.add_argument("--control", action="store_true",
+                        help="also run a control: the bystander on the first variant's server while the attacker "
+                             "hits a second rankd, so the machine's share of the bystander's loss shows apart")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=float, default=None, help=argparse.SUPPRESS)
@@ -637,8 +663,11 @@ def main():
     try:
         for label, binary, extra in variants:
             servers.append(Server(label, binary, extra, work / "snap", work))
+        if args.control:
+            label, binary, extra = variants[0]
+            servers.append(Control(servers[0], Server("decoy", binary, extra, work / "snap", work)))
         quiets = {s.label: [quiet_run(s, seconds, "quiet")] for s in servers}
-        rss_baseline = {s.label: quiets[s.label][0]["peak_rss_mb"] for s in servers}
+        rss_baseline = {s.label: getattr(s, "attack_target", s).sampler.peak / 2**20 for s in servers}
         runs = {s.label: {n: [] for n in names} for s in servers}
         # Quiet and attacked runs alternate (per attack, per variant, per round): this VM's quiet p99 moves
         # by more than 2x between minutes, so the baseline is sampled all along the run, not once.

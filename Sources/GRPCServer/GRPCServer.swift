@@ -19,8 +19,6 @@ import NIOSSL
 /// ```
 public final class GRPCServer: Sendable {
     private let channel: any Channel
-    /// The listener's own event loop (``GRPCServerConfiguration/dedicatedAcceptThread``), or nil.
-    private let acceptGroup: MultiThreadedEventLoopGroup?
     private let connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>
     private let gate: ConnectionGate
     private let configuration: GRPCServerConfiguration
@@ -33,21 +31,17 @@ public final class GRPCServer: Sendable {
     public var connectionCount: Int { gate.current }
 
     private init(
-        channel: any Channel, acceptGroup: MultiThreadedEventLoopGroup?,
-        connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>, gate: ConnectionGate,
+        channel: any Channel, connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>, gate: ConnectionGate,
         configuration: GRPCServerConfiguration, logger: Logger
     ) {
         self.channel = channel
-        self.acceptGroup = acceptGroup
         self.connections = connections
         self.gate = gate
         self.configuration = configuration
         self.logger = logger
     }
 
-    /// Binds `host:port` and starts serving: connections are served on `group`'s event loops and,
-    /// with ``GRPCServerConfiguration/dedicatedAcceptThread``, accepted on a thread the server starts
-    /// (and stops in ``close()`` and ``shutdownGracefully()``).
+    /// Binds `host:port` and starts serving.
     ///
     /// - Throws: the bind error (address in use, permission denied, unknown host).
     public static func start(
@@ -59,67 +53,56 @@ public final class GRPCServer: Sendable {
         let metrics = configuration.recordsMetrics ? GRPCServerMetrics(router: router) : nil
         let limits = AddressAdmission.Limits(configuration)
         let admission = limits.enabled ? AddressAdmission(limits: limits) : nil
-        let acceptGroup = try await AcceptThread.start(configuration)
-        let bootstrap = ServerBootstrap(group: acceptGroup ?? group, childGroup: group)
-        let bound: any Channel
-        do {
-            bound =
-                try await bootstrap
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelInitializer { channel in
-                    // Ahead of NIO's accept handler: a refused connection is never registered.
-                    channel.eventLoop.makeCompletedFuture {
-                        guard let admission else { return }
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // Ahead of NIO's accept handler: a refused connection is never registered.
+                channel.eventLoop.makeCompletedFuture {
+                    guard let admission else { return }
+                    try channel.pipeline.syncOperations.addHandler(
+                        AddressAdmissionHandler(admission: admission, metrics: metrics, logger: logger))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.autoRead, value: true)
+            .childChannelInitializer { channel in
+                let id = ObjectIdentifier(channel)
+                connections.withLockedValue { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in
+                    _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    guard let tls = configuration.tls else {
+                        // Plaintext (h2c): the gRPC handler is the whole pipeline.
                         try channel.pipeline.syncOperations.addHandler(
-                            AddressAdmissionHandler(admission: admission, metrics: metrics, logger: logger))
+                            GRPCServerConnectionHandler(
+                                router: router, configuration: configuration, logger: logger, connectionGate: gate,
+                                metrics: metrics, addressAdmission: admission))
+                        return
                     }
+                    // The context current at accept: a certificate reload affects later connections only.
+                    try channel.pipeline.syncOperations.addHandlers([
+                        NIOSSLServerHandler(context: tls.context),
+                        TLSHandshakeHandler(timeout: configuration.tlsHandshakeTimeout, logger: logger) { peer in
+                            GRPCServerConnectionHandler(
+                                router: router, configuration: configuration, logger: logger, connectionGate: gate,
+                                metrics: metrics, addressAdmission: admission, tlsPeer: peer)
+                        },
+                    ])
                 }
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 16)
-                .childChannelOption(.autoRead, value: true)
-                .childChannelInitializer { channel in
-                    let id = ObjectIdentifier(channel)
-                    connections.withLockedValue { $0[id] = channel }
-                    channel.closeFuture.whenComplete { _ in
-                        _ = connections.withLockedValue { $0.removeValue(forKey: id) }
-                    }
-                    return channel.eventLoop.makeCompletedFuture {
-                        guard let tls = configuration.tls else {
-                            // Plaintext (h2c): the gRPC handler is the whole pipeline.
-                            try channel.pipeline.syncOperations.addHandler(
-                                GRPCServerConnectionHandler(
-                                    router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                    metrics: metrics, addressAdmission: admission))
-                            return
-                        }
-                        // The context current at accept: a certificate reload affects later connections only.
-                        try channel.pipeline.syncOperations.addHandlers([
-                            NIOSSLServerHandler(context: tls.context),
-                            TLSHandshakeHandler(timeout: configuration.tlsHandshakeTimeout, logger: logger) { peer in
-                                GRPCServerConnectionHandler(
-                                    router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                    metrics: metrics, addressAdmission: admission, tlsPeer: peer)
-                            },
-                        ])
-                    }
-                }
-                .bind(host: host, port: port)
-                .get()
-        } catch {
-            try? await acceptGroup?.shutdownGracefully()
-            throw error
-        }
+            }
+            .bind(host: host, port: port)
+            .get()
         return GRPCServer(
-            channel: bound, acceptGroup: acceptGroup, connections: connections, gate: gate,
-            configuration: configuration, logger: logger)
+            channel: channel, connections: connections, gate: gate, configuration: configuration, logger: logger)
     }
 
     /// Stops accepting, sends GOAWAY on every connection, lets in-flight calls finish for up to
     /// `configuration.drainTimeout`, then closes whatever is left.
     public func shutdownGracefully() async throws {
         try? await channel.close()
-        try? await acceptGroup?.shutdownGracefully()
         let open = connections.withLockedValue { Array($0.values) }
         logger.info("draining connections", metadata: ["connections": "\(open.count)"])
         for connection in open {
@@ -139,7 +122,6 @@ public final class GRPCServer: Sendable {
     /// Closes the listener and every connection at once.
     public func close() async throws {
         try? await channel.close()
-        try? await acceptGroup?.shutdownGracefully()
         for connection in connections.withLockedValue({ Array($0.values) }) {
             try? await connection.close()
         }

@@ -34,15 +34,6 @@ public struct GRPCServerConfiguration: Sendable {
     /// Share of ``idleTimeout`` (0 to 1) added at random, drawn once per connection: 0.1 closes an idle
     /// connection between 1.0× and 1.1× the timeout. 0: every connection exactly at the timeout.
     public var idleTimeoutJitter: Double = 0.1
-    /// Accept connections on a thread of their own (one event loop) rather than on one of the event
-    /// loops that serve calls, so accepting a flood of connections, and refusing those the per-address
-    /// limits turn away, does not delay the calls of connections already open. Off: the listener
-    /// shares the serving loops, as before.
-    public var dedicatedAcceptThread = true
-    /// The accept thread's nice value (0 to 19; higher yields the CPU sooner): under a connection flood
-    /// the loops serving calls win the CPU and the kernel's listen backlog absorbs the rest. Only with
-    /// ``dedicatedAcceptThread``; 0 keeps the process's priority.
-    public var acceptThreadNice: Int = 10
     /// Stream resets a client may cause per connection (burst), refilled at
     /// `streamResetRefillPerSecond`. Past it the connection gets GOAWAY(ENHANCE_YOUR_CALM):
     /// the defence against HTTP/2 rapid reset (CVE-2023-44487).

@@ -89,12 +89,6 @@ struct Rankd: AsyncParsableCommand {
     @Option(help: "Seconds a connection may sit with no call before it is closed (default 300).")
     var idleTimeout: Int?
 
-    @Option(help: "Nice value (0-19) of the thread that accepts connections (default 10; 0: the process's priority).")
-    var acceptThreadNice: Int?
-
-    @Flag(help: "Accept connections on the serving event loops instead of a thread of their own.")
-    var sharedAcceptLoop = false
-
     @Option(help: "Seconds for a new connection's preface and SETTINGS, and for a request's headers (default 10).")
     var handshakeTimeout: Int?
 
@@ -425,14 +419,6 @@ struct Rankd: AsyncParsableCommand {
                 throw ValidationError("idleTimeoutJitter must be between 0 and 1, got \(value)")
             }
             configuration.idleTimeoutJitter = value
-        }
-        if let value = acceptThreadNice ?? file.acceptThreadNice {
-            let flag = acceptThreadNice != nil ? "--accept-thread-nice" : "acceptThreadNice"
-            guard (0...19).contains(value) else { throw ValidationError("\(flag) must be 0 to 19, got \(value)") }
-            configuration.acceptThreadNice = value
-        }
-        if sharedAcceptLoop || file.sharedAcceptLoop == true {
-            configuration.dedicatedAcceptThread = false
         }
         if let value = try positive(handshakeTimeout ?? file.handshakeTimeoutSeconds, "--handshake-timeout") {
             configuration.handshakeTimeout = .seconds(Int64(value))

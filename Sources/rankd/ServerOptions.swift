@@ -12,7 +12,6 @@ import NIOCore
 ///   "maxConnectionsPerAddress": 1000, "connectionRatePerAddress": 50, "connectionBurstPerAddress": 100,
 ///   "abusiveConnectionCost": 10,
 ///   "idleTimeoutSeconds": 300, "idleTimeoutJitter": 0.1, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
-///   "acceptThreadNice": 10, "sharedAcceptLoop": false,
 ///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256 }
 /// ```
 ///
@@ -52,8 +51,6 @@ struct ConfigFile: Decodable {
     var abusiveConnectionCost: Int?
     var idleTimeoutSeconds: Int?
     var idleTimeoutJitter: Double?
-    var acceptThreadNice: Int?
-    var sharedAcceptLoop: Bool?
     var drainTimeoutSeconds: Int?
     var streamResetBurst: Int?
     var streamResetRefillPerSecond: Int?
