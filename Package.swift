@@ -24,7 +24,8 @@
 //               │    │          memory budget, sharded, clock eviction; in memory only             (live)
 //               │    └─ MappedStorage (xxHash64 only)
 //               ├─ Snapshot ─ on-disk format, builder, validation
-//               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only)
+//               ├─ VectorIndex ─ kernels, HNSW, exact search, filters (CPrefetch: a prefetch hint, header only;
+//               │                CKernels: AVX2 batch kernels chosen at run time by cpuid)
 //               └─ Reranking ─ MMR, DPP, constraints, explanations
 //                    (Snapshot, VectorIndex) └─ MappedStorage ─ mmap and bounds-checked views  (storage)
 //                                            └─ SeededRandom ─ the one seedable generator (SplitMix64)
@@ -101,6 +102,9 @@ let package = Package(
         ),
         // Header-only: `__builtin_prefetch` for the HNSW walk (no library, nothing to install).
         .systemLibrary(name: "CPrefetch"),
+        // C kernels compiled for AVX2 + FMA behind a run-time CPU check, so a portable build runs
+        // them too (docs/INDEX.md "Kernels and CPU dispatch"). Plain C, no dependencies.
+        .target(name: "CKernels"),
         // Output of `protoc-c` for Protos/ (regenerate with `make protos`; `make check-protos`
         // fails when it is stale). Committed so a build needs no protoc.
         .target(
@@ -122,7 +126,7 @@ let package = Package(
         ),
         .target(
             name: "VectorIndex",
-            dependencies: ["MappedStorage", "CPrefetch", "SeededRandom"],
+            dependencies: ["MappedStorage", "CPrefetch", "CKernels", "SeededRandom"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -286,7 +290,7 @@ let package = Package(
             name: "rankd",
             dependencies: [
                 "CommandSupport", "GRPCServer", "RankingService", "RankingEngine", "SnapshotLifecycle", "LiveState",
-                "UserEvents", "MetricsExporter", "TraceExporter",
+                "UserEvents", "VectorIndex", "MetricsExporter", "TraceExporter",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -433,7 +437,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VectorIndexTests",
-            dependencies: ["VectorIndex", "MappedStorage", "TestSupport"],
+            dependencies: ["VectorIndex", "CKernels", "MappedStorage", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -1,6 +1,18 @@
 // Distance kernels: one per metric, generic over how a row's elements are loaded (f32, f16, i8), reading rows in
 // place. The graph code never sees element types; it is generic over `RowKernel`.
 
+import CKernels
+import Glibc
+
+/// A CPU-dispatched C batch kernel (`rankd_batch_kernel` in Sources/CKernels): scores `count` rows given by id,
+/// `(query, base, stride, dimension, rows, count, out)`. Spelled in Swift types so the protocols below need not
+/// export the C module.
+@usableFromInline
+typealias BatchKernel =
+    @convention(c) (
+        UnsafePointer<Float>?, UnsafeRawPointer?, Int, Int32, UnsafePointer<Int32>?, Int32, UnsafeMutablePointer<Float>?
+    ) -> Void
+
 /// Loads the elements of one encoded row (layout in `VectorCodec`) as Float32 lanes, unscaled; `scale` is the
 /// factor that turns loaded values into the row's real values (1 except for i8).
 @usableFromInline
@@ -10,9 +22,13 @@ protocol ElementLoader {
     static func scale(_ row: UnsafeRawPointer) -> Float
     /// `sum += query × row[index ..< index + 16]`, the inner product's step.
     static func accumulate(_ sum: inout SIMD16<Float>, _ query: SIMD16<Float>, _ row: UnsafeRawPointer, _ index: Int)
+    /// The CPU-dispatched batch inner-product kernel for this encoding, if one was selected (``KernelDispatch``).
+    static var innerProductBatch: BatchKernel? { get }
 }
 
 extension ElementLoader {
+    @usableFromInline static var innerProductBatch: BatchKernel? { nil }
+
     @inlinable @inline(__always)
     static func accumulate(_ sum: inout SIMD16<Float>, _ query: SIMD16<Float>, _ row: UnsafeRawPointer, _ index: Int) {
         sum += query * load16(row, index)
@@ -31,6 +47,7 @@ enum F32Elements: ElementLoader {
     }
     @inlinable @inline(__always)
     static func scale(_ row: UnsafeRawPointer) -> Float { 1 }
+    @usableFromInline static var innerProductBatch: BatchKernel? { KernelDispatch.kernels.ip_f32 }
 }
 
 @usableFromInline
@@ -68,6 +85,7 @@ enum I8Elements: ElementLoader {
     static func scale(_ row: UnsafeRawPointer) -> Float {
         row.loadUnaligned(fromByteOffset: 0, as: Float.self)
     }
+    @usableFromInline static var innerProductBatch: BatchKernel? { KernelDispatch.kernels.ip_i8 }
     /// Fused multiply-add where the build targets a CPU that has it (`RANKD_FMA`, set by the Makefile's tuned
     /// release builds): 15% more quantised-scan throughput (docs/BENCHMARKS.md "Category pages"). Only the i8
     /// rows use it — quantised blocks, whose scores only pick candidates for exact re-scoring, and i8 snapshots —
@@ -87,6 +105,13 @@ enum I8Elements: ElementLoader {
 @usableFromInline
 protocol RowKernel {
     static func score(_ query: UnsafePointer<Float>, _ row: UnsafeRawPointer, _ dimension: Int) -> Float
+    /// A CPU-dispatched C kernel that scores many rows per call with the same result as `score`, where one exists
+    /// for this kernel on this CPU (``KernelDispatch``); nil otherwise.
+    static var batchKernel: BatchKernel? { get }
+}
+
+extension RowKernel {
+    @usableFromInline static var batchKernel: BatchKernel? { nil }
 }
 
 /// Sum of the 16 lanes by halving. `SIMD.sum()` compiled to an out-of-line generic call per kernel evaluation (14% of
@@ -106,6 +131,8 @@ func loadQuery16(_ query: UnsafePointer<Float>, _ index: Int) -> SIMD16<Float> {
 /// Inner product `q · x`.
 @usableFromInline
 enum InnerProductKernel<Elements: ElementLoader>: RowKernel {
+    @usableFromInline static var batchKernel: BatchKernel? { Elements.innerProductBatch }
+
     @inlinable @inline(__always)
     static func score(_ query: UnsafePointer<Float>, _ row: UnsafeRawPointer, _ dimension: Int) -> Float {
         // Two accumulators break the add dependency chain (measurably faster at 64+ dimensions).
@@ -184,6 +211,16 @@ protocol RowScorer {
     func score(_ row: Int32) -> Float
     /// Hints that `row` will be scored soon: start loading its bytes (see RowPrefetch.swift).
     func prefetch(_ row: Int32)
+    /// `scores[i] = score(rows[i])` for `i < count`: the walk scores a node's unvisited neighbours in one call, so a
+    /// dispatched C kernel costs one indirect call per expanded node, not one per row.
+    func scoreBatch(_ rows: UnsafePointer<Int32>, _ count: Int, into scores: UnsafeMutablePointer<Float>)
+}
+
+extension RowScorer {
+    @usableFromInline @inline(__always)
+    func scoreBatch(_ rows: UnsafePointer<Int32>, _ count: Int, into scores: UnsafeMutablePointer<Float>) {
+        for index in 0..<count { scores[index] = score(rows[index]) }
+    }
 }
 
 @usableFromInline
@@ -192,19 +229,62 @@ struct KernelScorer<Kernel: RowKernel>: RowScorer {
     @usableFromInline let base: UnsafeRawPointer
     @usableFromInline let stride: Int
     @usableFromInline let dimension: Int
+    /// `Kernel.batchKernel`, read once per scorer (so once per search).
+    let batch: BatchKernel?
 
-    @inlinable
     init(query: UnsafePointer<Float>, base: UnsafeRawPointer, stride: Int, dimension: Int) {
+        self.init(query: query, base: base, stride: stride, dimension: dimension, batch: Kernel.batchKernel)
+    }
+
+    /// A scorer with an explicit batch kernel (nil: the Swift kernel scores every row). Tests compare both paths.
+    init(
+        query: UnsafePointer<Float>, base: UnsafeRawPointer, stride: Int, dimension: Int, batch: BatchKernel?
+    ) {
         self.query = query
         self.base = base
         self.stride = stride
         self.dimension = dimension
+        self.batch = batch
     }
 
     @inlinable @inline(__always)
     func score(_ row: Int32) -> Float {
         Kernel.score(query, base + Int(row) * stride, dimension)
     }
+
+    @usableFromInline @inline(__always)
+    func scoreBatch(_ rows: UnsafePointer<Int32>, _ count: Int, into scores: UnsafeMutablePointer<Float>) {
+        if let batch {
+            batch(query, base, stride, Int32(dimension), rows, Int32(count), scores)
+        } else {
+            for index in 0..<count { scores[index] = score(rows[index]) }
+        }
+    }
+}
+
+/// The CPU-dispatched C kernels (Sources/CKernels), chosen once per process: AVX2 + FMA where the CPU has them, even
+/// in a portable (baseline x86-64) build, whose Swift kernels are compiled for SSE2 only. `RANKD_KERNELS=portable`
+/// in the environment keeps the Swift kernels (to compare, or to rule the C ones out). docs/INDEX.md "Kernels and
+/// CPU dispatch".
+enum KernelDispatch {
+    /// 1 when the CPU runs the AVX2 kernels and the environment does not turn them off, else 0.
+    static let level: Int32 = {
+        if let value = getenv("RANKD_KERNELS"), String(cString: value) == "portable" { return 0 }
+        return rankd_kernels_cpu_level()
+    }()
+
+    /// The batch kernels in use (NULL entries: the Swift kernel serves).
+    static let kernels = rankd_kernels_select(level)
+
+    /// What `level` means, for logs and benchmark output.
+    static var name: String { level >= 1 ? "avx2" : "swift" }
+}
+
+/// What callers outside the module may know about the kernels.
+public enum DistanceKernels {
+    /// The walk's kernels in this process: `avx2` (the C kernels of Sources/CKernels) or `swift` (the Swift kernels
+    /// as compiled: SSE2 in a portable build, AVX2 in a host-tuned one).
+    public static var inUse: String { KernelDispatch.name }
 }
 
 extension Metric {

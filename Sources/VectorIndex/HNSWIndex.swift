@@ -33,17 +33,29 @@ public enum SearchPath: String, Sendable, CaseIterable {
 public struct HNSWIndex: @unchecked Sendable {
     public let vectors: VectorMatrix
     public let graph: HNSWGraph
+    /// A quantised copy of `vectors`, row for row, that the graph walk scores instead of `vectors` (a quarter of the
+    /// bytes per visited row for f32); the walk's best candidates are then re-scored exactly against `vectors`, so
+    /// results and their scores are exact for the rows found (docs/INDEX.md "Quantised walk").
+    public let walkVectors: VectorMatrix?
 
     /// The metric scores are computed with (the graph's).
     public var metric: Metric { graph.metric }
 
-    /// - Throws: `VectorIndexError.graphMismatch` when the graph covers a different number of rows.
-    public init(vectors: VectorMatrix, graph: HNSWGraph) throws(VectorIndexError) {
+    /// - Throws: `VectorIndexError.graphMismatch` when the graph covers a different number of rows, or
+    ///   `walkVectors` a different number of rows or dimensions than `vectors`.
+    public init(vectors: VectorMatrix, graph: HNSWGraph, walkVectors: VectorMatrix? = nil) throws(VectorIndexError) {
         guard vectors.count == graph.rowCount else {
             throw VectorIndexError.graphMismatch(reason: "graph has \(graph.rowCount) rows, matrix \(vectors.count)")
         }
+        if let walkVectors, walkVectors.count != vectors.count || walkVectors.dimension != vectors.dimension {
+            throw VectorIndexError.graphMismatch(
+                reason:
+                    "walk rows are \(walkVectors.count) × \(walkVectors.dimension), vectors \(vectors.count) × \(vectors.dimension)"
+            )
+        }
         self.vectors = vectors
         self.graph = graph
+        self.walkVectors = walkVectors
     }
 
     /// Searches the `k` best rows passing `filter`, best first.
@@ -122,7 +134,7 @@ public struct HNSWIndex: @unchecked Sendable {
         var walk = GraphWalk(
             layout: graph.layout, entry: graph.entryPoint, maxLevel: graph.maxLevel, ef: beam,
             filter: filter, scratch: scratch, navigationOnly: navigationOnly, budget: budget)
-        walk.dispatch(metric: metric, matrix: vectors, query: prepared)
+        walk.dispatch(metric: metric, matrix: walkVectors ?? vectors, query: prepared)
         if walk.exhaustedBudget || scratch.results.count < k {
             // The walk cost what the scan would have (the estimate misled the plan), or fewer than k passing rows
             // were reachable within the beam: only an exact scan can tell whether more exist, and the contract is
@@ -132,8 +144,30 @@ public struct HNSWIndex: @unchecked Sendable {
             scratch.lastScoredCount += walked
             return .graphThenExact
         }
-        scratch.drainResults(k: k, into: &results)
+        if walkVectors != nil {
+            try rescoreWalk(query, k, scratch, &results)
+        } else {
+            scratch.drainResults(k: k, into: &results)
+        }
         return .graph
+    }
+
+    /// The exact pass of a quantised walk: the walk's best `QuantisedScan.candidates` rows re-scored against
+    /// `vectors`, best `k` kept. `lastScoredCount` counts both passes.
+    private func rescoreWalk(
+        _ query: UnsafeBufferPointer<Float>, _ k: Int, _ scratch: SearchScratch, _ results: inout [SearchResult]
+    ) throws(VectorIndexError) {
+        let walked = scratch.lastScoredCount
+        let keep = QuantisedScan.candidates(k: k, rows: scratch.results.count)
+        while scratch.results.count > keep { scratch.results.pop() }
+        scratch.rescoreRows.removeAll(keepingCapacity: true)
+        while !scratch.results.isEmpty { scratch.rescoreRows.append(scratch.results.pop().row) }
+        try scratch.rescoreRows.withUnsafeBufferPointer { (candidates) throws(VectorIndexError) in
+            try ExactSearch.specialisedSearch(
+                vectors: vectors, metric: metric, query: query, k: k, filter: AcceptAllRows(), rows: candidates,
+                scratch: scratch, into: &results)
+        }
+        scratch.lastScoredCount += walked
     }
 
     /// Unfiltered search: the `k` best rows, best first. See `search(query:k:ef:filter:candidates:scratch:into:)`.

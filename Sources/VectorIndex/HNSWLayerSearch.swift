@@ -51,6 +51,7 @@ func searchLayer<Scorer: RowScorer, Filter: RowFilter>(
     let visited = scratch.visited
     let generation = scratch.generation
     let pending = scratch.pending
+    let pendingScores = scratch.pendingScores
     defer {
         scratch.candidates = candidates
         scratch.results = results
@@ -65,8 +66,9 @@ func searchLayer<Scorer: RowScorer, Filter: RowFilter>(
         let list = layout.list(current.row, level: level)
         if !candidates.isEmpty { prefetchLine(layout.list(candidates.top.row, level: level)) }
         let degree = Int((UInt32(bitPattern: list[0]) >> shift) & 0xFFFF)
-        // Two passes: collect the unvisited neighbours and prefetch their rows, then score them. The row loads (a
-        // cache miss each on a large index) then overlap instead of serialising behind each kernel.
+        // Two passes: collect the unvisited neighbours and prefetch their rows, then score them (in one batch call,
+        // so a CPU-dispatched C kernel costs one call per node). The row loads (a cache miss each on a large index)
+        // then overlap instead of serialising behind each kernel.
         var fresh = 0
         for slot in 0..<degree {
             let neighbor = list[1 + slot]
@@ -76,9 +78,10 @@ func searchLayer<Scorer: RowScorer, Filter: RowFilter>(
             pending[fresh] = neighbor
             fresh += 1
         }
+        scorer.scoreBatch(pending, fresh, into: pendingScores)
         for index in 0..<fresh {
             let neighbor = pending[index]
-            let candidate = ScoredRow(score: scorer.score(neighbor), row: neighbor)
+            let candidate = ScoredRow(score: pendingScores[index], row: neighbor)
             scored += 1
             let full = results.count >= ef
             if full && !BestOnTop.above(candidate, results.top) { continue }

@@ -126,6 +126,8 @@ public final class SearchScratch {
     @usableFromInline var hitsCapacity: Int
     /// Unvisited neighbours of the node being expanded (at most a level-0 list: 2 × 256).
     @usableFromInline let pending: UnsafeMutablePointer<Int32> = .allocate(capacity: 512)
+    /// Their scores, filled by one `RowScorer.scoreBatch` call.
+    @usableFromInline let pendingScores: UnsafeMutablePointer<Float> = .allocate(capacity: 512)
     /// Nodes scored by the last search (graph walk or exact scan): a cost measure for benchmarks and planning.
     public internal(set) var lastScoredCount = 0
     /// A quantised scan's candidates (their matrix rows) before exact re-scoring.
@@ -155,6 +157,7 @@ public final class SearchScratch {
         query.deallocate()
         hits.deallocate()
         pending.deallocate()
+        pendingScores.deallocate()
         partitions.deallocate()
     }
 

@@ -90,6 +90,9 @@ struct SearchCommand: ParsableCommand {
             discussion: "With --filter-category the category is the filter; the graph and --ef are not used."))
     var probeRows: Int?
 
+    @Flag(help: "Walk the graph over an int8 copy of the vectors, then re-score the best candidates exactly.")
+    var quantisedWalk = false
+
     @Option(help: "Hit rows, int64 .npy of shape [queries, k].")
     var out: String
 
@@ -178,10 +181,28 @@ struct SearchCommand: ParsableCommand {
                 let graphBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(payload.count, 1), alignment: 64)
                 owned.append(graphBytes)
                 graphBytes.copyBytes(from: payload)
+                var walkVectors: VectorMatrix?
+                if quantisedWalk {
+                    let stride = VectorCodec.rowStride(dimension: dimension, type: .i8)
+                    let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(rows * stride, 1), alignment: 64)
+                    owned.append(bytes)
+                    itemFloats.withUnsafeBufferPointer { source in
+                        for row in 0..<rows {
+                            let target = UnsafeMutableRawBufferPointer(
+                                rebasing: bytes[(row * stride)..<((row + 1) * stride)])
+                            VectorCodec.encode(
+                                UnsafeBufferPointer(rebasing: source[(row * dimension)..<((row + 1) * dimension)]),
+                                as: .i8, into: target)
+                        }
+                    }
+                    walkVectors = try VectorMatrix(
+                        bytes: UnsafeRawBufferPointer(bytes), count: rows, dimension: dimension, type: .i8)
+                }
                 index = try HNSWIndex(
                     vectors: matrix,
                     graph: HNSWGraph(
-                        bytes: UnsafeRawBufferPointer(rebasing: graphBytes[0..<payload.count]), rowCount: rows))
+                        bytes: UnsafeRawBufferPointer(rebasing: graphBytes[0..<payload.count]), rowCount: rows),
+                    walkVectors: walkVectors)
             }
         default:
             throw ValidationError("give exactly one of --snapshot and --items")
@@ -281,7 +302,7 @@ struct SearchCommand: ParsableCommand {
         // CPU time of the search loop: on a shared machine, queries per CPU-second moves far less with load than
         // queries per wall-second (with --threads 1 only the searching thread is busy).
         line += String(format: " cpu_seconds=%.4f cpu_qps=%.1f", cpuSeconds, Double(queryCount) / max(cpuSeconds, 1e-9))
-        line += " paths=" + stats.pathSummary
+        line += " paths=" + stats.pathSummary + " kernels=" + DistanceKernels.inUse
         if let allocations { line += " allocations=\(allocations)" }
         print(line)
     }

@@ -10,6 +10,7 @@ import RankingEngine
 import RankingService
 import SnapshotLifecycle
 import UserEvents
+import VectorIndex
 
 /// `rankd`: the ranking server.
 @main
@@ -213,7 +214,7 @@ struct Rankd: AsyncParsableCommand {
             "listening",
             metadata: [
                 "address": "\(bound)", "threads": "\(threadCount)", "methods": "\(router.paths.count)",
-                "transport": "\(security)",
+                "transport": "\(security)", "kernels": "\(DistanceKernels.inUse)",
             ])
         if let credentials = serverConfiguration.tls {
             logger.info("TLS certificate loaded", metadata: TLSOptions.metadata(credentials.summary))
