@@ -28,6 +28,8 @@ enum ServerConnectionTarget {
         var configuration = GRPCServerConfiguration()
         configuration.maxReceiveMessageSize = 64 * 1024
         configuration.maxConcurrentStreams = 16
+        // Deterministic: an input that crashes must crash again on replay, at the same virtual time.
+        configuration.idleTimeoutJitter = 0
         return configuration
     }()
 

@@ -5,11 +5,16 @@ connection) sends Rank calls at a steady rate. For each attack the table gives h
 was cut off (GOAWAY / RST_STREAM / gRPC status / close) and after how long, rankd's peak RSS while
 it ran, and the bystander's p99 against a quiet run of the same length.
 
-  python attacks.py --rankd BIN --rankctl BIN [--quick] [--only a,b] [--seconds S] [--json FILE]
+  python attacks.py --rankd BIN --rankctl BIN [--quick] [--only a,b] [--seconds S] [--rounds N] [--json FILE]
+  python attacks.py --rankd BIN --rankctl BIN --variant before=OLD_BIN --variant after="NEW_BIN --flag" ...
 
 --quick (what `make test` runs) uses short runs and fewer idle connections and checks cut-off and
 memory only: a wall-clock p99 bound does not gate CI on a shared machine. The full run
-(`make attack-test`) also requires the bystander's p99 within 2x of quiet. See docs/SECURITY.md.
+(`make attack-test`) also requires the bystander's p99 within 2x of quiet: each attack runs --rounds
+times (default 3), each attacked run right after a quiet run of its own, and the ratio is the median
+attacked p99 over the median of all quiet runs (the quiet p99 alone moves 2-3x between minutes on a
+shared VM, so one quiet baseline at the start decides nothing). --variant runs several rankd builds
+or settings side by side, each its own server, alternating within every round. See docs/SECURITY.md.
 
 The attacker is its own process (this script with --child), connecting from its own loopback
 address (--attacker-address, default 127.0.0.2; the distributed idle-connection attack uses 125
@@ -459,6 +464,137 @@ ATTACKS = {
 }
 
 
+class Server:
+    """One rankd under test (a variant: a binary and its extra flags) on a loopback port of its own."""
+
+    def __init__(self, label, binary, extra, snapshot, work):
+        self.label, self.binary = label, binary
+        self.port = free_port()
+        self.log_path = work / f"rankd-{label}.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [binary, "--listen", f"127.0.0.1:{self.port}", "--snapshot", str(snapshot),
+             "--idle-timeout", str(IDLE_TIMEOUT), "--handshake-timeout", str(HANDSHAKE_TIMEOUT),
+             "--stall-timeout", str(STALL_TIMEOUT), "--log-level", "error", *extra.split()],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"rankd ({label}) did not start: {self.log_path.read_text()}")
+                time.sleep(0.1)
+        self.sampler = RSSSampler(self.proc.pid)
+        self.sampler.start()
+        self.sampler.reset()
+
+    def stop(self):
+        self.sampler.running = False
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+class Control:
+    """The control: the bystander calls the first variant's server while the attacker hits another rankd
+    (same binary, idle otherwise). What the bystander loses then is the machine's share (the attacker's
+    and the other rankd's CPU on the same cores), not anything its server does for the attacker."""
+
+    def __init__(self, base, decoy):
+        self.label, self.binary = "control", base.binary
+        self.port, self.proc, self.sampler = base.port, base.proc, base.sampler
+        self.attack_target = decoy
+
+    def stop(self):
+        self.attack_target.stop()
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def quiet_run(server, seconds, label):
+    rankd_cpu0, wall0 = process_cpu(server.proc.pid), time.monotonic()
+    quiet = bystander_result(bystander(server.port, seconds))
+    quiet["peak_rss_mb"] = round(server.sampler.peak / 2**20, 1)
+    quiet["rankd_cpu_share"] = round((process_cpu(server.proc.pid) - rankd_cpu0) / (time.monotonic() - wall0), 2)
+    print(f"[{server.label}] {label}: p50 {quiet['p50_ms']:.2f} ms, p99 {quiet['p99_ms']:.2f} ms, "
+          f"{quiet['calls']} calls, RSS {quiet['peak_rss_mb']} MB, rankd CPU {quiet['rankd_cpu_share']}", flush=True)
+    return quiet
+
+
+def attack_run(server, name, args, seconds, idle, rss_baseline):
+    target = getattr(server, "attack_target", server)  # the server the attacker hits (the control: another)
+    target.sampler.reset()
+    length = max(seconds, TIMED_ATTACK_SECONDS) if name in TIMED_ATTACKS else seconds
+    limit = QUICK_TIMED_LIMIT if args.quick and name in TIMED_ATTACKS else length
+    proc = bystander(server.port, length + 1)
+    time.sleep(0.5)  # the bystander connects and warms up first
+    rankd_cpu0, wall0 = process_cpu(target.proc.pid), time.monotonic()
+    child = subprocess.run(
+        [sys.executable, __file__, "--rankd", server.binary, "--rankctl", args.rankctl, "--child", name,
+         "--port", str(target.port), "--limit", str(limit), "--seconds", str(seconds),
+         "--attacker-cpu", str(args.attacker_cpu), "--attacker-address", args.attacker_address,
+         "--idle", str(idle), *(["--quick"] if args.quick else [])],
+        capture_output=True, text=True, timeout=limit + 120)
+    rankd_cpu = process_cpu(target.proc.pid) - rankd_cpu0
+    wall = time.monotonic() - wall0
+    try:
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        result = {"cut_off_s": None, "outcome": {"attacker failed": child.stderr[-500:]}, "ok": False}
+    result["rankd_cpu_share"] = round(rankd_cpu / wall, 2)
+    if "attacker_cpu_s" in result:
+        result["attacker_cpu_share"] = round(result["attacker_cpu_s"] / max(result["attacker_wall_s"], 0.01), 2)
+    side = bystander_result(proc)
+    result["bystander_cpu_s"] = side.get("cpu_s")
+    result["peak_rss_mb"] = round(target.sampler.peak / 2**20, 1)
+    result["bystander_p99_ms"] = side["p99_ms"]
+    result["bystander_errors"] = side["errors"]
+    if target.proc.poll() is not None:
+        result["ok"] = False
+        result["outcome"]["rankd exited"] = target.proc.returncode
+    if result["peak_rss_mb"] > rss_baseline + 512:
+        result["ok"] = False
+        result["memory"] = "unbounded"
+    if side["errors"]:
+        result["ok"] = False
+    cut = f"{result['cut_off_s']:.3f} s" if result["cut_off_s"] is not None else "never"
+    print(f"[{server.label}] {'ok  ' if result['ok'] else 'FAIL'} {name:28s} cut off {cut:>9s}  {result['outcome']}  "
+          f"RSS {result['peak_rss_mb']} MB  bystander p99 {side['p99_ms']:.2f} ms"
+          f"{'  errors ' + str(side['errors']) if side['errors'] else ''}  "
+          f"CPU: rankd {result['rankd_cpu_share']}, attacker {result.get('attacker_cpu_share')} cores", flush=True)
+    time.sleep(0.5)
+    return result
+
+
+def summarise(runs, quiet_p99):
+    """One attack's rounds on one variant: medians of the per-round numbers, outcomes summed."""
+    outcome = {}
+    for run in runs:
+        for key, count in run["outcome"].items():
+            if isinstance(count, int):
+                outcome[key] = outcome.get(key, 0) + count
+    p99 = median(r["bystander_p99_ms"] for r in runs)
+    return {"rounds": len(runs), "ok": all(r["ok"] for r in runs), "outcome": outcome,
+            "cut_off_s": median(r["cut_off_s"] for r in runs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "bystander_p99_ms": p99, "bystander_p99_runs_ms": [r["bystander_p99_ms"] for r in runs],
+            "p99_ratio": round(p99 / quiet_p99, 2) if p99 and quiet_p99 else None,
+            "rankd_cpu_share": median(r["rankd_cpu_share"] for r in runs),
+            "attacker_cpu_share": median(r.get("attacker_cpu_share") for r in runs),
+            "runs": runs}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rankd", required=True)
@@ -475,6 +611,17 @@ def main():
                         help="the attacker's CPU cap, in cores (0: none)")
     parser.add_argument("--attacker-address", default="127.0.0.2")
     parser.add_argument("--rankd-args", default="", help="extra rankd flags (e.g. to turn a limit off)")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=BIN[ FLAGS]",
+                        help="compare rankd builds or settings side by side, each on its own server: "
+                             "'before=/tmp/rankd', 'shared=/tmp/rankd --shared-accept-loop' (repeat; default: "
+                             "--rankd with --rankd-args)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of (quiet run, attacked run) per attack and variant, alternating; the p99 "
+                             "ratio is the median attacked p99 over the median of all the variant's quiet runs "
+                             "(default 3; quick: 1 and no quiet runs between attacks)")
+    parser.add_argument("--control", action="store_true",
+                        help="also run a control: the bystander on the first variant's server while the attacker "
+                             "hits a second rankd, so the machine's share of the bystander's loss shows apart")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=float, default=None, help=argparse.SUPPRESS)
@@ -502,114 +649,63 @@ def main():
         result["attacker_throttled_s"] = round(h2raw.BUDGET.slept, 2)
         print(json.dumps(result))
         return
+    variants = []
+    for spec in args.variant or [f"rankd={args.rankd} {args.rankd_args}"]:
+        label, _, command = spec.partition("=")
+        binary, _, extra = command.strip().partition(" ")
+        variants.append((label, binary, extra))
+    rounds = 1 if args.quick else (args.rounds or 3)
     work = Path(tempfile.mkdtemp(prefix="rankd-attacks-"))
     subprocess.run([args.rankctl, "synth", "--out", str(work / "in"), "--snapshot", str(work / "snap"),
                     "--users", "500", "--items", "3000", "--dim", "32", "--categories", "10", "--quiet"],
                    check=True, capture_output=True, timeout=600)
-    port = free_port()
-    log = open(work / "rankd.log", "wb")
-    server = subprocess.Popen([args.rankd, "--listen", f"127.0.0.1:{port}", "--snapshot", str(work / "snap"),
-                               "--idle-timeout", str(IDLE_TIMEOUT), "--handshake-timeout", str(HANDSHAKE_TIMEOUT),
-                               "--stall-timeout", str(STALL_TIMEOUT), "--log-level", "error", *args.rankd_args.split()],
-                              stdout=log, stderr=subprocess.STDOUT)
-    results, failures = {}, []
+    servers, failures, report = [], [], {}
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"rankd did not start: {(work / 'rankd.log').read_text()}")
-                time.sleep(0.1)
-        sampler = RSSSampler(server.pid)
-        sampler.start()
-        sampler.reset()
-        def quiet_run(label):
-            rankd_cpu0, wall0 = process_cpu(server.pid), time.monotonic()
-            quiet = bystander_result(bystander(port, seconds))
-            quiet["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
-            quiet["rankd_cpu_share"] = round((process_cpu(server.pid) - rankd_cpu0) / (time.monotonic() - wall0), 2)
-            print(f"{label}: p50 {quiet['p50_ms']:.2f} ms, p99 {quiet['p99_ms']:.2f} ms, "
-                  f"{quiet['calls']} calls, RSS {quiet['peak_rss_mb']} MB, rankd CPU {quiet['rankd_cpu_share']}",
-                  flush=True)
-            return quiet
-
-        # The bystander's p99 on a sub-millisecond call is mostly this machine's scheduling noise: the
-        # baseline is the median of three quiet runs (two now, one after the attacks), and every ratio
-        # is recomputed against it at the end.
-        quiets = [quiet_run("quiet 1"), quiet_run("quiet 2")]
-        quiet = dict(quiets[0], p99_ms=sorted(q["p99_ms"] for q in quiets)[0])
-        results["quiet"] = quiet
-        for name in names:
-            sampler.reset()
-            length = max(seconds, TIMED_ATTACK_SECONDS) if name in TIMED_ATTACKS else seconds
-            limit = QUICK_TIMED_LIMIT if args.quick and name in TIMED_ATTACKS else length
-            proc = bystander(port, length + 1)
-            time.sleep(0.5)  # the bystander connects and warms up first
-            rankd_cpu0, wall0 = process_cpu(server.pid), time.monotonic()
-            child = subprocess.run(
-                [sys.executable, __file__, "--rankd", args.rankd, "--rankctl", args.rankctl, "--child", name,
-                 "--port", str(port), "--limit", str(limit), "--seconds", str(seconds),
-                 "--attacker-cpu", str(args.attacker_cpu), "--attacker-address", args.attacker_address,
-                 "--idle", str(idle), *(["--quick"] if args.quick else [])],
-                capture_output=True, text=True, timeout=limit + 120)
-            rankd_cpu = process_cpu(server.pid) - rankd_cpu0
-            wall = time.monotonic() - wall0
-            try:
-                result = json.loads(child.stdout.strip().splitlines()[-1])
-            except (IndexError, json.JSONDecodeError):
-                result = {"cut_off_s": None, "outcome": {"attacker failed": child.stderr[-500:]}, "ok": False}
-            result["rankd_cpu_share"] = round(rankd_cpu / wall, 2)
-            if "attacker_cpu_s" in result:
-                result["attacker_cpu_share"] = round(result["attacker_cpu_s"] / max(result["attacker_wall_s"], 0.01), 2)
-            side = bystander_result(proc)
-            result["bystander_cpu_s"] = side.get("cpu_s")
-            result["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
-            result["bystander_p99_ms"] = side["p99_ms"]
-            result["bystander_errors"] = side["errors"]
-            result["p99_ratio"] = round(side["p99_ms"] / quiet["p99_ms"], 2) if side["p99_ms"] else None
-            if server.poll() is not None:
-                result["ok"] = False
-                result["outcome"]["rankd exited"] = server.returncode
-            if result["peak_rss_mb"] > quiet["peak_rss_mb"] + 512:
-                result["ok"] = False
-                result["memory"] = "unbounded"
-            if side["errors"]:
-                result["ok"] = False
-            results[name] = result
-            cut = f"{result['cut_off_s']:.3f} s" if result["cut_off_s"] is not None else "never"
-            print(f"{'ok  ' if result['ok'] else 'FAIL'} {name:30s} cut off {cut:>9s}  {result['outcome']}  "
-                  f"RSS {result['peak_rss_mb']} MB  bystander p99 {side['p99_ms']:.2f} ms "
-                  f"({result['p99_ratio']}x quiet){'  errors ' + str(side['errors']) if side['errors'] else ''}  "
-                  f"CPU: rankd {result['rankd_cpu_share']}, attacker {result.get('attacker_cpu_share')} cores",
-                  flush=True)
-            time.sleep(0.5)
-        quiets.append(quiet_run("quiet 3"))
-        baseline = sorted(q["p99_ms"] for q in quiets)[1]
-        results["quiet"] = dict(quiets[0], p99_ms=baseline, runs=quiets)
-        print(f"quiet p99 baseline (median of 3): {baseline:.2f} ms")
-        for name in names:
-            result = results[name]
-            result["p99_ratio"] = round(result["bystander_p99_ms"] / baseline, 2) if result["bystander_p99_ms"] else None
-            if not args.quick and (result["p99_ratio"] or 0) > 2.0:
-                result["ok"] = False
-            print(f"{'ok  ' if result['ok'] else 'FAIL'} {name:30s} bystander p99 {result['p99_ratio']}x quiet")
-            if not result["ok"]:
-                failures.append(name)
-        sampler.running = False
+        for label, binary, extra in variants:
+            servers.append(Server(label, binary, extra, work / "snap", work))
+        if args.control:
+            label, binary, extra = variants[0]
+            servers.append(Control(servers[0], Server("decoy", binary, extra, work / "snap", work)))
+        quiets = {s.label: [quiet_run(s, seconds, "quiet")] for s in servers}
+        rss_baseline = {s.label: getattr(s, "attack_target", s).sampler.peak / 2**20 for s in servers}
+        runs = {s.label: {n: [] for n in names} for s in servers}
+        # Quiet and attacked runs alternate (per attack, per variant, per round): this VM's quiet p99 moves
+        # by more than 2x between minutes, so the baseline is sampled all along the run, not once.
+        for round_index in range(rounds):
+            for name in names:
+                for server in servers:
+                    if not args.quick:
+                        quiets[server.label].append(quiet_run(server, seconds, f"quiet (round {round_index + 1})"))
+                    runs[server.label][name].append(attack_run(server, name, args, seconds, idle,
+                                                               rss_baseline[server.label]))
+        print(f"\n{rounds} round(s); p99 ratio = median attacked p99 / median quiet p99 of the same variant")
+        for server in servers:
+            quiet_p99 = median(q["p99_ms"] for q in quiets[server.label])
+            summary = {"quiet": {"p99_ms": quiet_p99, "runs": quiets[server.label],
+                                 "rankd_cpu_share": median(q["rankd_cpu_share"] for q in quiets[server.label])}}
+            print(f"[{server.label}] quiet p99 median {quiet_p99:.2f} ms over {len(quiets[server.label])} runs "
+                  "(" + ", ".join(f"{q['p99_ms']:.2f}" for q in quiets[server.label]) + ")")
+            for name in names:
+                result = summarise(runs[server.label][name], quiet_p99)
+                if not args.quick and (result["p99_ratio"] or 0) > 2.0:
+                    result["ok"] = False
+                summary[name] = result
+                cut = f"{result['cut_off_s']:.3f} s" if result["cut_off_s"] is not None else "never"
+                print(f"[{server.label}] {'ok  ' if result['ok'] else 'FAIL'} {name:28s} cut off {cut:>9s}  "
+                      f"RSS {result['peak_rss_mb']} MB  p99 {result['bystander_p99_ms']:.2f} ms "
+                      f"({result['p99_ratio']}x quiet; rounds {result['bystander_p99_runs_ms']})  "
+                      f"rankd CPU {result['rankd_cpu_share']}", flush=True)
+                if not result["ok"]:
+                    failures.append(f"{name} ({server.label})" if len(servers) > 1 else name)
+            report[server.label] = summary
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        for server in servers:
+            server.stop()
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps(report if len(servers) > 1 else report.get(servers[0].label, {}),
+                                              indent=2))
     if failures:
-        print(f"FAILED: {', '.join(failures)} (rankd log: {work / 'rankd.log'})")
+        print(f"FAILED: {', '.join(failures)} (rankd logs: {work})")
         raise SystemExit(1)
     print(f"all {len(names)} attacks cut off, rankd bounded")
 

@@ -40,10 +40,13 @@ final class AddressAdmissionHandler: ChannelInboundHandler, Sendable {
         // Debug, not warning: a flood of refusals must not become a flood of log lines.
         logger.debug(
             "connection refused: \(reason.rawValue)", metadata: ["peer": "\(child.remoteAddress?.description ?? "?")"])
-        guard let socket = child as? any SocketOptionProvider else {
+        // The child already belongs to a serving loop (NIO picks it at accept), and its socket options and
+        // close run there: one task, not a hop per step, so a refusal wakes that loop once.
+        child.eventLoop.execute {
+            if let socket = child as? any SocketOptionProvider {
+                _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+            }
             child.close(promise: nil)
-            return
         }
-        socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in child.close(promise: nil) }
     }
 }

@@ -27,8 +27,13 @@ public struct GRPCServerConfiguration: Sendable {
     /// four abusive connections per second. Kept small so that a legitimate client sharing the
     /// address with one buggy connection is not locked out. 0: abuse costs nothing extra.
     public var abusiveConnectionCost: Int = 10
-    /// A connection with no open stream for this long is closed with GOAWAY(NO_ERROR).
+    /// A connection with no open stream for this long is closed with GOAWAY(NO_ERROR). Each connection
+    /// waits up to ``idleTimeoutJitter`` longer, drawn at random, so connections opened together (a
+    /// reconnect storm, an idle flood) are not all closed in the same instant.
     public var idleTimeout: TimeAmount = .minutes(5)
+    /// Share of ``idleTimeout`` (0 to 1) added at random, drawn once per connection: 0.1 closes an idle
+    /// connection between 1.0× and 1.1× the timeout. 0: every connection exactly at the timeout.
+    public var idleTimeoutJitter: Double = 0.1
     /// Stream resets a client may cause per connection (burst), refilled at
     /// `streamResetRefillPerSecond`. Past it the connection gets GOAWAY(ENHANCE_YOUR_CALM):
     /// the defence against HTTP/2 rapid reset (CVE-2023-44487).

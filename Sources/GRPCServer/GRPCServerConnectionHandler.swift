@@ -36,6 +36,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Inside `nghttp2_session_mem_recv`, whose callbacks must not make the session send.
     var inSessionReceive = false
     var idleTask: Scheduled<Void>?
+    /// This connection's idle timeout: the configured one plus its own random share of the jitter.
+    var idleTimeout: TimeAmount
     private var resetLimiter: FrameRateLimiter
     private var controlFrameLimiter: FrameRateLimiter
     var remoteAddress: SocketAddress?
@@ -72,6 +74,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         self.logger = logger
         self.connectionGate = connectionGate
         self.outputBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
+        self.idleTimeout = Self.jittered(configuration.idleTimeout, by: configuration.idleTimeoutJitter)
         self.resetLimiter = FrameRateLimiter(
             burst: configuration.streamResetBurst, refillPerSecond: configuration.streamResetRefillPerSecond)
         self.controlFrameLimiter = FrameRateLimiter(
@@ -192,7 +195,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         unwritableSince = context.channel.isWritable ? nil : (unwritableSince ?? context.eventLoop.now)
-        if context.channel.isWritable, readPending {
+        if context.channel.isWritable, readPending, !closing {
             readPending = false
             context.read()
         }
@@ -250,6 +253,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         if let session { _ = session.drainOutput { bytes in outputBuffer.writeBytes(bytes) } }
         pendingWrite = false
         let channel = context.channel
+        // Nothing more is read from a connection being closed: bytes already in its socket cost no more
+        // loop time, and a flood in progress is not drained into the handler first.
+        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
         context.writeAndFlush(wrapOutboundOut(outputBuffer)).whenComplete { _ in channel.close(promise: nil) }
     }
 
@@ -265,12 +271,20 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     func armIdleTimer() {
         idleTask?.cancel()
         guard let context, openStreams == 0 else { return }
-        let timeout = configuration.idleTimeout
+        let timeout = idleTimeout
         idleTask = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [self] in
             guard openStreams == 0, session != nil else { return }
             logger.debug("closing idle connection", metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
             beginDraining()
         }
+    }
+
+    /// `timeout` plus a random share of up to `jitter` × `timeout`, drawn once per connection (not per
+    /// idle period: no random draw on the call path).
+    static func jittered(_ timeout: TimeAmount, by jitter: Double) -> TimeAmount {
+        let share = min(max(jitter, 0), 1)
+        guard share > 0, timeout.nanoseconds > 0 else { return timeout }
+        return timeout + .nanoseconds(Int64(Double(timeout.nanoseconds) * share * Double.random(in: 0..<1)))
     }
 
     /// Called for every RST_STREAM the client sends: past the limiter's budget (HTTP/2 rapid

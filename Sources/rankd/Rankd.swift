@@ -438,6 +438,12 @@ struct Rankd: AsyncParsableCommand {
         if let value = try positive(idleTimeout ?? file.idleTimeoutSeconds, "--idle-timeout") {
             configuration.idleTimeout = .seconds(Int64(value))
         }
+        if let value = file.idleTimeoutJitter {
+            guard value >= 0, value <= 1 else {
+                throw ValidationError("idleTimeoutJitter must be between 0 and 1, got \(value)")
+            }
+            configuration.idleTimeoutJitter = value
+        }
         if let value = try positive(handshakeTimeout ?? file.handshakeTimeoutSeconds, "--handshake-timeout") {
             configuration.handshakeTimeout = .seconds(Int64(value))
         }

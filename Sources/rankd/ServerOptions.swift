@@ -11,7 +11,7 @@ import NIOCore
 ///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
 ///   "maxConnectionsPerAddress": 1000, "connectionRatePerAddress": 50, "connectionBurstPerAddress": 100,
 ///   "abusiveConnectionCost": 10,
-///   "idleTimeoutSeconds": 300, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
+///   "idleTimeoutSeconds": 300, "idleTimeoutJitter": 0.1, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
 ///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256,
 ///   "eventIngestPriority": "idle" }
 /// ```
@@ -51,6 +51,7 @@ struct ConfigFile: Decodable {
     var connectionBurstPerAddress: Int?
     var abusiveConnectionCost: Int?
     var idleTimeoutSeconds: Int?
+    var idleTimeoutJitter: Double?
     var drainTimeoutSeconds: Int?
     var streamResetBurst: Int?
     var streamResetRefillPerSecond: Int?

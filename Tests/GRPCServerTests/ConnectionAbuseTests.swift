@@ -144,4 +144,38 @@ import Testing
         #expect(connection.goAwayCode == nil)
         #expect(connection.isOpen)
     }
+
+    @Test func idleConnectionsCloseEachAtItsOwnJitteredTimeout() throws {
+        // Jitter 0.5 of 10 s: each connection is closed between 10 and 15 s idle, not all at the same moment.
+        var closedAfter: Set<Int> = []
+        for _ in 0..<20 {
+            let connection = try Connection {
+                $0.idleTimeout = .seconds(10)
+                $0.idleTimeoutJitter = 0.5
+            }
+            connection.send(Self.handshake)
+            connection.advance(.milliseconds(9_990))
+            #expect(connection.goAwayCode == nil)
+            var idle = 9_990
+            while connection.goAwayCode == nil, idle < 16_000 {
+                connection.advance(.milliseconds(100))
+                idle += 100
+            }
+            #expect(connection.goAwayCode == 0)  // NO_ERROR: a graceful close
+            #expect(idle <= 15_100)
+            closedAfter.insert(idle)
+        }
+        #expect(closedAfter.count > 1)
+    }
+
+    @Test func idleTimeoutJitterStaysWithinItsShare() {
+        let timeout = TimeAmount.seconds(100)
+        let draws = (0..<200).map { _ in GRPCServerConnectionHandler.jittered(timeout, by: 0.1) }
+        #expect(draws.allSatisfy { $0 >= timeout && $0 < .seconds(110) })
+        // Spread over the window: 200 draws from 10 s all within 100 ms of each other would be a bug.
+        #expect(draws.max()! - draws.min()! > .milliseconds(100))
+        #expect(GRPCServerConnectionHandler.jittered(timeout, by: 0) == timeout)
+        #expect(GRPCServerConnectionHandler.jittered(timeout, by: -1) == timeout)
+        #expect(GRPCServerConnectionHandler.jittered(timeout, by: 5) < .seconds(200))
+    }
 }

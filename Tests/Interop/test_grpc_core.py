@@ -316,6 +316,7 @@ def test_config_file_is_applied_and_flags_win(tmp_path):
 @pytest.mark.parametrize("content, named", [
     ('{"maxConcurrentStreams": "many"}', "maxConcurrentStreams"),
     ('{"idleTimeoutSeconds": -5}', "--idle-timeout"),
+    ('{"idleTimeoutJitter": 2}', "idleTimeoutJitter"),
     ('{"listen": 5}', "listen"),
     ("not json", "not valid JSON"),
 ])
