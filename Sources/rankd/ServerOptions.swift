@@ -12,7 +12,8 @@ import NIOCore
 ///   "maxConnectionsPerAddress": 1000, "connectionRatePerAddress": 50, "connectionBurstPerAddress": 100,
 ///   "abusiveConnectionCost": 10,
 ///   "idleTimeoutSeconds": 300, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
-///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256 }
+///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256,
+///   "int8Walk": true }
 /// ```
 ///
 /// With a snapshot root instead of `snapshot` (docs/OPERATIONS.md, "Publishing and hot reload"):
@@ -70,6 +71,7 @@ struct ConfigFile: Decodable {
     var tlsWatchIntervalSeconds: Double?
     var tlsHandshakeTimeoutSeconds: Int?
     var eventBudgetMiB: Int?
+    var int8Walk: Bool?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data
