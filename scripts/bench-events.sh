@@ -10,7 +10,7 @@
 # default 1000), RUN_SECONDS (10), ROUNDS (3), STREAMS (2), BATCH (1000), EVENT_USERS (50000),
 # EVENT_ITEMS (20000), EVENT_RATE (events/s for the streams in all; 0, the default: as fast as rankd
 # takes them), MESSAGES (stream messages per StreamEvents call, 50), EVENT_NICE (nice value of the event
-# client process, 0). Wrap in `flock /tmp/rankd-bench.lock` on a shared machine.
+# client process, 0), RANKD_ARGS (extra rankd flags, e.g. `--event-ingest-priority low`). Wrap in `flock /tmp/rankd-bench.lock` on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rankd=${RANKD:-.build-loadtest-root/release/rankd}
@@ -24,7 +24,7 @@ streams=${STREAMS:-2}
 batch=${BATCH:-1000}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$rankd" --listen "127.0.0.1:$port" --snapshot "$snapshot" > "$work/rankd.log" 2>&1 &
+"$rankd" --listen "127.0.0.1:$port" --snapshot "$snapshot" ${RANKD_ARGS:-} > "$work/rankd.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do grep -q '"snapshot active"\|msg="snapshot active"' "$work/rankd.log" && break; sleep 0.1; done

@@ -66,6 +66,12 @@ struct Rankd: AsyncParsableCommand {
     )
     var eventBudgetMib: Int?
 
+    @Option(
+        help:
+            "Scheduling of the thread that records events: idle (default; only cores Rank calls leave free), low (nice 10) or normal."
+    )
+    var eventIngestPriority: String?
+
     @Flag(
         help:
             "Walk the item graph over the stored vectors even when the snapshot has an int8 walk copy (item_walk.i8), which is used by default."
@@ -143,6 +149,7 @@ struct Rankd: AsyncParsableCommand {
         let observability = try Observability(
             options: observabilityOptions, file: file, registry: registry, logger: logger)
         let events = try openEventStore(file: file, logger: logger)
+        if events != nil { try setEventIngestPriority(file: file, logger: logger) }
         let engine = RankingEngine(registry: registry, events: events)
         serverConfiguration.recordsMetrics = observability.recordsMetrics
         let directory = snapshot ?? file.snapshot
@@ -345,6 +352,22 @@ struct Rankd: AsyncParsableCommand {
                 "bytes_per_user": "\(UserEventStore.bytesPerUser)",
             ])
         return store
+    }
+
+    /// `--event-ingest-priority` (default idle). A refusal by the system (e.g. `normal` where lowering
+    /// nice values needs privileges) only costs that preference, so it is logged, not fatal.
+    private func setEventIngestPriority(file: ConfigFile, logger: Logger) throws {
+        let name = eventIngestPriority ?? file.eventIngestPriority ?? IngestPriority.idle.rawValue
+        guard let priority = IngestPriority(rawValue: name) else {
+            let choices = IngestPriority.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--event-ingest-priority must be one of \(choices), got \(name)")
+        }
+        EventService.setIngestPriority(priority) { refused in
+            if let refused {
+                logger.warning(
+                    "event ingest priority not applied", metadata: ["priority": "\(name)", "error": "\(refused)"])
+            }
+        }
     }
 
     /// Opens the live overlay of the snapshot root (`ROOT/.live`) and replays its log; a torn tail is

@@ -13,7 +13,7 @@ import NIOCore
 ///   "abusiveConnectionCost": 10,
 ///   "idleTimeoutSeconds": 300, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
 ///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256,
-///   "int8Walk": true }
+///   "eventIngestPriority": "idle", "int8Walk": true }
 /// ```
 ///
 /// With a snapshot root instead of `snapshot` (docs/OPERATIONS.md, "Publishing and hot reload"):
@@ -71,6 +71,7 @@ struct ConfigFile: Decodable {
     var tlsWatchIntervalSeconds: Double?
     var tlsHandshakeTimeoutSeconds: Int?
     var eventBudgetMiB: Int?
+    var eventIngestPriority: String?
     var int8Walk: Bool?
 
     static func load(_ path: String) throws -> ConfigFile {

@@ -179,3 +179,31 @@ def test_events_take_the_rank_token_when_one_is_set(built, tmp_path):
         assert ranker.StreamEvents(iter([batch, batch]), metadata=good, timeout=10).recorded == 2
     finally:
         server.stop()
+
+
+def ingest_thread(pid):
+    """(scheduling policy, nice) of rankd's event-ingest thread, from /proc (stat fields 41 and 19)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if (task / "comm").read_text().strip() == "rankd-events":
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            return int(fields[41 - 3]), int(fields[19 - 3])
+    return None
+
+
+def test_events_are_recorded_on_an_idle_class_thread_unless_configured(tmp_path):
+    import subprocess
+
+    # Default: SCHED_IDLE (5), so a waking event loop preempts ingestion at once; `low` is nice 10.
+    for args, expected in (((), (5, 0)), (("--event-ingest-priority", "low"), (0, 10))):
+        server = RankdProcess(*args).start()
+        try:
+            deadline = time.monotonic() + 10
+            while ingest_thread(server.proc.pid) != expected and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert ingest_thread(server.proc.pid) == expected, args
+        finally:
+            server.stop()
+    done = subprocess.run(RankdProcess("--event-ingest-priority", "fast").args, capture_output=True, text=True,
+                          timeout=20)
+    assert done.returncode != 0
+    assert "--event-ingest-priority must be one of idle, low, normal, got fast" in done.stderr

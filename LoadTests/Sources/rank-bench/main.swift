@@ -11,7 +11,8 @@
 //
 // `--ingest-rate N` (with `--events`) then measures Rank while events are recorded at N events/s and
 // while none are, alternating over 5 rounds of all the requests: a second thread does what rankd's
-// ingest queue does per batch of 1,000 (protobuf decode, validation, recording; at nice 10 as there),
+// ingest thread does per batch of 1,000 (protobuf decode, validation, recording; in the idle scheduling
+// class as there, `--event-ingest-priority idle`),
 // so the difference is lock contention plus the CPU the ingest takes (no network, no client process).
 //
 // `--live-changes N` serves with a live overlay (as a snapshot root does) holding N removed items, N
@@ -253,7 +254,7 @@ func measureUnderIngest(engine: RankingEngine, snapshot: Snapshot, encoded: [Byt
         return samples.sorted()
     }
     func p(_ sorted: [Double], _ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
-    print("\nRank under ingest (\(rate) events/s in batches of 1000, decode + validate + record on a nice-10 thread):")
+    print("\nRank under ingest (\(rate) events/s in batches of 1000, decode + validate + record on a SCHED_IDLE thread):")
     print("| round | ingest | Rank p50 µs | Rank p99 µs | events/s recorded |")
     print("|---:|---|---:|---:|---:|")
     var ratios: [Double] = []
@@ -264,7 +265,8 @@ func measureUnderIngest(engine: RankingEngine, snapshot: Snapshot, encoded: [Byt
         let control = IngestControl()
         let interval = 1000.0 / Double(rate)
         let thread = Thread {
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            var parameters = sched_param()
+            _ = sched_setscheduler(0, 5 /* SCHED_IDLE */, &parameters)
             let started = Date()
             var sent = 0
             while !control.stop.load(ordering: .relaxed) {
