@@ -45,6 +45,17 @@ public final class ServingSnapshot: ServableSnapshot {
         _ = overlaySlot.storeIfNil(live.bind(snapshot))
     }
 
+    private static let int8WalkSetting = Atomic<Bool>(true)
+
+    /// Whether snapshots derived from now on walk their graph over the snapshot's `i8` walk rows when it has them
+    /// (docs/INDEX.md "Quantised walk"); true by default. Process-wide, because the store loads snapshots through
+    /// ``load(directory:verifyChecksums:verifyStructure:prefault:)``; rankd sets it once at startup
+    /// (`--no-int8-walk`). A snapshot already serving keeps the walk it was derived with.
+    public static var int8Walk: Bool {
+        get { int8WalkSetting.load(ordering: .relaxed) }
+        set { int8WalkSetting.store(newValue, ordering: .relaxed) }
+    }
+
     private static let liveCount = Atomic<Int>(0)
     private static let liveBytes = Atomic<Int>(0)
 
@@ -56,8 +67,10 @@ public final class ServingSnapshot: ServableSnapshot {
 
     /// Derives the serving state of an opened snapshot.
     ///
+    /// `int8Walk`: walk the graph over the snapshot's `i8` walk rows when it has them (default: ``int8Walk``).
+    ///
     /// - Throws: ``ServingSnapshotError`` when the ranking config or the graph is unusable.
-    public init(snapshot: Snapshot) throws(ServingSnapshotError) {
+    public init(snapshot: Snapshot, int8Walk: Bool = ServingSnapshot.int8Walk) throws(ServingSnapshotError) {
         self.snapshot = snapshot
         mappedBytes = snapshot.fileSizes.reduce(0) { $0 + $1.bytes }
         do {
@@ -67,7 +80,9 @@ public final class ServingSnapshot: ServableSnapshot {
         }
         do {
             if let graph = try snapshot.loadGraph() {
-                index = try HNSWIndex(vectors: snapshot.itemVectors.matrix, graph: graph)
+                index = try HNSWIndex(
+                    vectors: snapshot.itemVectors.matrix, graph: graph,
+                    walkVectors: int8Walk ? snapshot.walkVectors?.matrix : nil)
             } else {
                 index = nil
             }

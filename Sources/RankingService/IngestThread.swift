@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How eagerly the event-ingest thread competes with the event loops for the cores
@@ -66,21 +66,22 @@ final class IngestThread: @unchecked Sendable {
     /// (sched_setscheduler(2) and setpriority(2) with 0 act on the caller).
     static func apply(_ priority: IngestPriority) -> String? {
         #if os(Linux)
-        var parameters = sched_param()
-        parameters.sched_priority = 0
-        let policy: Int32 = priority == .idle ? 5 /* SCHED_IDLE, <sched.h> under _GNU_SOURCE */ : Int32(SCHED_OTHER)
-        if sched_setscheduler(0, policy, &parameters) != 0 {
-            return "sched_setscheduler(\(priority.rawValue)): \(String(cString: strerror(errno)))"
-        }
-        if priority != .idle {
-            let nice: Int32 = priority == .low ? 10 : 0
-            if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) != 0 {
-                return "setpriority(\(nice)): \(String(cString: strerror(errno)))"
+            var parameters = sched_param()
+            parameters.sched_priority = 0
+            let policy: Int32 =
+                priority == .idle ? 5 /* SCHED_IDLE, <sched.h> under _GNU_SOURCE */ : Int32(SCHED_OTHER)
+            if sched_setscheduler(0, policy, &parameters) != 0 {
+                return "sched_setscheduler(\(priority.rawValue)): \(String(cString: strerror(errno)))"
             }
-        }
-        return nil
+            if priority != .idle {
+                let nice: Int32 = priority == .low ? 10 : 0
+                if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) != 0 {
+                    return "setpriority(\(nice)): \(String(cString: strerror(errno)))"
+                }
+            }
+            return nil
         #else
-        return priority == .normal ? nil : "thread priorities are only set on Linux"
+            return priority == .normal ? nil : "thread priorities are only set on Linux"
         #endif
     }
 }

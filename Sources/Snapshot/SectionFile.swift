@@ -35,10 +35,11 @@ public enum SnapshotFileKind: UInt32, Sendable, CaseIterable {
     case graph = 5
     case filterIndex = 6
     case partitions = 7
+    case walkVectors = 8
 
     var sectionCount: Int {
         switch self {
-        case .vectors, .graph: 1
+        case .vectors, .graph, .walkVectors: 1
         case .idTable: 3
         case .attributes: 7
         case .popularity: 4
@@ -52,6 +53,7 @@ public enum SnapshotFileKind: UInt32, Sendable, CaseIterable {
         switch self {
         case .vectors, .idTable, .attributes: 4
         case .popularity, .filterIndex, .partitions: 3
+        case .walkVectors: 2
         case .graph: 1
         }
     }

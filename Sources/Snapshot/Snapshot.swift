@@ -42,6 +42,9 @@ public final class Snapshot: @unchecked Sendable {
     public let filterIndex: FilterIndex?
     /// The items grouped into partitions for deep pools (docs/INDEX.md "Partitions"), or nil when built without.
     public let partitions: PartitionFile?
+    /// The `i8` copy of the item vectors the graph walk scores (docs/INDEX.md "Quantised walk"), or nil when built
+    /// without.
+    public let walkVectors: WalkVectorsFile?
     private let mappedFiles: [(name: String, file: MappedFile)]
 
     /// Embedding dimension (users and items).
@@ -117,6 +120,11 @@ public final class Snapshot: @unchecked Sendable {
         } else {
             partitions = nil
         }
+        if let file = sections[SnapshotFiles.walkVectors] {
+            walkVectors = try WalkVectorsFile(file, rows: itemVectors.count, dimension: itemVectors.dimension)
+        } else {
+            walkVectors = nil
+        }
         try checkCounts()
     }
 
@@ -157,6 +165,7 @@ public final class Snapshot: @unchecked Sendable {
         case SnapshotFiles.graph: .graph
         case SnapshotFiles.filterIndex: .filterIndex
         case SnapshotFiles.partitions: .partitions
+        case SnapshotFiles.walkVectors: .walkVectors
         default: throw .manifest(file: manifest, reason: "unknown file \"\(name)\" in files list")
         }
     }
@@ -210,6 +219,7 @@ public final class Snapshot: @unchecked Sendable {
         try popularity.verify(name: SnapshotFiles.popularity, attributes: attributes)
         try filterIndex?.verify(attributes: attributes, popularity: popularity, vectors: itemVectors.matrix)
         try partitions?.verify(vectors: itemVectors.matrix)
+        try walkVectors?.verify(vectors: itemVectors.matrix)
     }
 
     /// Validates and returns the partition index over `itemVectors` (O(items)), or nil when the snapshot has none.

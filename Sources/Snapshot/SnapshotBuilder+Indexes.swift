@@ -130,6 +130,24 @@ extension BuildJob {
 
     /// Appends `rows` of `vectors`, decoded and re-encoded as `i8` (`VectorCodec`), in order: the quantised block a
     /// value's searches scan (docs/INDEX.md "Attribute subgraphs").
+    /// Writes `item_walk.i8`: every stored item row re-encoded as `i8`, in row order, for the graph walk to score
+    /// (docs/INDEX.md "Quantised walk").
+    func writeWalkVectors(items: Int) throws(SnapshotError) {
+        let vectorFile = try mappingErrors { try MappedFile(path: path(SnapshotFiles.itemVectors)) }
+        let vectors = try VectorTable(SectionFile(file: vectorFile, name: SnapshotFiles.itemVectors, kind: .vectors))
+        var blocks: [UInt8] = []
+        blocks.reserveCapacity(items * VectorCodec.rowStride(dimension: vectors.dimension, type: .i8))
+        appendQuantisedBlock(rows: (0..<UInt32(items)).map { $0 }[...], vectors: vectors.matrix, to: &blocks)
+        try mappingErrors {
+            let out = try SectionFileWriter(
+                path: path(SnapshotFiles.walkVectors), kind: .walkVectors,
+                parameters: [UInt64(items), UInt64(vectors.dimension)], sectionLengths: [blocks.count])
+            try out.beginSection()
+            try out.writer.write(blocks)
+            try out.finish()
+        }
+    }
+
     func appendQuantisedBlock(rows: ArraySlice<UInt32>, vectors: VectorMatrix, to blocks: inout [UInt8]) {
         let stride = VectorCodec.rowStride(dimension: vectors.dimension, type: .i8)
         let start = blocks.count

@@ -44,6 +44,9 @@ public struct SnapshotBuildOptions: Sendable {
     public var partitions: Int? = nil
     public var partitionMinItems = SnapshotBuildOptions.defaultPartitionMinItems
     public static let defaultPartitionMinItems = 50_000
+    /// With the graph, also write an `i8` copy of the item vectors for the walk to score (docs/INDEX.md "Quantised
+    /// walk"); not written when the vectors are stored as `i8` already.
+    public var int8Walk = true
     /// Worker threads for the graph build; the graph does not depend on it.
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -172,9 +175,17 @@ struct BuildJob {
         try writeVectors(&items, to: SnapshotFiles.itemVectors, stage: "item vectors")
         try writeVectors(&users, to: SnapshotFiles.userVectors, stage: "user vectors")
         var hnsw: HNSWParameters? = nil
+        let withWalkVectors = options.buildIndex && options.int8Walk && options.vectorType != .i8
         if options.buildIndex {
             try writeGraph(items: items.header.rows)
             hnsw = options.hnsw
+        }
+        var walkSeconds: Double?
+        if withWalkVectors {
+            report("walk vectors", 0, items.header.rows)
+            let walkStarted = Date()
+            try writeWalkVectors(items: items.header.rows)
+            walkSeconds = Date().timeIntervalSince(walkStarted)
         }
         try writeFilterIndex(
             quantisedMinItems: options.quantisedMinItems,
@@ -185,6 +196,7 @@ struct BuildJob {
         let optional =
             (options.buildIndex ? [SnapshotFiles.graph] : []) + [SnapshotFiles.filterIndex]
             + (partitionCount != nil ? [SnapshotFiles.partitions] : [])
+            + (withWalkVectors ? [SnapshotFiles.walkVectors] : [])
         for name in SnapshotFiles.required + optional {
             let (size, checksum) = try mappingErrors {
                 (try FileReader(path: path(name)).size, try XXHash64.hashFile(path: path(name)))
@@ -209,7 +221,8 @@ struct BuildJob {
                 ],
                 ignoredItemFields: Array(ignoredFields.sorted().prefix(50)),
                 quantisedMinItems: options.quantisedMinItems,
-                subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0, partitions: partitionCount),
+                subgraphMinItems: options.buildIndex ? options.subgraphMinItems : 0, partitions: partitionCount,
+                walkVectorsSeconds: walkSeconds),
             ranking: options.rankingConfig ?? SnapshotManifest.defaultRankingConfig,
             labels: options.labels,
             files: files)

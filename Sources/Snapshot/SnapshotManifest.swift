@@ -43,6 +43,8 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
         public var subgraphMinItems: Int?
         /// The partition count of `partitions.ivf`; nil when the snapshot has none.
         public var partitions: Int?
+        /// Seconds spent writing `item_walk.i8`; nil when the snapshot has none.
+        public var walkVectorsSeconds: Double?
     }
 
     public var formatVersion: Int
@@ -123,6 +125,9 @@ public enum SnapshotFiles {
     public static let filterIndex = "filter_index.fidx"
     /// The items grouped into partitions for deep pools (optional).
     public static let partitions = "partitions.ivf"
+    /// An `i8` copy of the item vectors in row order that the HNSW walk scores (optional; docs/INDEX.md
+    /// "Quantised walk").
+    public static let walkVectors = "item_walk.i8"
 
     /// Files every snapshot has (the graph is optional).
     static let required = [

@@ -90,8 +90,14 @@ struct SearchCommand: ParsableCommand {
             discussion: "With --filter-category the category is the filter; the graph and --ef are not used."))
     var probeRows: Int?
 
-    @Flag(help: "Walk the graph over an int8 copy of the vectors, then re-score the best candidates exactly.")
+    @Flag(
+        help:
+            "With --items: walk the graph over an int8 copy of the vectors, then re-score the best candidates exactly (a --snapshot does so when it has item_walk.i8)."
+    )
     var quantisedWalk = false
+
+    @Flag(help: "With --snapshot: walk over the stored vectors even when the snapshot has item_walk.i8.")
+    var noInt8Walk = false
 
     @Option(help: "Hit rows, int64 .npy of shape [queries, k].")
     var out: String
@@ -132,7 +138,11 @@ struct SearchCommand: ParsableCommand {
                 matrix = snapshot.itemVectors.matrix
                 index =
                     try exact || probeRows != nil
-                    ? nil : snapshot.loadGraph().map { try HNSWIndex(vectors: matrix, graph: $0) }
+                    ? nil
+                    : snapshot.loadGraph().map {
+                        try HNSWIndex(
+                            vectors: matrix, graph: $0, walkVectors: noInt8Walk ? nil : snapshot.walkVectors?.matrix)
+                    }
                 if !exact && probeRows == nil && index == nil {
                     throw ValidationError("\(directory) has no HNSW graph; use --exact")
                 }
@@ -303,6 +313,7 @@ struct SearchCommand: ParsableCommand {
         // queries per wall-second (with --threads 1 only the searching thread is busy).
         line += String(format: " cpu_seconds=%.4f cpu_qps=%.1f", cpuSeconds, Double(queryCount) / max(cpuSeconds, 1e-9))
         line += " paths=" + stats.pathSummary + " kernels=" + DistanceKernels.inUse
+        if let index { line += " walk=" + (index.walkVectors != nil ? "int8" : "exact") }
         if let allocations { line += " allocations=\(allocations)" }
         print(line)
     }

@@ -91,6 +91,12 @@ struct SnapshotEncodingOptions: ParsableArguments {
     @Option(help: "Build partitions only for catalogues of at least this many items.")
     var partitionMinItems = SnapshotBuildOptions.defaultPartitionMinItems
 
+    @Flag(
+        help: ArgumentHelp(
+            "Do not write the int8 copy of the item vectors (item_walk.i8) that the graph walk scores.",
+            discussion: "The walk re-scores its best candidates exactly (docs/INDEX.md \"Quantised walk\")."))
+    var noInt8Walk = false
+
     @Option(help: "Worker threads for the graph build (default: all cores).")
     var threads: Int?
 
@@ -128,6 +134,7 @@ struct SnapshotEncodingOptions: ParsableArguments {
         options.quantisedMinItems = quantisedMinItems
         options.partitions = partitions
         options.partitionMinItems = partitionMinItems
+        options.int8Walk = !noInt8Walk
         if let threads { options.threads = max(1, threads) }
         for label in labels {
             let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -72,6 +72,12 @@ struct Rankd: AsyncParsableCommand {
     )
     var eventIngestPriority: String?
 
+    @Flag(
+        help:
+            "Walk the item graph over the stored vectors even when the snapshot has an int8 walk copy (item_walk.i8), which is used by default."
+    )
+    var noInt8Walk = false
+
     @Option(help: "Event loop threads (default: one per core).")
     var threads: Int?
 
@@ -135,6 +141,8 @@ struct Rankd: AsyncParsableCommand {
         serverConfiguration.tls = try tls.credentials(file: file)
         let adminIdentities = try tls.adminIdentities(file: file)
 
+        // Before any snapshot is derived.
+        ServingSnapshot.int8Walk = !noInt8Walk && file.int8Walk != false
         let health = HealthStatus(["": .notServing, RankerService.serviceName: .notServing])
         let registry = SnapshotRegistry<ServingSnapshot>()
         // Before anything creates its metric handles.
@@ -255,7 +263,8 @@ struct Rankd: AsyncParsableCommand {
                     metadata: [
                         "version": "\(serving.version)", "items": "\(serving.snapshot.itemIds.count)",
                         "users": "\(serving.snapshot.userIds.count)", "dimension": "\(serving.snapshot.dimension)",
-                        "graph": "\(serving.index != nil)", "load": "\(ContinuousClock.now - started)",
+                        "graph": "\(serving.index != nil)",
+                        "int8_walk": "\(serving.index?.walkVectors != nil)", "load": "\(ContinuousClock.now - started)",
                     ])
                 health.set(.serving)
                 health.set(.serving, for: RankerService.serviceName)

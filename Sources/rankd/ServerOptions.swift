@@ -13,7 +13,7 @@ import NIOCore
 ///   "abusiveConnectionCost": 10,
 ///   "idleTimeoutSeconds": 300, "idleTimeoutJitter": 0.1, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
 ///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256,
-///   "eventIngestPriority": "idle" }
+///   "eventIngestPriority": "idle", "int8Walk": true }
 /// ```
 ///
 /// With a snapshot root instead of `snapshot` (docs/OPERATIONS.md, "Publishing and hot reload"):
@@ -73,6 +73,7 @@ struct ConfigFile: Decodable {
     var tlsHandshakeTimeoutSeconds: Int?
     var eventBudgetMiB: Int?
     var eventIngestPriority: String?
+    var int8Walk: Bool?
 
     static func load(_ path: String) throws -> ConfigFile {
         let data: Data

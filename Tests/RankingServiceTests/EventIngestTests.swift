@@ -15,7 +15,7 @@ import UserEvents
 @testable import RankingService
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -40,22 +40,22 @@ private let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogH
     }
 
     #if os(Linux)
-    /// `idle` is Linux's SCHED_IDLE (5): a waking event loop preempts the thread at once.
-    @Test func idlePriorityIsTheIdleSchedulingClass() async throws {
-        let thread = IngestThread(name: "test-ingest-idle", priority: .idle)
-        let policy = await withCheckedContinuation { (done: CheckedContinuation<Int32, Never>) in
-            thread.submit { done.resume(returning: sched_getscheduler(0)) }
-        }
-        #expect(policy == 5)
-        let low = await withCheckedContinuation { (done: CheckedContinuation<(String?, Int32, Int32), Never>) in
-            thread.setPriority(.low) { refused in
-                done.resume(returning: (refused, sched_getscheduler(0), getpriority(__priority_which_t(0), 0)))
+        /// `idle` is Linux's SCHED_IDLE (5): a waking event loop preempts the thread at once.
+        @Test func idlePriorityIsTheIdleSchedulingClass() async throws {
+            let thread = IngestThread(name: "test-ingest-idle", priority: .idle)
+            let policy = await withCheckedContinuation { (done: CheckedContinuation<Int32, Never>) in
+                thread.submit { done.resume(returning: sched_getscheduler(0)) }
             }
+            #expect(policy == 5)
+            let low = await withCheckedContinuation { (done: CheckedContinuation<(String?, Int32, Int32), Never>) in
+                thread.setPriority(.low) { refused in
+                    done.resume(returning: (refused, sched_getscheduler(0), getpriority(__priority_which_t(0), 0)))
+                }
+            }
+            #expect(low.0 == nil)
+            #expect(low.1 == Int32(SCHED_OTHER))
+            #expect(low.2 == 10)
         }
-        #expect(low.0 == nil)
-        #expect(low.1 == Int32(SCHED_OTHER))
-        #expect(low.2 == 10)
-    }
     #endif
 
     @Test func backlogAdmitsUpToItsLimitAndAlwaysOneBatch() {

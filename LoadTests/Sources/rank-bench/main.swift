@@ -254,7 +254,8 @@ func measureUnderIngest(engine: RankingEngine, snapshot: Snapshot, encoded: [Byt
         return samples.sorted()
     }
     func p(_ sorted: [Double], _ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
-    print("\nRank under ingest (\(rate) events/s in batches of 1000, decode + validate + record on a SCHED_IDLE thread):")
+    print(
+        "\nRank under ingest (\(rate) events/s in batches of 1000, decode + validate + record on a SCHED_IDLE thread):")
     print("| round | ingest | Rank p50 µs | Rank p99 µs | events/s recorded |")
     print("|---:|---|---:|---:|---:|")
     var ratios: [Double] = []
