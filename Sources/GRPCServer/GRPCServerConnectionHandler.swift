@@ -54,7 +54,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// Links in the sweeper's list (``ConnectionSweeper``).
     var swept = false
     var sweepNext: GRPCServerConnectionHandler?
-    weak var sweepPrevious: GRPCServerConnectionHandler?
+    /// Unowned: a connection leaves the list (``ConnectionSweeper/remove(_:)``) before it can be freed,
+    /// and a weak reference would cost a side-table retain on every sweep step.
+    unowned(unsafe) var sweepPrevious: GRPCServerConnectionHandler?
     var startedAt = NIODeadline.now()
     /// The client's preface and first SETTINGS frame arrived.
     var handshakeDone = false
