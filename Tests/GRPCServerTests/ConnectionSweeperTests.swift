@@ -94,7 +94,8 @@ import Testing
                 + HTTP2Frames.data(1, HTTP2Frames.grpcMessage([1, 2, 3]), endStream: true))
         #expect(connections.goAwayCode(0) == nil)
         let frames = try #require(HTTP2Frames.parse(connections.received[0]))
-        #expect(frames.contains { $0.type == HTTP2Frames.Kind.data.rawValue && $0.stream == 1 }, "the call was answered")
+        #expect(
+            frames.contains { $0.type == HTTP2Frames.Kind.data.rawValue && $0.stream == 1 }, "the call was answered")
 
         // 10 s idle, checked every 0.5 s (a quarter of the 2 s handshake timeout): closed by 10.5 s.
         connections.advance(.milliseconds(3_900))
