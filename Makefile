@@ -186,7 +186,10 @@ ATTACK_ARGS    ?=
 .PHONY: fuzz-build fuzz fuzz-smoke fuzz-smoke-ci fuzz-seeds attack-test attack-quick crash-soak crash-soak-live \
         crash-soak-quick test-tsan test-asan
 
+# The root package is a path dependency of Fuzz/: SwiftPM keeps its build plan when files are added to
+# it ("cannot find type in scope"), so the plan is dropped before each build (compiled objects are kept).
 fuzz-build: deps ## Build the libFuzzer binary (Fuzz/, -sanitize=fuzzer,address)
+	rm -f Fuzz/.build-fuzz/debug.yaml Fuzz/.build-fuzz/*/debug/description.json
 	cd Fuzz && $(SWIFT) build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address \
 	  -Xswiftc -parse-as-library --product rankd-fuzz
 

@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 IDLE_TIMEOUT = 2  # --idle-timeout: a connection with no open stream
 HANDSHAKE_TIMEOUT = 2  # --handshake-timeout: the preface and SETTINGS, and each request's header block
 STALL_TIMEOUT = 2  # --stall-timeout: open streams that make no progress
-# Attacks cut off by a timeout run at least this long (the watchdog checks every timeout / 2).
+# Attacks cut off by a timeout run at least this long (the connection sweep checks every timeout / 4).
 TIMED_ATTACK_SECONDS = 2 * max(IDLE_TIMEOUT, HANDSHAKE_TIMEOUT, STALL_TIMEOUT) + 2
 TIMED_ATTACKS = {"zero-window", "slowloris", "idle-connections"}
 # The quick run stops an attack once this many connections were cut off, and gives the timed
@@ -372,7 +372,7 @@ def idle_connections(count):
         opened = time.monotonic() - started
         cut = {}
         # Opening thousands of connections can take longer than the attack's time: every one of
-        # them still gets the whole idle timeout (and the watchdog's period) to be closed.
+        # them still gets the whole idle timeout (and the sweep period) to be closed.
         until = max(until, time.monotonic() + 2 * IDLE_TIMEOUT + 3)
         while time.monotonic() < until and len(cut) < len(conns):
             for conn in conns:

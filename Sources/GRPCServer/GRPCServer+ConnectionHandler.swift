@@ -14,6 +14,7 @@ extension GRPCServer {
     ) -> any ChannelHandler {
         GRPCServerConnectionHandler(
             router: router, configuration: configuration, logger: logger,
-            connectionGate: ConnectionGate(limit: configuration.maxConnections))
+            connectionGate: ConnectionGate(limit: configuration.maxConnections),
+            sweepers: ConnectionSweepers(configuration: configuration))
     }
 }

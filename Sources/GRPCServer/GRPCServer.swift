@@ -53,6 +53,7 @@ public final class GRPCServer: Sendable {
         let metrics = configuration.recordsMetrics ? GRPCServerMetrics(router: router) : nil
         let limits = AddressAdmission.Limits(configuration)
         let admission = limits.enabled ? AddressAdmission(limits: limits) : nil
+        let sweepers = ConnectionSweepers(configuration: configuration)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -79,7 +80,7 @@ public final class GRPCServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             GRPCServerConnectionHandler(
                                 router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                metrics: metrics, addressAdmission: admission))
+                                metrics: metrics, addressAdmission: admission, sweepers: sweepers))
                         return
                     }
                     // The context current at accept: a certificate reload affects later connections only.
@@ -88,7 +89,7 @@ public final class GRPCServer: Sendable {
                         TLSHandshakeHandler(timeout: configuration.tlsHandshakeTimeout, logger: logger) { peer in
                             GRPCServerConnectionHandler(
                                 router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                metrics: metrics, addressAdmission: admission, tlsPeer: peer)
+                                metrics: metrics, addressAdmission: admission, tlsPeer: peer, sweepers: sweepers)
                         },
                     ])
                 }

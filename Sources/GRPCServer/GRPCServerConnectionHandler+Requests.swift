@@ -17,8 +17,7 @@ extension GRPCServerConnectionHandler {
         liveStreams = stream
         openStreams += 1
         metrics?.streamOpened()
-        idleTask?.cancel()
-        idleTask = nil
+        idleSince = nil
     }
 
     func stream(_ id: Int32) -> ServerStream? {

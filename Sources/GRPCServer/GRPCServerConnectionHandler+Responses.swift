@@ -129,6 +129,6 @@ extension GRPCServerConnectionHandler {
         stream.next = nil
         openStreams -= 1
         Unmanaged.passUnretained(stream).release()
-        if openStreams == 0, !closing { armIdleTimer() }
+        if openStreams == 0 { idleSince = now }
     }
 }

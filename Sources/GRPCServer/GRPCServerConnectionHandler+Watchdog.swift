@@ -5,20 +5,8 @@ import NIOCore
 /// reopens (zero-window reader), requests whose bytes never come, sockets nobody reads.
 /// See ``GRPCServerConfiguration/handshakeTimeout`` and ``GRPCServerConfiguration/stallTimeout``.
 extension GRPCServerConnectionHandler {
-    /// Checks progress every half of the shorter timeout, so a limit is enforced at most 1.5× late.
-    func armWatchdog() {
-        guard let context, !closing else { return }
-        let period = TimeAmount.nanoseconds(
-            max(min(configuration.handshakeTimeout.nanoseconds, configuration.stallTimeout.nanoseconds) / 2, 10_000_000)
-        )
-        watchdog = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: period) { [self] in
-            watchdog = nil
-            guard session != nil else { return }
-            checkProgress(now: now)
-            armWatchdog()
-        }
-    }
-
+    /// Run by the loop's ``ConnectionSweeper`` every sweep period (a quarter of the shortest timeout),
+    /// so a limit is enforced at most a quarter late.
     func checkProgress(now: NIODeadline) {
         guard session != nil, !closing, let context else { return }
         if !handshakeDone, now - startedAt >= configuration.handshakeTimeout {

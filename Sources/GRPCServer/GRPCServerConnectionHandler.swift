@@ -35,7 +35,9 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     var readPending = false
     /// Inside `nghttp2_session_mem_recv`, whose callbacks must not make the session send.
     var inSessionReceive = false
-    var idleTask: Scheduled<Void>?
+    /// Since when the connection has had no open stream (nil: a stream is open). The idle timeout
+    /// counts from here; ``ConnectionSweeper`` checks it.
+    var idleSince: NIODeadline?
     /// This connection's idle timeout: the configured one plus its own random share of the jitter.
     var idleTimeout: TimeAmount
     private var resetLimiter: FrameRateLimiter
@@ -47,7 +49,14 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     // Progress, for the watchdog (GRPCServerConnectionHandler+Watchdog.swift). Times are on the
     // event loop's clock (virtual under EmbeddedEventLoop, so tests and the fuzz target step
     // through the timeouts deterministically).
-    var watchdog: Scheduled<Void>?
+    let sweepers: ConnectionSweepers
+    var sweeper: ConnectionSweeper?
+    /// Links in the sweeper's list (``ConnectionSweeper``).
+    var swept = false
+    var sweepNext: GRPCServerConnectionHandler?
+    /// Unowned: a connection leaves the list (``ConnectionSweeper/remove(_:)``) before it can be freed,
+    /// and a weak reference would cost a side-table retain on every sweep step.
+    unowned(unsafe) var sweepPrevious: GRPCServerConnectionHandler?
     var startedAt = NIODeadline.now()
     /// The client's preface and first SETTINGS frame arrived.
     var handshakeDone = false
@@ -64,8 +73,10 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     init(
         router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
-        metrics: GRPCServerMetrics? = nil, addressAdmission: AddressAdmission? = nil, tlsPeer: TLSPeerIdentity? = nil
+        metrics: GRPCServerMetrics? = nil, addressAdmission: AddressAdmission? = nil, tlsPeer: TLSPeerIdentity? = nil,
+        sweepers: ConnectionSweepers
     ) {
+        self.sweepers = sweepers
         self.tlsPeer = tlsPeer
         self.addressAdmission = addressAdmission
         self.router = router
@@ -122,8 +133,10 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             (Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), UInt32(configuration.maxHeaderListSize)),
         ])
         session.setConnectionWindow(configuration.connectionWindowSize)
-        armIdleTimer()
-        armWatchdog()
+        idleSince = startedAt
+        let sweeper = sweepers.sweeper(for: context.eventLoop)
+        self.sweeper = sweeper
+        sweeper.add(self)
         flushOutput()
     }
 
@@ -138,10 +151,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     }
 
     private func tearDown() {
-        idleTask?.cancel()
-        idleTask = nil
-        watchdog?.cancel()
-        watchdog = nil
+        sweeper?.remove(self)
+        sweeper = nil
         // nghttp2_session_del does not call on_stream_close: release our streams ourselves.
         while let stream = liveStreams {
             closeStream(stream, cancelled: true)
@@ -268,15 +279,17 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         flushOutput()
     }
 
-    func armIdleTimer() {
-        idleTask?.cancel()
-        guard let context, openStreams == 0 else { return }
-        let timeout = idleTimeout
-        idleTask = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [self] in
-            guard openStreams == 0, session != nil else { return }
+    /// The sweeper's visit (``ConnectionSweeper``): closes the connection if it has been idle for its
+    /// timeout, and runs the watchdog's checks. Returns whether it started closing the connection.
+    func sweep(now: NIODeadline) -> Bool {
+        guard session != nil, !closing else { return false }
+        if !draining, openStreams == 0, let idleSince, now - idleSince >= idleTimeout {
             logger.debug("closing idle connection", metadata: ["peer": "\(remoteAddress?.description ?? "?")"])
             beginDraining()
+            return true
         }
+        checkProgress(now: now)
+        return closing
     }
 
     /// `timeout` plus a random share of up to `jitter` × `timeout`, drawn once per connection (not per
