@@ -56,7 +56,9 @@ public final class GRPCServer: Sendable {
         let sweepers = ConnectionSweepers(configuration: configuration)
         let memoryRelease =
             configuration.releaseMemoryAfterClosedConnections > 0
-            ? MemoryRelease(threshold: configuration.releaseMemoryAfterClosedConnections, logger: logger) : nil
+            ? MemoryRelease(
+                MemoryReleaseSchedule(threshold: configuration.releaseMemoryAfterClosedConnections), logger: logger)
+            : nil
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

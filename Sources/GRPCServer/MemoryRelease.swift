@@ -16,41 +16,24 @@ import NIOCore
 /// set higher: 30 → 216 → 297 → 389 MB over three idle floods with nothing open in between
 /// (docs/BENCHMARKS.md). `malloc_trim(0)` returns those pages (back to ~32 MB each time).
 ///
-/// Once ``threshold`` connections have closed since the last release, one release runs on a
-/// background queue when closes have paused for ``quiet`` (the storm is over), or ``maximumWait``
-/// after the threshold was reached if they never pause, and never sooner than ``minimumInterval``
+/// Once ``MemoryReleaseSchedule/threshold`` connections have closed since the last release, one release runs on a
+/// background queue when closes have paused for a second (the storm is over), or 10 s
+/// after the threshold was reached if they never pause, and never sooner than 10 s
 /// after the previous one: bounded work, off the event loops, only after bursts.
 final class MemoryRelease: Sendable {
-    let threshold: Int
-    let quiet: TimeAmount
-    let maximumWait: TimeAmount
-    let minimumInterval: TimeAmount
     private let release: @Sendable () -> Void
     private let logger: Logger
     private let queue = DispatchQueue(label: "rankd.grpc.memory-release", qos: .utility)
-    private let state = NIOLockedValueBox(State())
-
-    private struct State {
-        var closedSinceRelease = 0
-        /// When the threshold was reached (nil: not yet, or no release pending).
-        var pendingSince: NIODeadline?
-        var lastClose = NIODeadline.distantPast
-        var lastRelease: NIODeadline?
-        var releases = 0
-    }
+    private let schedule: NIOLockedValueBox<MemoryReleaseSchedule>
 
     /// Releases run so far.
-    var releases: Int { state.withLockedValue { $0.releases } }
+    var releases: Int { schedule.withLockedValue { $0.releases } }
 
     init(
-        threshold: Int, quiet: TimeAmount = .seconds(1), maximumWait: TimeAmount = .seconds(10),
-        minimumInterval: TimeAmount = .seconds(10), logger: Logger,
+        _ schedule: MemoryReleaseSchedule, logger: Logger,
         release: @escaping @Sendable () -> Void = MemoryRelease.trimMalloc
     ) {
-        self.threshold = threshold
-        self.quiet = quiet
-        self.maximumWait = maximumWait
-        self.minimumInterval = minimumInterval
+        self.schedule = NIOLockedValueBox(schedule)
         self.logger = logger
         self.release = release
     }
@@ -58,47 +41,29 @@ final class MemoryRelease: Sendable {
     /// Called once per closed connection (from any event loop).
     func connectionClosed() {
         let now = NIODeadline.now()
-        let start = state.withLockedValue { state -> Bool in
-            state.closedSinceRelease += 1
-            state.lastClose = now
-            guard state.pendingSince == nil, state.closedSinceRelease >= threshold else { return false }
-            state.pendingSince = now
-            return true
+        if schedule.withLockedValue({ $0.connectionClosed(at: now) }) {
+            check(after: schedule.withLockedValue { $0.quiet })
         }
-        if start { check(after: quiet) }
     }
 
     private func check(after wait: TimeAmount) {
         queue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(wait, .zero).nanoseconds))) { [self] in
-            let now = NIODeadline.now()
-            let decision = state.withLockedValue { state -> (closed: Int, wait: TimeAmount?) in
-                guard let since = state.pendingSince else { return (0, nil) }
-                // Not sooner than the minimum interval; then once closes have paused, or at the latest
-                // `maximumWait` after the threshold was reached.
-                let earliest = state.lastRelease.map { $0 + minimumInterval } ?? .distantPast
-                let due = max(earliest, min(state.lastClose + quiet, since + maximumWait))
-                if due > now { return (0, due - now) }
-                defer {
-                    state.pendingSince = nil
-                    state.closedSinceRelease = 0
-                    state.lastRelease = now
-                    state.releases += 1
-                }
-                return (state.closedSinceRelease, nil)
+            switch schedule.withLockedValue({ $0.decide(at: .now()) }) {
+            case .none: return
+            case .wait(let wait): return check(after: wait)
+            case .release(let closed):
+                let before = Self.residentBytes()
+                let started = NIODeadline.now()
+                release()
+                let took = NIODeadline.now() - started
+                logger.info(
+                    "returned freed connection memory to the system",
+                    metadata: [
+                        "closed_connections": "\(closed)", "rss_mib_before": "\(before >> 20)",
+                        "rss_mib_after": "\(Self.residentBytes() >> 20)",
+                        "took_ms": "\(took.nanoseconds / 1_000_000)",
+                    ])
             }
-            if let wait = decision.wait { return check(after: wait) }
-            guard decision.closed > 0 else { return }
-            let before = Self.residentBytes()
-            let started = NIODeadline.now()
-            release()
-            let took = NIODeadline.now() - started
-            logger.info(
-                "returned freed connection memory to the system",
-                metadata: [
-                    "closed_connections": "\(decision.closed)", "rss_mib_before": "\(before >> 20)",
-                    "rss_mib_after": "\(Self.residentBytes() >> 20)",
-                    "took_ms": "\(took.nanoseconds / 1_000_000)",
-                ])
         }
     }
 
@@ -121,5 +86,57 @@ final class MemoryRelease: Sendable {
         #else
             return 0
         #endif
+    }
+}
+
+/// When ``MemoryRelease`` releases: the decisions alone, on times given by the caller (so tests step a
+/// virtual clock).
+struct MemoryReleaseSchedule: Sendable {
+    let threshold: Int
+    var quiet: TimeAmount = .seconds(1)
+    var maximumWait: TimeAmount = .seconds(10)
+    var minimumInterval: TimeAmount = .seconds(10)
+
+    private(set) var closedSinceRelease = 0
+    /// When the threshold was reached (nil: not yet, or no release pending).
+    private(set) var pendingSince: NIODeadline?
+    private var lastClose = NIODeadline.distantPast
+    private var lastRelease: NIODeadline?
+    private(set) var releases = 0
+
+    enum Decision: Equatable {
+        /// Nothing pending.
+        case none
+        /// Decide again this much later.
+        case wait(TimeAmount)
+        /// Release now; this many connections closed since the last release.
+        case release(closed: Int)
+    }
+
+    init(threshold: Int) { self.threshold = threshold }
+
+    /// Counts a close; true when it reaches the threshold, and a first ``decide(at:)`` is due after ``quiet``.
+    mutating func connectionClosed(at now: NIODeadline) -> Bool {
+        closedSinceRelease += 1
+        lastClose = now
+        guard pendingSince == nil, closedSinceRelease >= threshold else { return false }
+        pendingSince = now
+        return true
+    }
+
+    /// Not sooner than ``minimumInterval`` after the last release; then once closes have paused for
+    /// ``quiet``, or at the latest ``maximumWait`` after the threshold was reached.
+    mutating func decide(at now: NIODeadline) -> Decision {
+        guard let since = pendingSince else { return .none }
+        let earliest = lastRelease.map { $0 + minimumInterval } ?? .distantPast
+        let due = max(earliest, min(lastClose + quiet, since + maximumWait))
+        if due > now { return .wait(due - now) }
+        defer {
+            pendingSince = nil
+            closedSinceRelease = 0
+            lastRelease = now
+            releases += 1
+        }
+        return .release(closed: closedSinceRelease)
     }
 }
