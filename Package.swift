@@ -11,6 +11,7 @@
 //     │                   (the bearer token file); no library imports it
 //     └─ RankingService ─ gRPC methods: API values ⇄ engine               (service)
 //          ├─ GRPCServer ─ HTTP/2 server, router, limits; knows nothing about ranking  (wire)
+//          │               (CMalloc: glibc malloc_trim after connection storms, header only)
 //          ├─ RankingAPI ─ protobuf-c codec for the API values (C types stop here)    (wire)
 //          │    └─ RankingModel ─ RankRequest/RankResponse values and validation (no dependencies)
 //          └─ RankingEngine ─ request pipeline, strategies, experiments           (engine)
@@ -102,6 +103,8 @@ let package = Package(
         ),
         // Header-only: `__builtin_prefetch` for the HNSW walk (no library, nothing to install).
         .systemLibrary(name: "CPrefetch"),
+        // Header-only: glibc's `malloc_trim`, which Swift's Glibc module does not export.
+        .systemLibrary(name: "CMalloc"),
         // C kernels compiled for AVX2 + FMA behind a run-time CPU check, so a portable build runs
         // them too (docs/INDEX.md "Kernels and CPU dispatch"). Plain C, no dependencies.
         .target(name: "CKernels"),
@@ -206,7 +209,7 @@ let package = Package(
         .target(
             name: "GRPCServer",
             dependencies: [
-                "CNGHTTP2", "GRPCCore", "GRPCTLS",
+                "CNGHTTP2", "CMalloc", "GRPCCore", "GRPCTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -54,6 +54,11 @@ public final class GRPCServer: Sendable {
         let limits = AddressAdmission.Limits(configuration)
         let admission = limits.enabled ? AddressAdmission(limits: limits) : nil
         let sweepers = ConnectionSweepers(configuration: configuration)
+        let memoryRelease =
+            configuration.releaseMemoryAfterClosedConnections > 0
+            ? MemoryRelease(
+                MemoryReleaseSchedule(threshold: configuration.releaseMemoryAfterClosedConnections), logger: logger)
+            : nil
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -80,7 +85,8 @@ public final class GRPCServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             GRPCServerConnectionHandler(
                                 router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                metrics: metrics, addressAdmission: admission, sweepers: sweepers))
+                                metrics: metrics, addressAdmission: admission, sweepers: sweepers,
+                                memoryRelease: memoryRelease))
                         return
                     }
                     // The context current at accept: a certificate reload affects later connections only.
@@ -89,7 +95,8 @@ public final class GRPCServer: Sendable {
                         TLSHandshakeHandler(timeout: configuration.tlsHandshakeTimeout, logger: logger) { peer in
                             GRPCServerConnectionHandler(
                                 router: router, configuration: configuration, logger: logger, connectionGate: gate,
-                                metrics: metrics, addressAdmission: admission, tlsPeer: peer, sweepers: sweepers)
+                                metrics: metrics, addressAdmission: admission, tlsPeer: peer, sweepers: sweepers,
+                                memoryRelease: memoryRelease)
                         },
                     ])
                 }

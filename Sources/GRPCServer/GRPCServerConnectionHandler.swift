@@ -50,6 +50,8 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     // event loop's clock (virtual under EmbeddedEventLoop, so tests and the fuzz target step
     // through the timeouts deterministically).
     let sweepers: ConnectionSweepers
+    /// Told of every closed connection: returns freed memory after bursts of closes.
+    let memoryRelease: MemoryRelease?
     var sweeper: ConnectionSweeper?
     /// Links in the sweeper's list (``ConnectionSweeper``).
     var swept = false
@@ -74,9 +76,10 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     init(
         router: GRPCRouter, configuration: GRPCServerConfiguration, logger: Logger, connectionGate: ConnectionGate,
         metrics: GRPCServerMetrics? = nil, addressAdmission: AddressAdmission? = nil, tlsPeer: TLSPeerIdentity? = nil,
-        sweepers: ConnectionSweepers
+        sweepers: ConnectionSweepers, memoryRelease: MemoryRelease? = nil
     ) {
         self.sweepers = sweepers
+        self.memoryRelease = memoryRelease
         self.tlsPeer = tlsPeer
         self.addressAdmission = addressAdmission
         self.router = router
@@ -162,6 +165,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
             admitted = false
             connectionGate.release()
             metrics?.connectionClosed(open: connectionGate.current)
+            memoryRelease?.connectionClosed()
         }
     }
 

@@ -447,6 +447,11 @@ struct Rankd: AsyncParsableCommand {
         if let value = try positive(idleTimeout ?? file.idleTimeoutSeconds, "--idle-timeout") {
             configuration.idleTimeout = .seconds(Int64(value))
         }
+        if let value = try nonNegative(
+            file.releaseMemoryAfterClosedConnections, "releaseMemoryAfterClosedConnections")
+        {
+            configuration.releaseMemoryAfterClosedConnections = value
+        }
         if let value = file.idleTimeoutJitter {
             guard value >= 0, value <= 1 else {
                 throw ValidationError("idleTimeoutJitter must be between 0 and 1, got \(value)")

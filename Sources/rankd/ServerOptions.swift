@@ -10,7 +10,7 @@ import NIOCore
 /// { "listen": "127.0.0.1:50051", "snapshot": "/var/lib/rankd/demo", "threads": 2, "maxReceiveMessageSize": 4194304,
 ///   "maxConcurrentStreams": 256, "maxHeaderListSize": 16384, "maxConnections": 10000,
 ///   "maxConnectionsPerAddress": 1000, "connectionRatePerAddress": 50, "connectionBurstPerAddress": 100,
-///   "abusiveConnectionCost": 10,
+///   "abusiveConnectionCost": 10, "releaseMemoryAfterClosedConnections": 1000,
 ///   "idleTimeoutSeconds": 300, "idleTimeoutJitter": 0.1, "handshakeTimeoutSeconds": 10, "stallTimeoutSeconds": 30,
 ///   "drainTimeoutSeconds": 10, "logLevel": "info", "eventBudgetMiB": 256,
 ///   "eventIngestPriority": "idle", "int8Walk": true }
@@ -52,6 +52,7 @@ struct ConfigFile: Decodable {
     var abusiveConnectionCost: Int?
     var idleTimeoutSeconds: Int?
     var idleTimeoutJitter: Double?
+    var releaseMemoryAfterClosedConnections: Int?
     var drainTimeoutSeconds: Int?
     var streamResetBurst: Int?
     var streamResetRefillPerSecond: Int?

@@ -317,6 +317,7 @@ def test_config_file_is_applied_and_flags_win(tmp_path):
     ('{"maxConcurrentStreams": "many"}', "maxConcurrentStreams"),
     ('{"idleTimeoutSeconds": -5}', "--idle-timeout"),
     ('{"idleTimeoutJitter": 2}', "idleTimeoutJitter"),
+    ('{"releaseMemoryAfterClosedConnections": -1}', "releaseMemoryAfterClosedConnections"),
     ('{"listen": 5}', "listen"),
     ("not json", "not valid JSON"),
 ])
