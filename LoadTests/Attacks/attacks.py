@@ -103,10 +103,20 @@ def process_cpu(pid):
         return 0.0
 
 
+# --pin: the CPUs rankd and the bystander run on, and the attacker's (None: no pinning).
+SERVER_CPUS = None
+ATTACKER_CPUS = None
+
+
+def pinned(cpus):
+    """A preexec_fn that pins the child to `cpus` (None: leaves it alone)."""
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+
+
 def bystander(port, seconds):
     return subprocess.Popen([sys.executable, str(HERE / "bystander.py"), "--target", f"127.0.0.1:{port}",
                              "--seconds", str(seconds), "--rate", str(BYSTANDER_RATE)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=pinned(SERVER_CPUS))
 
 
 def bystander_result(proc):
@@ -476,7 +486,7 @@ class Server:
             [binary, "--listen", f"127.0.0.1:{self.port}", "--snapshot", str(snapshot),
              "--idle-timeout", str(IDLE_TIMEOUT), "--handshake-timeout", str(HANDSHAKE_TIMEOUT),
              "--stall-timeout", str(STALL_TIMEOUT), "--log-level", "error", *extra.split()],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=pinned(SERVER_CPUS))
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -545,7 +555,7 @@ def attack_run(server, name, args, seconds, idle, rss_baseline):
          "--port", str(target.port), "--limit", str(limit), "--seconds", str(seconds),
          "--attacker-cpu", str(args.attacker_cpu), "--attacker-address", args.attacker_address,
          "--idle", str(idle), *(["--quick"] if args.quick else [])],
-        capture_output=True, text=True, timeout=limit + 120)
+        capture_output=True, text=True, timeout=limit + 120, preexec_fn=pinned(ATTACKER_CPUS))
     rankd_cpu = process_cpu(target.proc.pid) - rankd_cpu0
     wall = time.monotonic() - wall0
     try:
@@ -622,11 +632,19 @@ def main():
     parser.add_argument("--control", action="store_true",
                         help="also run a control: the bystander on the first variant's server while the attacker "
                              "hits a second rankd, so the machine's share of the bystander's loss shows apart")
+    parser.add_argument("--pin", default=None, metavar="SERVER_CPUS:ATTACKER_CPUS",
+                        help="pin rankd and the bystander to some CPUs and the attacker (with the kernel's work for "
+                             "its sockets, which runs on the sender's CPU on loopback) to others, e.g. 0:1 — the "
+                             "nearest this one machine gets to an attacker on another host")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global STOP_AFTER, BYSTANDER_RATE
+    global STOP_AFTER, BYSTANDER_RATE, SERVER_CPUS, ATTACKER_CPUS
+    if args.pin:
+        server, _, attacker = args.pin.partition(":")
+        SERVER_CPUS = {int(c) for c in server.split(",")}
+        ATTACKER_CPUS = {int(c) for c in attacker.split(",")}
     BYSTANDER_RATE = args.bystander_rate
     seconds = args.seconds or (3.0 if args.quick else 8.0)
     STOP_AFTER = 3 if args.quick else None
