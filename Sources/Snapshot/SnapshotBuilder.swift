@@ -47,6 +47,12 @@ public struct SnapshotBuildOptions: Sendable {
     /// With the graph, also write an `i8` copy of the item vectors for the walk to score (docs/INDEX.md "Quantised
     /// walk"); not written when the vectors are stored as `i8` already.
     public var int8Walk = true
+    /// Write the int8 walk copy only when the item vectors take at least this many bytes as f32 (rows × dimension
+    /// × 4). Measured (docs/BENCHMARKS.md, docs/INDEX.md "Quantised walk"): at 1M × 64 (256 MB) the int8 walk
+    /// takes queries per CPU-second from 1.16× to 1.60× hnswlib's; at 100k × 64 (25.6 MB, inside this machine's
+    /// 32 MiB L3) it cost more than it saved (1.13× against 1.37× with the f32 walk). 0: always.
+    public var int8WalkMinVectorBytes = SnapshotBuildOptions.defaultInt8WalkMinVectorBytes
+    public static let defaultInt8WalkMinVectorBytes = 64 << 20
     /// Worker threads for the graph build; the graph does not depend on it.
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -175,7 +181,10 @@ struct BuildJob {
         try writeVectors(&items, to: SnapshotFiles.itemVectors, stage: "item vectors")
         try writeVectors(&users, to: SnapshotFiles.userVectors, stage: "user vectors")
         var hnsw: HNSWParameters? = nil
-        let withWalkVectors = options.buildIndex && options.int8Walk && options.vectorType != .i8
+        let f32VectorBytes = items.header.rows * items.header.columns * MemoryLayout<Float>.size
+        let withWalkVectors =
+            options.buildIndex && options.int8Walk && options.vectorType != .i8
+            && f32VectorBytes >= options.int8WalkMinVectorBytes
         if options.buildIndex {
             try writeGraph(items: items.header.rows)
             hnsw = options.hnsw

@@ -97,6 +97,12 @@ struct SnapshotEncodingOptions: ParsableArguments {
             discussion: "The walk re-scores its best candidates exactly (docs/INDEX.md \"Quantised walk\")."))
     var noInt8Walk = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Write item_walk.i8 only when the item vectors take at least this many MiB as f32 (0: always).",
+            discussion: "Below it the f32 vectors stay in cache and the f32 walk is faster (docs/INDEX.md)."))
+    var int8WalkMinMib = SnapshotBuildOptions.defaultInt8WalkMinVectorBytes >> 20
+
     @Option(help: "Worker threads for the graph build (default: all cores).")
     var threads: Int?
 
@@ -114,6 +120,9 @@ struct SnapshotEncodingOptions: ParsableArguments {
         _ = try SnapshotCommandSupport.parse(metric, as: Metric.self, option: "--metric")
         guard subgraphMinItems >= 0, quantisedMinItems >= 0, partitionMinItems >= 0 else {
             throw ValidationError("--subgraph-min-items, --quantised-min-items and --partition-min-items must be ≥ 0")
+        }
+        guard (0...(1 << 30)).contains(int8WalkMinMib) else {
+            throw ValidationError("--int8-walk-min-mib must be from 0 to \(1 << 30), got \(int8WalkMinMib)")
         }
         if let partitions, !(0...65_535).contains(partitions) {
             throw ValidationError("--partitions must be from 0 to 65535, got \(partitions)")
@@ -135,6 +144,7 @@ struct SnapshotEncodingOptions: ParsableArguments {
         options.partitions = partitions
         options.partitionMinItems = partitionMinItems
         options.int8Walk = !noInt8Walk
+        options.int8WalkMinVectorBytes = int8WalkMinMib << 20
         if let threads { options.threads = max(1, threads) }
         for label in labels {
             let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -35,6 +35,7 @@ import Testing
             options.threads = 2
             options.hnsw.efConstruction = 60
             options.partitions = 0
+            options.int8WalkMinVectorBytes = 0  // 3000 × 16 is far below the default size threshold
             options.rankingConfig = .object([
                 "k": .number(10), "poolSize": .number(10), "method": .string("none"), "efSearch": .number(64),
             ])

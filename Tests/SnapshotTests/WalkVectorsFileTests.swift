@@ -9,8 +9,24 @@ import VectorIndex
 @Suite struct WalkVectorsFileTests {
     private func built(_ configure: (inout SnapshotBuildOptions) -> Void = { _ in }) throws -> SnapshotFixture {
         let fixture = try SnapshotFixture(userCount: 10, itemCount: 60, dimension: 8)
-        try fixture.build(configure)
+        try fixture.build {
+            $0.int8WalkMinVectorBytes = 0  // the fixture is far below the default size threshold
+            configure(&$0)
+        }
         return fixture
+    }
+
+    @Test func writtenOnlyFromTheSizeThresholdOn() throws {
+        // 60 items × 8 × 4 bytes = 1,920 bytes of f32 vectors.
+        for (threshold, written) in [
+            (SnapshotBuildOptions.defaultInt8WalkMinVectorBytes, false), (1_921, false), (1_920, true), (0, true),
+        ] {
+            let fixture = try built { $0.int8WalkMinVectorBytes = threshold }
+            let snapshot = try Snapshot.open(directory: fixture.output)
+            #expect((snapshot.walkVectors != nil) == written, "threshold \(threshold)")
+            #expect(
+                FileManager.default.fileExists(atPath: fixture.output + "/" + SnapshotFiles.walkVectors) == written)
+        }
     }
 
     @Test func everyRowIsItsItemReEncodedAndTheSectionIsChecksummed() throws {
