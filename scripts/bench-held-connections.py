@@ -12,30 +12,22 @@ variants; the report is the median p50/p99 per variant and state, and rankd's CP
 """
 
 import argparse
+import contextlib
 import json
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
+
+from benchlib import cpu_seconds, free_port, running_rankd
 
 HERE = Path(__file__).resolve().parent
 ATTACKS = HERE.parent / "LoadTests" / "Attacks"
 sys.path.insert(0, str(ATTACKS))
 import h2raw  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0
 
 
 def bystander(port, seconds, rate):
@@ -51,12 +43,6 @@ def hold(port, count):
         h2raw.SOURCE_ADDRESS = f"127.0.1.{1 + i % 125}"
         conns.append(h2raw.Connection(port, timeout=10))
     return conns
-
-
-def median(values):
-    values = sorted(values)
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def main():
@@ -76,25 +62,15 @@ def main():
                     "--users", "500", "--items", "3000", "--dim", "32", "--categories", "10", "--quiet"],
                    check=True, capture_output=True, timeout=600)
     servers = {}
-    for spec in args.variants:
-        label, _, binary = spec.partition("=")
-        port = free_port()
-        log = open(work / f"rankd-{label}.log", "wb")
-        proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}", "--snapshot", str(work / "snap"),
-                                 "--idle-timeout", "3600", "--log-level", "error"], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"rankd {label} did not start: see {work}")
-                time.sleep(0.1)
-        servers[label] = (port, proc)
-
-    results = {label: {"quiet": [], "held": [], "cpu_quiet": [], "cpu_held": []} for label in servers}
-    try:
+    results = {}
+    with contextlib.ExitStack() as stack:  # stops every rankd started, whatever happens
+        for spec in args.variants:
+            label, _, binary = spec.partition("=")
+            port = free_port()
+            proc = stack.enter_context(
+                running_rankd(binary, port, "--snapshot", str(work / "snap"), "--idle-timeout", "3600"))
+            servers[label] = (port, proc)
+            results[label] = {"quiet": [], "held": [], "cpu_quiet": [], "cpu_held": []}
         for round_ in range(args.rounds):
             for label, (port, proc) in servers.items():
                 cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
@@ -112,10 +88,6 @@ def main():
                 print(f"round {round_ + 1} [{label}] quiet p50 {quiet['p50_ms']:.3f} p99 {quiet['p99_ms']:.3f} ms; "
                       f"{args.held} held: p50 {held['p50_ms']:.3f} p99 {held['p99_ms']:.3f} ms", flush=True)
                 time.sleep(2)
-    finally:
-        for _, proc in servers.values():
-            proc.terminate()
-            proc.wait(timeout=20)
     print(f"\nmedians over {args.rounds} rounds, {args.rate:g} Rank calls/s, {args.held} idle connections held:")
     for label, r in results.items():
         q50, q99 = median([x["p50_ms"] for x in r["quiet"]]), median([x["p99_ms"] for x in r["quiet"]])

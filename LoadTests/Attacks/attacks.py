@@ -22,7 +22,9 @@ addresses from 127.0.1.1), so rankd's per-address limits see it as one client an
 (127.0.0.1) as another. Its CPU is capped at --attacker-cpu of one core (default 0.5; 0: no cap):
 on a 2-core box an uncapped Python attacker takes a core from rankd and the bystander, and the run
 then measures the client, not the server. Each attack reports the attacker's, rankd's and the
-bystander's CPU so that this can be checked.
+bystander's CPU so that this can be checked. --pin 0:1 runs rankd and the bystander on CPU 0 and the
+attacker on CPU 1 (on loopback the kernel's work for its sockets runs on the sender's CPU): the nearest
+one machine gets to an attacker on another host.
 """
 
 import argparse

@@ -52,8 +52,8 @@ final class ConnectionSweeper: @unchecked Sendable {
 
     func add(_ connection: GRPCServerConnectionHandler) {
         eventLoop.assertInEventLoop()
-        guard !connection.swept else { return }
-        connection.swept = true
+        guard connection.sweeper == nil else { return }
+        connection.sweeper = self
         connection.sweepNext = head
         head?.sweepPrevious = connection
         head = connection
@@ -63,8 +63,8 @@ final class ConnectionSweeper: @unchecked Sendable {
 
     func remove(_ connection: GRPCServerConnectionHandler) {
         eventLoop.assertInEventLoop()
-        guard connection.swept else { return }
-        connection.swept = false
+        guard connection.sweeper === self else { return }
+        connection.sweeper = nil
         if cursor === connection { cursor = connection.sweepNext }
         if head === connection { head = connection.sweepNext }
         connection.sweepPrevious?.sweepNext = connection.sweepNext

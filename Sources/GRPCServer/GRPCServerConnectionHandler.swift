@@ -46,19 +46,20 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
     /// The verified client certificate's names (mutual TLS), handed to every call.
     let tlsPeer: TLSPeerIdentity?
 
-    // Progress, for the watchdog (GRPCServerConnectionHandler+Watchdog.swift). Times are on the
-    // event loop's clock (virtual under EmbeddedEventLoop, so tests and the fuzz target step
-    // through the timeouts deterministically).
-    let sweepers: ConnectionSweepers
     /// Told of every closed connection: returns freed memory after bursts of closes.
     let memoryRelease: MemoryRelease?
+    let sweepers: ConnectionSweepers
+    /// The sweeper whose list this connection is in (set and cleared by ``ConnectionSweeper``).
     var sweeper: ConnectionSweeper?
-    /// Links in the sweeper's list (``ConnectionSweeper``).
-    var swept = false
+    /// Links in the sweeper's list.
     var sweepNext: GRPCServerConnectionHandler?
     /// Unowned: a connection leaves the list (``ConnectionSweeper/remove(_:)``) before it can be freed,
     /// and a weak reference would cost a side-table retain on every sweep step.
     unowned(unsafe) var sweepPrevious: GRPCServerConnectionHandler?
+
+    // Progress, for the watchdog (GRPCServerConnectionHandler+Watchdog.swift). Times are on the
+    // event loop's clock (virtual under EmbeddedEventLoop, so tests and the fuzz target step
+    // through the timeouts deterministically).
     var startedAt = NIODeadline.now()
     /// The client's preface and first SETTINGS frame arrived.
     var handshakeDone = false
@@ -137,9 +138,7 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         ])
         session.setConnectionWindow(configuration.connectionWindowSize)
         idleSince = startedAt
-        let sweeper = sweepers.sweeper(for: context.eventLoop)
-        self.sweeper = sweeper
-        sweeper.add(self)
+        sweepers.sweeper(for: context.eventLoop).add(self)
         flushOutput()
     }
 
@@ -155,7 +154,6 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
 
     private func tearDown() {
         sweeper?.remove(self)
-        sweeper = nil
         // nghttp2_session_del does not call on_stream_close: release our streams ourselves.
         while let stream = liveStreams {
             closeStream(stream, cancelled: true)

@@ -41,9 +41,7 @@ final class MemoryRelease: Sendable {
     /// Called once per closed connection (from any event loop).
     func connectionClosed() {
         let now = NIODeadline.now()
-        if schedule.withLockedValue({ $0.connectionClosed(at: now) }) {
-            check(after: schedule.withLockedValue { $0.quiet })
-        }
+        if let wait = schedule.withLockedValue({ $0.connectionClosed(at: now) }) { check(after: wait) }
     }
 
     private func check(after wait: TimeAmount) {
@@ -115,13 +113,14 @@ struct MemoryReleaseSchedule: Sendable {
 
     init(threshold: Int) { self.threshold = threshold }
 
-    /// Counts a close; true when it reaches the threshold, and a first ``decide(at:)`` is due after ``quiet``.
-    mutating func connectionClosed(at now: NIODeadline) -> Bool {
+    /// Counts a close. When it reaches the threshold, returns when the first ``decide(at:)`` is due
+    /// (after ``quiet``); otherwise nil.
+    mutating func connectionClosed(at now: NIODeadline) -> TimeAmount? {
         closedSinceRelease += 1
         lastClose = now
-        guard pendingSince == nil, closedSinceRelease >= threshold else { return false }
+        guard pendingSince == nil, closedSinceRelease >= threshold else { return nil }
         pendingSince = now
-        return true
+        return quiet
     }
 
     /// Not sooner than ``minimumInterval`` after the last release; then once closes have paused for

@@ -17,8 +17,8 @@ import Testing
     @Test func nothingIsPendingBelowTheThreshold() {
         var schedule = Self.schedule()
         for i in 0..<9 {
-            let started = schedule.connectionClosed(at: Self.at(Int64(i)))
-            #expect(!started)
+            let wait = schedule.connectionClosed(at: Self.at(Int64(i)))
+            #expect(wait == nil)
         }
         let decision1 = schedule.decide(at: Self.at(60_000))
 
@@ -28,7 +28,12 @@ import Testing
     @Test func aBurstIsReleasedOnceClosesPause() {
         var schedule = Self.schedule()
         var started: [Int] = []
-        for i in 0..<100 where schedule.connectionClosed(at: Self.at(Int64(i))) { started.append(i) }
+        for i in 0..<100 {
+            if let wait = schedule.connectionClosed(at: Self.at(Int64(i))) {
+                started.append(i)
+                #expect(wait == .seconds(1), "first decided after the quiet second")
+            }
+        }
         #expect(started == [9], "the tenth close starts the one pending release")
         // The last close was at 99 ms: due at 1,099 ms.
         let decision2 = schedule.decide(at: Self.at(1_009))
