@@ -78,7 +78,7 @@ struct Rankd: AsyncParsableCommand {
     )
     var noInt8Walk = false
 
-    @Option(help: "Event loop threads (default: one per core).")
+    @Option(help: "Event loop threads (default: one per core this process may run on).")
     var threads: Int?
 
     @Option(help: "Largest request message in bytes (default 4194304).")
@@ -136,7 +136,7 @@ struct Rankd: AsyncParsableCommand {
         let address = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:50051")
         var serverConfiguration = GRPCServerConfiguration()
         try apply(file, to: &serverConfiguration)
-        let threadCount = threads ?? file.threads ?? System.coreCount
+        let threadCount = threads ?? file.threads ?? CPUAffinity.usableCores(limit: System.coreCount)
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
         serverConfiguration.tls = try tls.credentials(file: file)
         let adminIdentities = try tls.adminIdentities(file: file)
