@@ -204,6 +204,17 @@ struct Rankd: AsyncParsableCommand {
         // Last: it lists the services registered before it.
         ReflectionService.register(in: &router)
 
+        // Connections are open files: the limit up to the hard one, and the descriptor table sized for
+        // them now rather than grown (each growth stalls the accepting loop, see OpenFileLimit).
+        let openFileLimit = OpenFileLimit.raiseToHardLimit()
+        OpenFileLimit.reserveDescriptorTable(serverConfiguration.maxConnections + Self.descriptorHeadroom)
+        if let openFileLimit, openFileLimit < serverConfiguration.maxConnections + Self.descriptorHeadroom {
+            logger.warning(
+                "open-file limit is below max-connections: connections past it are refused by the kernel",
+                metadata: [
+                    "open_file_limit": "\(openFileLimit)", "max_connections": "\(serverConfiguration.maxConnections)",
+                ])
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threadCount)
         let server: GRPCServer
         do {
@@ -483,6 +494,9 @@ struct Rankd: AsyncParsableCommand {
             configuration.tlsHandshakeTimeout = .seconds(Int64(value))
         }
     }
+
+    /// Descriptors besides connections: listeners, snapshot and log files, the admin and metrics ports.
+    private static let descriptorHeadroom = 256
 
     private static func describe(_ error: any Error) -> String {
         if let error = error as? IOError { return error.description }
