@@ -15,7 +15,7 @@ work=$(mktemp -d /tmp/bench-first-flood.XXXXXX)
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)"
-"$rankctl" synth --out "$work/in" --snapshot "$work/snap" --users 500 --items 3000 --dim 32 --categories 10 --quiet
+"$rankctl" synth --out "$work/in" --snapshot "$work/snap" --users 500 --items 3000 --dim 32 --categories 10 --quiet >/dev/null
 port=$((20000 + RANDOM % 20000))
 for round in $(seq "$rounds"); do
   for bin in "$@"; do
