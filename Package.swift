@@ -8,7 +8,7 @@
 //
 //   rankd, rankctl (executables) ─ config, wiring, commands
 //     ├─ CommandSupport ─ what both executables read from their command line and environment
-//     │                   (the bearer token file); no library imports it
+//     │                   (the bearer token file, the CPUs it may run on); no library imports it
 //     └─ RankingService ─ gRPC methods: API values ⇄ engine               (service)
 //          ├─ GRPCServer ─ HTTP/2 server, router, limits; knows nothing about ranking  (wire)
 //          │               (CMalloc: glibc malloc_trim after connection storms, header only)

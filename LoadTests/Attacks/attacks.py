@@ -50,6 +50,7 @@ HERE = Path(__file__).resolve().parent
 IDLE_TIMEOUT = 2  # --idle-timeout: a connection with no open stream
 HANDSHAKE_TIMEOUT = 2  # --handshake-timeout: the preface and SETTINGS, and each request's header block
 STALL_TIMEOUT = 2  # --stall-timeout: open streams that make no progress
+MAX_CONNECTIONS = 10_000  # rankd's default connection limit (not overridden here)
 # Attacks cut off by a timeout run at least this long (the connection sweep checks every timeout / 4).
 TIMED_ATTACK_SECONDS = 2 * max(IDLE_TIMEOUT, HANDSHAKE_TIMEOUT, STALL_TIMEOUT) + 2
 TIMED_ATTACKS = {"zero-window", "slowloris", "idle-connections"}
@@ -394,17 +395,22 @@ def idle_connections(count):
                         cut[conn] = time.monotonic() - started
             time.sleep(0.2)
         goaways = sum(1 for c in conns if c.goaway and c.goaway[1] == "NO_ERROR")
+        # Closed before a byte came back: refused at the global connection limit (the bystander holds one).
+        at_limit = sum(1 for c in conns if c in cut and not c.goaway and c.received_bytes == 0)
         for conn in conns:
             conn.close()
         times = sorted(cut.values())
         outcome = {f"GOAWAY NO_ERROR then closed (idle timeout {IDLE_TIMEOUT} s)": goaways}
+        if at_limit:
+            outcome[f"closed at accept (limit of {MAX_CONNECTIONS} connections)"] = at_limit
         if len(cut) < len(conns):
             outcome["still open at the end"] = len(conns) - len(cut)
         if refused:
             outcome["connect refused"] = refused
         return {"cut_off_s": times[len(times) // 2] if times else None, "connections": len(conns),
                 "open_seconds": round(opened, 1), "outcome": outcome,
-                "ok": len(conns) >= count * 0.99 and goaways == len(conns) and len(cut) == len(conns)}
+                "ok": len(conns) >= count * 0.99 and len(cut) == len(conns) and goaways + at_limit == len(conns)
+                and at_limit <= max(0, count - MAX_CONNECTIONS + 1)}
     return run
 
 

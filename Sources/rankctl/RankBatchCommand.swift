@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import RankingEngine
 import RankingModel
@@ -37,8 +38,8 @@ struct RankBatchCommand: ParsableCommand {
     @Option(help: "Rules: a Rank request as JSON (default: the snapshot's defaults).")
     var rules: String?
 
-    @Option(help: "Worker threads (default: every core).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Worker threads (default: every core this process may run on).")
+    var threads = CPUAffinity.usableCores(limit: ProcessInfo.processInfo.activeProcessorCount)
 
     @Option(help: "Users per chunk (one write per chunk).")
     var chunk = 256

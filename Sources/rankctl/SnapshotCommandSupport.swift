@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Snapshot
 import VectorIndex
@@ -103,7 +104,7 @@ struct SnapshotEncodingOptions: ParsableArguments {
             discussion: "Below it the f32 vectors stay in cache and the f32 walk is faster (docs/INDEX.md)."))
     var int8WalkMinMib = SnapshotBuildOptions.defaultInt8WalkMinVectorBytes >> 20
 
-    @Option(help: "Worker threads for the graph build (default: all cores).")
+    @Option(help: "Worker threads for the graph build (default: every core this process may run on).")
     var threads: Int?
 
     @Option(help: "JSON file with the ranking config object stored in the manifest.")
@@ -145,7 +146,7 @@ struct SnapshotEncodingOptions: ParsableArguments {
         options.partitionMinItems = partitionMinItems
         options.int8Walk = !noInt8Walk
         options.int8WalkMinVectorBytes = int8WalkMinMib << 20
-        if let threads { options.threads = max(1, threads) }
+        options.threads = max(1, threads ?? CPUAffinity.usableCores(limit: options.threads))
         for label in labels {
             let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             options.labels[String(parts[0])] = String(parts[1])

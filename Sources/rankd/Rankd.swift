@@ -78,7 +78,7 @@ struct Rankd: AsyncParsableCommand {
     )
     var noInt8Walk = false
 
-    @Option(help: "Event loop threads (default: one per core).")
+    @Option(help: "Event loop threads (default: one per core this process may run on).")
     var threads: Int?
 
     @Option(help: "Largest request message in bytes (default 4194304).")
@@ -136,7 +136,7 @@ struct Rankd: AsyncParsableCommand {
         let address = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:50051")
         var serverConfiguration = GRPCServerConfiguration()
         try apply(file, to: &serverConfiguration)
-        let threadCount = threads ?? file.threads ?? System.coreCount
+        let threadCount = threads ?? file.threads ?? CPUAffinity.usableCores(limit: System.coreCount)
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1") }
         serverConfiguration.tls = try tls.credentials(file: file)
         let adminIdentities = try tls.adminIdentities(file: file)
@@ -204,6 +204,17 @@ struct Rankd: AsyncParsableCommand {
         // Last: it lists the services registered before it.
         ReflectionService.register(in: &router)
 
+        // Connections are open files: the limit up to the hard one, and the descriptor table sized for
+        // them now rather than grown (each growth stalls the accepting loop, see OpenFileLimit).
+        let openFileLimit = OpenFileLimit.raiseToHardLimit()
+        OpenFileLimit.reserveDescriptorTable(serverConfiguration.maxConnections + Self.descriptorHeadroom)
+        if let openFileLimit, openFileLimit < serverConfiguration.maxConnections + Self.descriptorHeadroom {
+            logger.warning(
+                "open-file limit is below max-connections: connections past it are refused by the kernel",
+                metadata: [
+                    "open_file_limit": "\(openFileLimit)", "max_connections": "\(serverConfiguration.maxConnections)",
+                ])
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threadCount)
         let server: GRPCServer
         do {
@@ -483,6 +494,9 @@ struct Rankd: AsyncParsableCommand {
             configuration.tlsHandshakeTimeout = .seconds(Int64(value))
         }
     }
+
+    /// Descriptors besides connections: listeners, snapshot and log files, the admin and metrics ports.
+    private static let descriptorHeadroom = 256
 
     private static func describe(_ error: any Error) -> String {
         if let error = error as? IOError { return error.description }

@@ -70,6 +70,24 @@ import Testing
         try Connection().expectCutOff(stillOpenAfter: .milliseconds(1500), closedAfter: .seconds(2))
     }
 
+    /// The server's SETTINGS wait for the client's preface and leave with the ACK of the client's SETTINGS
+    /// in one write (one TCP segment per new connection, not two; RFC 9113 §3.4 lets a client send its
+    /// preface first, and every client does).
+    @Test func serverSettingsAnswerTheClientPrefaceInOneWrite() throws {
+        let connection = try Connection()
+        #expect(try connection.channel.readOutbound(as: ByteBuffer.self) == nil, "nothing before the client's preface")
+        try connection.channel.writeInbound(ByteBuffer(bytes: Self.handshake))
+        var writes: [[UInt8]] = []
+        while let buffer = try connection.channel.readOutbound(as: ByteBuffer.self) {
+            writes.append(Array(buffer: buffer))
+        }
+        #expect(writes.count == 1)
+        let frames = try #require(HTTP2Frames.parse(writes.joined().map { $0 }))
+        let settings = HTTP2Frames.Kind.settings.rawValue
+        #expect(frames.first.map { [$0.type, $0.flags] } == [settings, 0], "the server's SETTINGS first")
+        #expect(frames.contains { $0.type == settings && $0.flags == 1 }, "and the ACK of the client's")
+    }
+
     @Test func completedHandshakeIsNotCutOff() throws {
         let connection = try Connection()
         connection.send(Self.handshake)

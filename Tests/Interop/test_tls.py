@@ -103,8 +103,16 @@ def ssl_probe(pki, server, alpn=("h2",), client=None, version=None):
                 serial = tls.getpeercert()["serialNumber"].lower()
                 negotiated = (tls.selected_alpn_protocol(), tls.version())
                 try:
-                    # The server speaks first in HTTP/2 (SETTINGS); a refused client reads EOF.
-                    outcome = tls.recv(64)
+                    # A refused client reads EOF or the server's alert at once. An accepted one hears
+                    # nothing until it sends its preface and SETTINGS, as every HTTP/2 client does: the
+                    # server's SETTINGS answer them.
+                    tls.settimeout(0.5)
+                    try:
+                        outcome = tls.recv(64)
+                    except TimeoutError:
+                        tls.settimeout(5)
+                        tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+                        outcome = tls.recv(64)
                 except (ssl.SSLError, ConnectionError) as error:
                     outcome = str(error)
                 return negotiated[0], negotiated[1], serial, outcome
