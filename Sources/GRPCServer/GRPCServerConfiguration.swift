@@ -56,8 +56,8 @@ public struct GRPCServerConfiguration: Sendable {
     /// upload the server itself throttles (``deferredConsumptionLimit``) is not counted as stalled.
     public var stallTimeout: TimeAmount = .seconds(30)
     /// After this many connections have closed, freed memory is returned to the system (glibc
-    /// `malloc_trim`, on a background queue, at most every 30 s), so connection storms do not leave
-    /// the resident set higher each time. 0: never.
+    /// `malloc_trim`, on a background queue once closes pause for 1 s, at most every 10 s), so connection
+    /// storms do not leave the resident set higher each time. 0: never.
     public var releaseMemoryAfterClosedConnections: Int = 1000
     /// Per-stream flow-control window advertised to clients (bytes).
     public var initialStreamWindowSize: Int = 1024 * 1024

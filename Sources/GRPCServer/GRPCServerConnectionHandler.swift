@@ -279,26 +279,16 @@ final class GRPCServerConnectionHandler: ChannelDuplexHandler {
         // shutdown, one TCP segment instead of two per close (the idle sweep closes thousands at a time).
         // The shutdown sends them before the close: a close with request bytes still unread resets the
         // connection and would drop anything still corked. (TLS ends with its own close_notify.)
-        let corked = configuration.tls == nil && Self.cork(channel)
+        let corked = configuration.tls == nil && (try? channel.syncOptions?.setOption(Self.tcpCork, value: 1)) != nil
         context.writeAndFlush(wrapOutboundOut(outputBuffer)).whenComplete { _ in
             if corked { channel.close(mode: .output, promise: nil) }
             channel.close(promise: nil)
         }
     }
 
-    private static func cork(_ channel: any Channel) -> Bool {
-        guard let options = channel.syncOptions else { return false }
-        do {
-            try options.setOption(tcpCork, value: 1)
-            return true
-        } catch {
-            return false
-        }
-    }
+    private static let tcpCork = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: TCP_CORK))
 
     // MARK: Connection management
-
-    static let tcpCork = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: TCP_CORK))
 
     func beginDraining() {
         guard !draining, let session else { return }

@@ -206,9 +206,10 @@ struct Rankd: AsyncParsableCommand {
 
         // Connections are open files: the limit up to the hard one, and the descriptor table sized for
         // them now rather than grown (each growth stalls the accepting loop, see OpenFileLimit).
+        let descriptors = serverConfiguration.maxConnections + Self.descriptorHeadroom
         let openFileLimit = OpenFileLimit.raiseToHardLimit()
-        OpenFileLimit.reserveDescriptorTable(serverConfiguration.maxConnections + Self.descriptorHeadroom)
-        if let openFileLimit, openFileLimit < serverConfiguration.maxConnections + Self.descriptorHeadroom {
+        OpenFileLimit.reserveDescriptorTable(descriptors)
+        if let openFileLimit, openFileLimit < descriptors {
             logger.warning(
                 "open-file limit is below max-connections: connections past it are refused by the kernel",
                 metadata: [

@@ -13,7 +13,6 @@ import Testing
     }
 
     @Test func reservingSizesTheTableAndLeavesNoDescriptorOpen() throws {
-        _ = OpenFileLimit.raiseToHardLimit()
         let count = min(4096, try #require(OpenFileLimit.raiseToHardLimit()))
         OpenFileLimit.reserveDescriptorTable(count)
         OpenFileLimit.reserveDescriptorTable(Int.max)  // capped at the limit, not an error
